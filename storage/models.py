@@ -1,0 +1,184 @@
+"""All askdesk tables. Storage knows nothing about Slack's API; ids are plain strings.
+
+Every datetime is timezone-aware UTC (sqlmodel >= 0.0.45 refuses naive values).
+No `from __future__ import annotations` here: SQLModel needs the real annotations.
+"""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Request(SQLModel, table=True):
+    """One internal-customer request, from intake to resolution."""
+
+    __tablename__ = "requests"
+    __table_args__ = (
+        Index("ix_requests_team_created", "team", "created_at"),
+        Index("ix_requests_team_status", "team", "status"),
+        Index("ix_requests_team_resolved", "team", "resolved_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    team: str = Field(max_length=32)
+    origin_team: str = Field(max_length=32)
+    requester_id: str = Field(max_length=32, index=True)
+    department: str = Field(default="Other", max_length=100)
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    category: str | None = Field(default=None, max_length=100)
+    urgency: str = Field(default="normal", max_length=10)
+    status: str = Field(default="open", max_length=16)  # open | claimed | resolved
+    assignee_id: str | None = Field(default=None, max_length=32)
+    source_permalink: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    source_channel: str | None = Field(default=None, max_length=32)
+    triage_channel: str | None = Field(default=None, max_length=32)
+    triage_ts: str | None = Field(default=None, max_length=32, index=True)
+    dm_channel: str | None = Field(default=None, max_length=32)
+    dm_ts: str | None = Field(default=None, max_length=32, index=True)
+    response_url: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    post_state: str = Field(default="pending", max_length=16)  # pending | posted | failed
+    post_error: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolution_count: int = 0
+    reopen_count: int = 0
+    transfer_count: int = 0
+    purged_at: datetime | None = None
+
+
+class RequestEvent(SQLModel, table=True):
+    """Append-only history: every state change with its time and actor."""
+
+    __tablename__ = "request_events"
+    __table_args__ = (Index("ix_request_events_team_at", "team", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="requests.id", index=True)
+    kind: str = Field(max_length=32)
+    actor_id: str | None = Field(default=None, max_length=32)
+    team: str = Field(max_length=32)
+    at: datetime = Field(default_factory=utcnow)
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Event ids already handled, so retried/duplicated deliveries have no second effect."""
+
+    __tablename__ = "processed_events"
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Person(SQLModel, table=True):
+    """What askdesk caches about a Slack user: time zone, department, survey budget."""
+
+    __tablename__ = "people"
+
+    user_id: str = Field(primary_key=True, max_length=32)
+    tz: str | None = Field(default=None, max_length=64)
+    department: str | None = Field(default=None, max_length=100)
+    refreshed_at: datetime | None = None
+    last_survey_at: datetime | None = None
+
+
+class Reaction(SQLModel, table=True):
+    """An emoji reaction on a request's triage or DM message (requester ratings and peer reactions)."""
+
+    __tablename__ = "reactions"
+    __table_args__ = (UniqueConstraint("request_id", "user_id", "emoji", name="uq_reactions_req_user_emoji"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="requests.id", index=True)
+    team: str = Field(max_length=32, index=True)
+    user_id: str = Field(max_length=32)
+    emoji: str = Field(max_length=100)
+    score: int | None = None
+    is_requester: bool = False
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Survey(SQLModel, table=True):
+    """One pulse survey per resolution of a request."""
+
+    __tablename__ = "surveys"
+    __table_args__ = (
+        UniqueConstraint("request_id", "resolution_no", name="uq_surveys_request_resolution"),
+        Index("ix_surveys_team_answered", "team", "answered_at"),
+        Index("ix_surveys_team_sent", "team", "sent_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="requests.id", index=True)
+    resolution_no: int = 1
+    user_id: str = Field(max_length=32, index=True)
+    team: str = Field(max_length=32)
+    department: str = Field(default="Other", max_length=100)
+    # scheduled | sent | answered | cancelled | skipped | failed | expired
+    status: str = Field(default="scheduled", max_length=16, index=True)
+    due_at: datetime
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+    expires_at: datetime | None = None
+    channel: str | None = Field(default=None, max_length=32)
+    ts: str | None = Field(default=None, max_length=32)
+    score: int | None = None
+    responsiveness: int | None = None
+    clarity: int | None = None
+    transparency: int | None = None
+    support: int | None = None
+    comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    comment_anonymous: bool = True
+    answered_at: datetime | None = None
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class Digest(SQLModel, table=True):
+    """One weekly digest per team (or the organisation, team='*') and ISO week."""
+
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("team", "week", name="uq_digests_team_week"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team: str = Field(max_length=32)
+    week: str = Field(max_length=10)
+    period_start: datetime
+    period_end: datetime
+    status: str = Field(default="scheduled", max_length=16)  # scheduled | posted | failed
+    late: bool = False
+    channel: str | None = Field(default=None, max_length=32)
+    ts: str | None = Field(default=None, max_length=32)
+    posted_at: datetime | None = None
+    error: str | None = Field(default=None, max_length=200)
+
+
+class Job(SQLModel, table=True):
+    """Durable outbox of work with side effects in Slack, claimed with leases and fenced updates.
+
+    `key` is unique, so enqueueing the same work twice is a no-op. APScheduler only ticks the clock
+    that claims due rows; the schedule itself lives here and survives restarts and crashes.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_due", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    key: str = Field(max_length=128, unique=True)
+    payload: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    status: str = Field(default="pending", max_length=16)  # pending | running | done | failed | cancelled
+    due_at: datetime = Field(default_factory=utcnow)
+    attempts: int = 0
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = None
+    last_error: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
