@@ -1,0 +1,159 @@
+"""`askdesk` command line: run, manifest, demo, db upgrade, digest, status, purge."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from bot.config import ConfigError, Settings, load_settings, redact_url
+from bot.logs import setup_logging
+
+log = logging.getLogger("askdesk")
+
+
+def _settings(args: argparse.Namespace, *, require_signing_secret: bool = False) -> Settings:
+    settings = load_settings(require_signing_secret=require_signing_secret)
+    setup_logging(settings.log_level, (settings.bot_token, settings.signing_secret, settings.app_token))
+    return settings
+
+
+def boot(settings: Settings, *, socket_mode: bool = False) -> tuple[Any, Any, Any]:
+    """Migrate the database and build deps, app and clock (shared by `run` and the tests)."""
+    import bot.jobs  # noqa: F401 - registers job handlers and periodic tasks
+    from bot.app import create_app
+    from bot.runtime import build_deps
+    from bot.scheduler import Clock
+    from storage.db import make_engine, upgrade
+
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    deps = build_deps(settings, engine)
+    app = create_app(deps, socket_mode=socket_mode)
+    return deps, app, Clock(deps)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import os
+
+    socket_mode = not args.http and bool(os.environ.get("SLACK_APP_TOKEN") or _dotenv_has_app_token())
+    settings = _settings(args, require_signing_secret=not socket_mode)
+    if not settings.bot_token:
+        raise ConfigError("environment: key 'SLACK_BOT_TOKEN': required (the xoxb- token of your Slack app)")
+    deps, app, clock = boot(settings, socket_mode=socket_mode)
+    log.info("askdesk starting (%s mode, database %s, %d teams)", "Socket" if socket_mode else "HTTP",
+             redact_url(settings.database_url), len(settings.teams))
+    clock.start()
+    stop_requested: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop_requested.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        if socket_mode:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            SocketModeHandler(app, settings.app_token).start()
+        else:
+            from bot.server import create_server
+
+            server = create_server(app, deps.engine, host=args.host, port=args.port or settings.port,
+                                   threads=settings.http_threads)
+            log.info("serving HTTP on %s:%s (POST /slack/events, GET /healthz)", args.host,
+                     server.effective_port)
+            print(f"askdesk listening on http://{args.host}:{server.effective_port}", flush=True)
+            server.run()
+    except KeyboardInterrupt:
+        log.info("shutting down: draining in-flight work")
+    finally:
+        clock.stop(wait=True)
+        app.listener_runner.listener_executor.shutdown(wait=True)
+        deps.outbox.stop()
+        deps.engine.dispose()
+    return 0
+
+
+def _dotenv_has_app_token() -> bool:
+    from pathlib import Path
+
+    from dotenv import dotenv_values
+
+    return Path(".env").exists() and bool(dotenv_values(".env").get("SLACK_APP_TOKEN"))
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from bot.manifest import manifest_yaml
+
+    settings = load_settings()
+    print(manifest_yaml(settings, request_url=args.request_url, socket=args.socket), end="")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from storage.db import current_revision, make_engine, upgrade
+
+    settings = _settings(args)
+    upgrade(settings.database_url)
+    print(f"database {redact_url(settings.database_url)} is at revision "
+          f"{current_revision(make_engine(settings.database_url))}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return run_demo(out_dir=args.out, keep=args.keep)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from bot.status import print_status
+
+    settings = _settings(args)
+    return print_status(settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="askdesk", description="askdesk: internal customer service desk for Slack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="serve Slack (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)")
+    run.add_argument("--http", action="store_true", help="serve HTTP even if SLACK_APP_TOKEN is set")
+    run.add_argument("--port", type=int, default=None, help="HTTP port (default: $PORT or 3000)")
+    run.add_argument("--host", default="0.0.0.0", help="HTTP bind address (default 0.0.0.0)")
+    run.set_defaults(func=cmd_run)
+    manifest = sub.add_parser("manifest", help="print a Slack app manifest (YAML) for the configured teams")
+    manifest.add_argument("--request-url", default=None, help="public URL of POST /slack/events")
+    manifest.add_argument("--socket", action="store_true", help="a Socket Mode manifest (no request URLs)")
+    manifest.set_defaults(func=cmd_manifest)
+    demo = sub.add_parser("demo", help="run a scripted scenario against a local Slack simulator")
+    demo.add_argument("--out", default="demo-out", help="folder for the demo database and charts")
+    demo.add_argument("--keep", action="store_true", help="keep the demo database afterwards")
+    demo.set_defaults(func=cmd_demo)
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply schema migrations").set_defaults(func=cmd_db)
+    status = sub.add_parser("status", help="list failed deliveries and pending work")
+    status.set_defaults(func=cmd_status)
+    for extend in _EXTENSIONS:
+        extend(sub)
+    return parser
+
+
+_EXTENSIONS: list[Any] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"askdesk: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

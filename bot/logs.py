@@ -1,0 +1,40 @@
+"""Logging setup with a filter that keeps tokens and secrets out of every log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_SECRET_RE = re.compile(r"(xox[a-z]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|(?<=//)[^:/@\s]+:[^@\s]+(?=@))")
+
+
+def redact(text: str, extra: tuple[str, ...] = ()) -> str:
+    text = _SECRET_RE.sub("***", text)
+    for secret in extra:
+        if secret and len(secret) >= 6:
+            text = text.replace(secret, "***")
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message, self.secrets)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def setup_logging(level: str, secrets: tuple[str, ...] = ()) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    for noisy in ("apscheduler", "waitress.queue", "slack_sdk.web.base_client", "slack_bolt"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

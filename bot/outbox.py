@@ -1,0 +1,171 @@
+"""The durable outbox runner: every Slack side effect that must not be lost runs as a job.
+
+A service stores its state change and enqueues a job in the same transaction; the listener then
+`kick()`s the job so it runs at once, and the scheduler's clock claims anything left behind (after
+a crash, a Slack outage, or when a survey or digest falls due). Claims are leased and completion
+is fenced, so two workers or two instances never both finish a job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from bot.slack import is_permanent, retry_after, slack_error
+from storage import jobs as job_queries
+from storage.db import session_scope
+from storage.models import Job
+
+if TYPE_CHECKING:
+    from bot.runtime import Deps
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 8
+
+
+class RetryLater(Exception):  # noqa: N818 - a signal, not an error
+    def __init__(self, reason: str, after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.after = reason, after
+
+
+class PermanentFailure(Exception):  # noqa: N818
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+JobHandler = Callable[["Deps", dict[str, Any], Job], None]
+HANDLERS: dict[str, JobHandler] = {}
+
+
+def job_handler(kind: str) -> Callable[[JobHandler], JobHandler]:
+    def register(fn: JobHandler) -> JobHandler:
+        HANDLERS[kind] = fn
+        return fn
+    return register
+
+
+@dataclass
+class TickResult:
+    claimed: int = 0
+    done: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+def backoff(attempts: int) -> float:
+    return min(5 * 2 ** max(0, attempts - 1), 1800) * (0.8 + 0.4 * random.random())
+
+
+class Outbox:
+    def __init__(self, deps: Deps, *, workers: int = 16) -> None:
+        self.deps = deps
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="askdesk-job")
+        self._stopping = threading.Event()
+
+    @property
+    def owner(self) -> str:
+        return self.deps.instance_id
+
+    def kick(self, job_ids: Iterable[int | None]) -> None:
+        """Run these just-enqueued jobs now, in this thread (a lazy listener or a CLI command)."""
+        for job_id in job_ids:
+            if job_id is None:
+                continue
+            with session_scope(self.deps.engine) as session:
+                claimed = job_queries.claim_due(session, owner=self.owner, lease=self._lease(), limit=1,
+                                                now=self.deps.now(), job_id=job_id)
+            for job in claimed:
+                self.run(job)
+
+    def _lease(self) -> timedelta:
+        return self.deps.settings.scheduler.lease
+
+    def tick(self, *, limit: int | None = None) -> TickResult:
+        """Claim due jobs and run them on the worker pool; returns when this batch is done."""
+        result = TickResult()
+        if self._stopping.is_set():
+            return result
+        limit = limit or self.deps.settings.scheduler.batch_size
+        with session_scope(self.deps.engine) as session:
+            claimed = job_queries.claim_due(session, owner=self.owner, lease=self._lease(), limit=limit,
+                                            now=self.deps.now())
+        result.claimed = len(claimed)
+        futures = [self.pool.submit(self.run, job) for job in claimed]
+        wait(futures)
+        for fut in futures:
+            outcome = fut.result()
+            setattr(result, outcome, getattr(result, outcome) + 1)
+        return result
+
+    def run(self, job: Job) -> str:
+        """Run one leased job; returns 'done', 'retried' or 'failed'. Never raises."""
+        handler = HANDLERS.get(job.kind)
+        assert job.id is not None
+        try:
+            if handler is None:
+                raise PermanentFailure(f"no handler for job kind {job.kind!r}")
+            handler(self.deps, json.loads(job.payload or "{}"), job)
+        except PermanentFailure as exc:
+            return self._fail(job, exc.reason)
+        except RetryLater as exc:
+            return self._retry(job, exc.reason, exc.after)
+        except Exception as exc:  # noqa: BLE001 - classified below, never escapes a worker
+            if is_permanent(exc):
+                return self._fail(job, slack_error(exc))
+            log.warning("job %s %s failed (attempt %s): %s", job.id, job.key, job.attempts, slack_error(exc),
+                        exc_info=not _is_slack_or_network(exc))
+            return self._retry(job, slack_error(exc), retry_after(exc))
+        with session_scope(self.deps.engine) as session:
+            job_queries.finish(session, job_id=job.id, owner=self.owner)
+        return "done"
+
+    def _retry(self, job: Job, reason: str, after: float | None) -> str:
+        assert job.id is not None
+        if job.attempts >= MAX_ATTEMPTS:
+            return self._fail(job, f"gave up after {job.attempts} attempts: {reason}")
+        delay = max(after or 0.0, backoff(job.attempts))
+        with session_scope(self.deps.engine) as session:
+            job_queries.retry_later(session, job_id=job.id, owner=self.owner,
+                                    due_at=self.deps.now() + timedelta(seconds=delay), error=reason)
+        return "retried"
+
+    def _fail(self, job: Job, reason: str) -> str:
+        assert job.id is not None
+        log.error("job %s %s failed permanently: %s", job.id, job.key, reason)
+        with session_scope(self.deps.engine) as session:
+            job_queries.finish(session, job_id=job.id, owner=self.owner, status="failed", error=reason)
+        on_failed = FAILURE_HOOKS.get(job.kind)
+        if on_failed:
+            try:
+                on_failed(self.deps, json.loads(job.payload or "{}"), reason)
+            except Exception:  # noqa: BLE001
+                log.exception("failure hook for %s", job.key)
+        return "failed"
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.pool.shutdown(wait=True, cancel_futures=False)
+
+
+FailureHook = Callable[["Deps", dict[str, Any], str], None]
+FAILURE_HOOKS: dict[str, FailureHook] = {}
+
+
+def on_failure(kind: str) -> Callable[[FailureHook], FailureHook]:
+    def register(fn: FailureHook) -> FailureHook:
+        FAILURE_HOOKS[kind] = fn
+        return fn
+    return register
+
+
+def _is_slack_or_network(exc: BaseException) -> bool:
+    return slack_error(exc) != type(exc).__name__

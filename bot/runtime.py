@@ -1,0 +1,69 @@
+"""The dependencies every service receives: settings, database, Slack clients, clock."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.engine import Engine
+
+from bot.config import Settings
+from bot.services.directory import Directory
+from bot.slack import ChannelPacer, build_client
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    engine: Engine
+    client: WebClient
+    send_client: WebClient
+    directory: Directory
+    now: Callable[[], datetime] = utc_now
+    instance_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
+    pacer: ChannelPacer = field(default_factory=ChannelPacer)
+    outbox: object = None  # bot.outbox.Outbox, set by build_deps
+    _workspace_url: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def workspace_url(self) -> str:
+        """https://<workspace>.slack.com/, from auth.test (once), for links to messages."""
+        if self._workspace_url is None:
+            with self._lock:
+                if self._workspace_url is None:
+                    try:
+                        self._workspace_url = str(self.client.auth_test().get("url") or "https://slack.com/")
+                    except (SlackApiError, OSError) as exc:
+                        log.warning("auth.test failed: %s", exc.__class__.__name__)
+                        return "https://slack.com/"
+        return self._workspace_url
+
+    def team(self, slug: str):  # type: ignore[no-untyped-def]
+        return self.settings.team(slug)
+
+
+def build_deps(settings: Settings, engine: Engine, *, now: Callable[[], datetime] = utc_now,
+               workers: int | None = None) -> Deps:
+    from bot.outbox import Outbox
+
+    client = build_client(settings.bot_token, settings.slack_api_url)
+    send_client = build_client(settings.bot_token, settings.slack_api_url, safe_retries_only=True)
+    deps = Deps(settings=settings, engine=engine, client=client, send_client=send_client,
+                directory=Directory(settings, client, engine), now=now)
+    deps.outbox = Outbox(deps, workers=workers or settings.scheduler.workers)
+    return deps

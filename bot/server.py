@@ -1,0 +1,66 @@
+"""Production HTTP serving: Bolt's WSGI adapter under waitress (a threaded WSGI server).
+
+Bolt's `App.start()` is a development server (listen backlog 5, stalls under concurrency), so
+`askdesk run --http` uses this instead. Routes: `POST /slack/events`, `GET /healthz`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from sqlalchemy.engine import Engine
+
+from storage.db import ping
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1_000_000  # Slack payloads are far smaller; refuse anything larger early
+
+StartResponse = Callable[..., Any]
+
+
+def _reply(start_response: StartResponse, status: str, payload: dict[str, Any]) -> Iterable[bytes]:
+    body = json.dumps(payload).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def make_wsgi_app(app: App, engine: Engine) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    handler = SlackRequestHandler(app)
+
+    def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if path == "/healthz" and method in ("GET", "HEAD"):
+            if ping(engine):
+                return _reply(start_response, "200 OK", {"ok": True, "database": "reachable"})
+            return _reply(start_response, "503 Service Unavailable", {"ok": False, "database": "unreachable"})
+        if path != "/slack/events":
+            return _reply(start_response, "404 Not Found", {"ok": False, "error": "not_found"})
+        if method != "POST":
+            return _reply(start_response, "405 Method Not Allowed", {"ok": False, "error": "method_not_allowed"})
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _reply(start_response, "400 Bad Request", {"ok": False, "error": "bad_content_length"})
+        if length > MAX_BODY:
+            return _reply(start_response, "413 Payload Too Large", {"ok": False, "error": "too_large"})
+        try:
+            return handler(environ, start_response)
+        except Exception:  # noqa: BLE001 - a malformed body must never take the process down
+            log.warning("rejected a malformed request to /slack/events", exc_info=log.isEnabledFor(logging.DEBUG))
+            return _reply(start_response, "400 Bad Request", {"ok": False, "error": "malformed_request"})
+
+    return wsgi
+
+
+def create_server(app: App, engine: Engine, *, host: str = "0.0.0.0", port: int = 3000, threads: int = 48) -> Any:
+    """A waitress server (not started); call `.run()` to serve and `.close()` to stop."""
+    from waitress import create_server as waitress_server
+
+    return waitress_server(make_wsgi_app(app, engine), host=host, port=port, threads=threads, backlog=1024,
+                           connection_limit=1000, channel_timeout=30, max_request_body_size=MAX_BODY,
+                           ident="askdesk", clear_untrusted_proxy_headers=True)

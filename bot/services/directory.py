@@ -1,0 +1,140 @@
+"""Who is who: responders (members of a team's triage channel), departments and time zones.
+
+Channel members are read through the Web API and cached briefly in memory; a person's department
+and time zone are cached in the `people` table.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.engine import Engine
+
+from bot.config import Settings, Team
+from bot.slack import slack_error
+from storage.db import session_scope
+from storage.models import Person
+
+log = logging.getLogger(__name__)
+PERSON_TTL = timedelta(days=1)
+
+
+class Directory:
+    def __init__(self, settings: Settings, client: WebClient, engine: Engine, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings, self.client, self.engine, self.clock = settings, client, engine, clock
+        self._members: dict[str, tuple[float, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+        self._field_ids: dict[str, set[str]] | None = None
+
+    # -- responders -------------------------------------------------------------------------
+    def members(self, channel: str) -> frozenset[str]:
+        ttl = self.settings.responder_cache_ttl.total_seconds()
+        with self._lock:
+            cached = self._members.get(channel)
+        if cached and self.clock() - cached[0] < ttl:
+            return cached[1]
+        members: set[str] = set()
+        cursor = None
+        try:
+            while True:
+                resp = self.client.conversations_members(channel=channel, limit=1000, cursor=cursor)
+                members.update(resp.get("members", []))
+                cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        except SlackApiError as exc:
+            log.warning("could not read members of %s: %s", channel, slack_error(exc))
+            if cached:
+                return cached[1]  # a stale answer beats locking everyone out
+            return frozenset()
+        result = frozenset(members)
+        with self._lock:
+            self._members[channel] = (self.clock(), result)
+        return result
+
+    def is_responder(self, team: Team, user_id: str) -> bool:
+        return user_id in self.members(team.channel)
+
+    def responder_teams(self, user_id: str) -> list[Team]:
+        return [t for t in self.settings.teams if self.is_responder(t, user_id)]
+
+    def forget(self) -> None:
+        with self._lock:
+            self._members.clear()
+
+    # -- people -----------------------------------------------------------------------------
+    def _person(self, user_id: str) -> Person | None:
+        with session_scope(self.engine) as session:
+            return session.get(Person, user_id)
+
+    def _save_person(self, user_id: str, **values: object) -> None:
+        with session_scope(self.engine) as session:
+            person = session.get(Person, user_id) or Person(user_id=user_id)
+            for key, value in values.items():
+                setattr(person, key, value)
+            session.add(person)
+
+    def department_of(self, user_id: str, *, now: datetime) -> str:
+        """First team (config order) whose triage channel has the user, else the profile field, else Other."""
+        for team in self.settings.teams:
+            if user_id in self.members(team.channel):
+                return team.name
+        person = self._person(user_id)
+        if person and person.department and person.refreshed_at and now - person.refreshed_at < PERSON_TTL:
+            return person.department
+        department = self._profile_department(user_id) or "Other"
+        self._save_person(user_id, department=department, refreshed_at=now)
+        return department
+
+    def _profile_department(self, user_id: str) -> str | None:
+        label = self.settings.workspace.department_profile_field.strip().lower()
+        if not label:
+            return None
+        try:
+            profile = self.client.users_profile_get(user=user_id).get("profile") or {}
+        except SlackApiError as exc:
+            log.info("no profile for %s: %s", user_id, slack_error(exc))
+            return None
+        field_ids = self._profile_field_ids(label)
+        for key, field in (profile.get("fields") or {}).items():
+            if not isinstance(field, dict):
+                continue
+            if key in field_ids or key.lower() == label or str(field.get("label", "")).strip().lower() == label:
+                value = str(field.get("value") or "").strip()
+                return value[:100] or None
+        return None
+
+    def _profile_field_ids(self, label: str) -> set[str]:
+        """Ids of the workspace's custom profile fields with this label (team.profile.get, cached)."""
+        if self._field_ids is None:
+            try:
+                fields = (self.client.api_call("team.profile.get").get("profile") or {}).get("fields") or []
+            except SlackApiError as exc:
+                log.info("team.profile.get failed: %s", slack_error(exc))
+                return set()
+            self._field_ids = {}
+            for field in fields:
+                self._field_ids.setdefault(str(field.get("label", "")).strip().lower(), set()).add(field.get("id"))
+        return self._field_ids.get(label, set())
+
+    def timezone_of(self, user_id: str, *, now: datetime) -> str:
+        """The user's IANA time zone from Slack (cached), or the workspace's."""
+        person = self._person(user_id)
+        if person and person.tz and person.refreshed_at and now - person.refreshed_at < PERSON_TTL:
+            return person.tz
+        tz = None
+        try:
+            user = self.client.users_info(user=user_id).get("user") or {}
+            tz = user.get("tz") or None
+        except SlackApiError as exc:
+            log.info("no user info for %s: %s", user_id, slack_error(exc))
+        tz = tz or self.settings.workspace.timezone
+        self._save_person(user_id, tz=tz, refreshed_at=now)
+        return tz

@@ -1,0 +1,164 @@
+"""Jobs that bring Slack up to date with stored request state: post, re-render, transfer notices."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+
+from bot import blocks
+from bot.outbox import PermanentFailure, job_handler, on_failure
+from bot.runtime import Deps
+from bot.services.delivery import post_once
+from bot.slack import is_permanent, slack_error
+from storage import requests as queries
+from storage.db import session_scope
+from storage.models import Job, Request
+
+log = logging.getLogger(__name__)
+FRIENDLY_ERRORS = {
+    "channel_not_found": "the triage channel was not found",
+    "not_in_channel": "the bot is not a member of the triage channel",
+    "is_archived": "the triage channel is archived",
+}
+
+
+def _load(deps: Deps, request_id: int) -> Request:
+    with session_scope(deps.engine) as session:
+        req = queries.get(session, request_id)
+    if req is None:
+        raise PermanentFailure(f"request {request_id} is gone")
+    return req
+
+
+def _triage_link(deps: Deps, req: Request) -> str | None:
+    return blocks.message_link(deps.workspace_url, req.triage_channel, req.triage_ts)
+
+
+def _save(deps: Deps, request_id: int, **values: Any) -> None:
+    with session_scope(deps.engine) as session:
+        req = queries.get(session, request_id, for_update=True)
+        if req is None:
+            return
+        for key, value in values.items():
+            setattr(req, key, value)
+        session.add(req)
+
+
+def sync_dm(deps: Deps, req: Request) -> None:
+    """Post or update the requester's DM status message from stored state."""
+    team = deps.settings.team(req.team)
+    if team is None:
+        return
+    msg = blocks.dm_status_message(req, team, triage_link=_triage_link(deps, req))
+    if req.dm_ts and req.dm_channel:
+        deps.client.chat_update(channel=req.dm_channel, ts=req.dm_ts, text=msg.text, blocks=msg.as_dicts())
+        return
+    posted = post_once(deps.send_client, channel=req.requester_id, text=msg.text, blocks=msg.as_dicts(),
+                       event_type="askdesk_request_dm", ref=str(req.id), reconcile=False)
+    _save(deps, req.id, dm_channel=posted.channel, dm_ts=posted.ts)  # type: ignore[arg-type]
+
+
+def _confirm(deps: Deps, req: Request, msg: blocks.Rendered) -> None:
+    """Replace the slash command's ephemeral confirmation (a nicety: failures are only logged)."""
+    if not req.response_url:
+        return
+    try:
+        WebhookClient(req.response_url, timeout=5).send(text=msg.text, blocks=msg.as_dicts(),
+                                                        response_type="ephemeral", replace_original=True)
+    except Exception as exc:  # noqa: BLE001 - the DM carries the same information
+        log.info("response_url for #%s failed: %s", req.id, type(exc).__name__)
+
+
+@job_handler("post_request")
+def post_request(deps: Deps, payload: dict[str, Any], job: Job) -> None:
+    req = _load(deps, payload["request_id"])
+    team = deps.settings.team(req.team)
+    if team is None:
+        raise PermanentFailure(f"team {req.team} is not configured")
+    now = deps.now()
+    if not req.department:
+        req.department = deps.directory.department_of(req.requester_id, now=now)
+        _save(deps, req.id, department=req.department)  # type: ignore[arg-type]
+    if req.triage_channel != team.channel or not req.triage_ts:
+        origin = deps.settings.team(payload["from"]) if payload.get("from") else None
+        msg = blocks.triage_message(req, team, origin_team=origin)
+        posted = post_once(deps.send_client, channel=team.channel, text=msg.text, blocks=msg.as_dicts(),
+                           event_type="askdesk_request", ref=f"{req.id}:{req.transfer_count}",
+                           reconcile=job.attempts > 1)
+        with session_scope(deps.engine) as session:
+            fresh = queries.get(session, req.id, for_update=True)  # type: ignore[arg-type]
+            assert fresh is not None
+            fresh.triage_channel, fresh.triage_ts = posted.channel, posted.ts
+            fresh.post_state, fresh.post_error = "posted", None
+            queries.add_event(session, fresh, "posted", actor=None, at=now, detail={"channel": posted.channel})
+            session.add(fresh)
+            req = fresh
+        if payload.get("note") or payload.get("by"):
+            note = blocks.escape(payload.get("note") or "")
+            text = f"Transferred here by <@{payload['by']}>" + (f": {note}" if note else ".")
+            deps.client.chat_postMessage(channel=posted.channel, thread_ts=posted.ts, text=text)
+    else:
+        _save(deps, req.id, post_state="posted", post_error=None)  # type: ignore[arg-type]
+        req.post_state = "posted"
+    _confirm(deps, req, blocks.confirmation(req, team, link=_triage_link(deps, req)))
+    _save(deps, req.id, response_url=None)  # type: ignore[arg-type]
+    req.response_url = None
+    sync_dm(deps, req)
+
+
+@on_failure("post_request")
+def post_request_failed(deps: Deps, payload: dict[str, Any], reason: str) -> None:
+    """The request stays saved; the requester is told clearly and can retry."""
+    req = _load(deps, payload["request_id"])
+    friendly = FRIENDLY_ERRORS.get(reason, reason)
+    with session_scope(deps.engine) as session:
+        fresh = queries.get(session, req.id, for_update=True)  # type: ignore[arg-type]
+        assert fresh is not None
+        fresh.post_state, fresh.post_error = "failed", friendly[:200]
+        queries.add_event(session, fresh, "post_failed", actor=None, at=deps.now(), detail={"error": reason})
+        session.add(fresh)
+        req = fresh
+    team = deps.settings.team(req.team)
+    if team is not None:
+        _confirm(deps, req, blocks.notice(
+            f":warning: Your request *#{req.id}* is saved, but I could not post it to {blocks.escape(team.name)} "
+            f"({friendly}). Nothing is lost: press *Retry* in my DM once the channel is fixed."))
+    try:
+        sync_dm(deps, req)
+    except SlackApiError as exc:
+        log.error("could not tell %s about failed post of #%s: %s", req.requester_id, req.id, slack_error(exc))
+
+
+@job_handler("render")
+def render(deps: Deps, payload: dict[str, Any], job: Job) -> None:
+    req = _load(deps, payload["request_id"])
+    team = deps.settings.team(req.team)
+    if team is None:
+        return
+    if req.triage_channel == team.channel and req.triage_ts:
+        origin = deps.settings.team(req.origin_team)
+        msg = blocks.triage_message(req, team, origin_team=origin)
+        try:
+            deps.client.chat_update(channel=req.triage_channel, ts=req.triage_ts, text=msg.text,
+                                    blocks=msg.as_dicts())
+        except SlackApiError as exc:
+            if not is_permanent(exc):
+                raise
+            log.warning("triage message of #%s not updated: %s", req.id, slack_error(exc))
+    if req.dm_ts or req.post_state != "pending":
+        sync_dm(deps, req)
+
+
+@job_handler("transfer_notice")
+def transfer_notice(deps: Deps, payload: dict[str, Any], job: Job) -> None:
+    if not payload.get("channel") or not payload.get("ts"):
+        return
+    req = _load(deps, payload["request_id"])
+    source, target = deps.settings.team(payload["from"]), deps.settings.team(payload["to"])
+    if source is None or target is None:
+        return
+    msg = blocks.transferred_away_message(req, source, target)
+    deps.client.chat_update(channel=payload["channel"], ts=payload["ts"], text=msg.text, blocks=msg.as_dicts())

@@ -1,0 +1,231 @@
+"""The request loop: intake, claim, first response, resolve, reopen, transfer.
+
+Every state change is stored with its time and actor in the same transaction as the jobs that bring
+Slack up to date; listeners kick those jobs right away and the scheduler catches up on the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from sqlmodel import Session
+
+from bot.config import URGENCIES, Team
+from bot.runtime import Deps
+from bot.services import feedback
+from storage import jobs as job_queries
+from storage import requests as queries
+from storage.db import session_scope
+from storage.models import Request
+
+log = logging.getLogger(__name__)
+
+
+class InputError(ValueError):
+    """Bad input from a user; the message is shown to them."""
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    message: str | None = None
+    request_id: int | None = None
+    jobs: list[int | None] = field(default_factory=list)
+
+    def kick(self, deps: Deps) -> Outcome:
+        deps.outbox.kick(self.jobs)  # type: ignore[attr-defined]
+        return self
+
+
+def _render_job(session: Session, req: Request) -> int | None:
+    return job_queries.enqueue(session, kind="render", key=f"render:{req.id}:{uuid.uuid4().hex[:12]}",
+                               payload={"request_id": req.id}, due_at=req.updated_at)
+
+
+def _team(deps: Deps, slug: str) -> Team:
+    team = deps.settings.team(slug)
+    if team is None:
+        raise InputError(f"The team '{slug}' is no longer configured.")
+    return team
+
+
+def create_request(deps: Deps, *, team_slug: str, requester_id: str, text: str, summary: str | None = None,
+                   category: str | None = None, urgency: str = "normal", source_permalink: str | None = None,
+                   source_channel: str | None = None, response_url: str | None = None) -> Outcome:
+    """Save a new request and enqueue its posting. Raises InputError on bad input."""
+    team = _team(deps, team_slug)
+    body = (text or "").strip()
+    if not body:
+        raise InputError("Please describe what you need — the request was empty.")
+    if urgency not in URGENCIES:
+        raise InputError(f"Urgency must be one of {', '.join(URGENCIES)}.")
+    if category and team.categories and category not in team.categories:
+        raise InputError(f"'{category}' is not one of {team.name}'s categories: {', '.join(team.categories)}.")
+    now = deps.now()
+    with session_scope(deps.engine) as session:
+        req = Request(team=team.slug, origin_team=team.slug, requester_id=requester_id, department="",
+                      summary=(summary or body.splitlines()[0]).strip()[:300], text=body, category=category,
+                      urgency=urgency, source_permalink=source_permalink, source_channel=source_channel,
+                      response_url=response_url, created_at=now, updated_at=now)
+        session.add(req)
+        session.flush()
+        queries.add_event(session, req, "created", actor=requester_id, at=now,
+                          detail={"category": category, "urgency": urgency})
+        job = job_queries.enqueue(session, kind="post_request", key=f"post:{req.id}:0",
+                                  payload={"request_id": req.id}, due_at=now)
+    return Outcome(ok=True, request_id=req.id, jobs=[job])
+
+
+def claim(deps: Deps, *, request_id: int, actor: str) -> Outcome:
+    now = deps.now()
+    with session_scope(deps.engine) as session:
+        req = queries.get(session, request_id, for_update=True)
+        if req is None:
+            return Outcome(False, f"Request #{request_id} no longer exists.")
+        team = _team(deps, req.team)
+        if not deps.directory.is_responder(team, actor):
+            return Outcome(False, f"Only members of {team.name}'s triage channel can claim its requests.")
+        if req.status == "resolved":
+            return Outcome(False, f"#{req.id} is already resolved.", req.id)
+        if req.assignee_id == actor:
+            return Outcome(True, f"You already have #{req.id}.", req.id)
+        previous = req.assignee_id
+        req.assignee_id, req.status, req.updated_at = actor, "claimed", now
+        queries.add_event(session, req, "claimed", actor=actor, at=now,
+                          detail={"previous": previous} if previous else None)
+        if req.first_response_at is None:
+            req.first_response_at = now
+            queries.add_event(session, req, "first_response", actor=actor, at=now, detail={"via": "claim"})
+        session.add(req)
+        job = _render_job(session, req)
+    return Outcome(True, None, req.id, [job])
+
+
+def resolve(deps: Deps, *, request_id: int, actor: str) -> Outcome:
+    now = deps.now()
+    with session_scope(deps.engine) as session:
+        req = queries.get(session, request_id, for_update=True)
+        if req is None:
+            return Outcome(False, f"Request #{request_id} no longer exists.")
+        team = _team(deps, req.team)
+        if actor != req.requester_id and not deps.directory.is_responder(team, actor):
+            return Outcome(False, f"Only {team.name}'s responders or the person who asked can resolve #{req.id}.")
+        if req.status == "resolved":
+            return Outcome(True, f"#{req.id} is already resolved.", req.id)
+        req.status, req.resolved_at, req.updated_at = "resolved", now, now
+        req.resolution_count += 1
+        if req.assignee_id is None and actor != req.requester_id:
+            req.assignee_id = actor
+        if req.first_response_at is None and actor != req.requester_id:
+            req.first_response_at = now
+            queries.add_event(session, req, "first_response", actor=actor, at=now, detail={"via": "resolve"})
+        queries.add_event(session, req, "resolved", actor=actor, at=now)
+        session.add(req)
+        session.flush()
+        jobs = [_render_job(session, req), *feedback.on_resolved(deps, session, req)]
+    return Outcome(True, None, req.id, jobs)
+
+
+def reopen(deps: Deps, *, request_id: int, actor: str) -> Outcome:
+    now = deps.now()
+    with session_scope(deps.engine) as session:
+        req = queries.get(session, request_id, for_update=True)
+        if req is None:
+            return Outcome(False, f"Request #{request_id} no longer exists.")
+        if actor != req.requester_id and not deps.settings.is_admin(actor):
+            return Outcome(False, f"Only the person who asked (<@{req.requester_id}>) can reopen #{req.id}.")
+        if req.status != "resolved":
+            return Outcome(True, f"#{req.id} is still open.", req.id)
+        req.status = "claimed" if req.assignee_id else "open"
+        req.resolved_at, req.updated_at = None, now
+        req.reopen_count += 1
+        queries.add_event(session, req, "reopened", actor=actor, at=now)
+        session.add(req)
+        session.flush()
+        feedback.on_reopened(deps, session, req)
+        jobs = [_render_job(session, req)]
+    return Outcome(True, None, req.id, jobs)
+
+
+def transfer(deps: Deps, *, request_id: int, actor: str, to_team: str, note: str | None = None) -> Outcome:
+    now = deps.now()
+    with session_scope(deps.engine) as session:
+        req = queries.get(session, request_id, for_update=True)
+        if req is None:
+            return Outcome(False, f"Request #{request_id} no longer exists.")
+        team = _team(deps, req.team)
+        target = deps.settings.team(to_team)
+        if not deps.directory.is_responder(team, actor):
+            return Outcome(False, f"Only members of {team.name}'s triage channel can transfer its requests.")
+        if target is None:
+            return Outcome(False, f"There is no team '{to_team}'.")
+        if target.slug == team.slug:
+            return Outcome(False, f"#{req.id} is already with {team.name}.")
+        if req.status == "resolved":
+            return Outcome(False, f"#{req.id} is resolved; reopen it before transferring.")
+        old_channel, old_ts = req.triage_channel, req.triage_ts
+        req.team, req.status, req.assignee_id, req.updated_at = target.slug, "open", None, now
+        req.transfer_count += 1
+        req.post_state = "pending"
+        queries.add_event(session, req, "transferred", actor=actor, at=now,
+                          detail={"from": team.slug, "to": target.slug, "note": (note or "")[:1000]})
+        session.add(req)
+        jobs = [
+            job_queries.enqueue(session, kind="transfer_notice", key=f"moved:{req.id}:{req.transfer_count}",
+                                payload={"request_id": req.id, "channel": old_channel, "ts": old_ts,
+                                         "from": team.slug, "to": target.slug}, due_at=now),
+            job_queries.enqueue(session, kind="post_request", key=f"post:{req.id}:{req.transfer_count}",
+                                payload={"request_id": req.id, "note": (note or "")[:1000], "by": actor,
+                                         "from": team.slug}, due_at=now),
+        ]
+    return Outcome(True, f"#{req.id} moved to {target.name}.", req.id, jobs)
+
+
+def thread_reply(deps: Deps, *, channel: str, thread_ts: str, user: str) -> Outcome:
+    """A reply in a request's triage thread: the first one by a responder is the first response."""
+    now = deps.now()
+    with session_scope(deps.engine) as session:
+        req = queries.by_message(session, channel, thread_ts)
+        if req is None or req.first_response_at is not None or user == req.requester_id:
+            return Outcome(False, request_id=req.id if req else None)
+        if not deps.directory.is_responder(_team(deps, req.team), user):
+            return Outcome(False, request_id=req.id)
+        req.first_response_at, req.updated_at = now, now
+        queries.add_event(session, req, "first_response", actor=user, at=now, detail={"via": "thread_reply"})
+        session.add(req)
+    return Outcome(True, request_id=req.id)
+
+
+def retry_post(deps: Deps, *, request_id: int, actor: str) -> Outcome:
+    with session_scope(deps.engine) as session:
+        req = queries.get(session, request_id, for_update=True)
+        if req is None:
+            return Outcome(False, f"Request #{request_id} no longer exists.")
+        if actor != req.requester_id and not deps.settings.is_admin(actor):
+            return Outcome(False, "Only the person who asked or an admin can retry posting this request.")
+        if req.post_state != "failed":
+            return Outcome(True, f"#{req.id} is already posted." if req.post_state == "posted" else None, req.id)
+        req.post_state, req.post_error = "pending", None
+        now = deps.now()
+        queries.add_event(session, req, "post_retry", actor=actor, at=now)
+        session.add(req)
+        job = job_queries.enqueue(session, kind="post_request", key=f"post:{req.id}:{uuid.uuid4().hex[:8]}",
+                                  payload={"request_id": req.id}, due_at=now)
+    return Outcome(True, f"Trying again to post #{req.id}…", req.id, [job])
+
+
+def get_request(deps: Deps, request_id: int) -> Request | None:
+    with session_scope(deps.engine) as session:
+        return queries.get(session, request_id)
+
+
+def home_data(deps: Deps, user_id: str) -> tuple[list[Request], list[tuple[Team, list[Request], int]]]:
+    from datetime import timedelta
+
+    teams = deps.directory.responder_teams(user_id)
+    with session_scope(deps.engine) as session:
+        mine = queries.mine(session, user_id, resolved_since=deps.now() - timedelta(days=14))
+        queues = [(team, *queries.open_queue(session, team.slug)) for team in teams]
+    return mine, queues  # type: ignore[return-value]

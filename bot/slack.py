@@ -1,0 +1,92 @@
+"""Slack Web API access: clients with retry handlers, error classification, per-channel pacing."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from http.client import RemoteDisconnected
+from urllib.error import URLError
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+log = logging.getLogger(__name__)
+
+# Errors after which retrying the same call can never succeed.
+PERMANENT_ERRORS = frozenset({
+    "channel_not_found", "not_in_channel", "is_archived", "user_not_found", "user_disabled",
+    "account_inactive", "cannot_dm_bot", "messages_tab_disabled", "restricted_action", "invalid_auth",
+    "not_authed", "token_revoked", "missing_scope", "no_permission", "invalid_blocks", "msg_too_long",
+    "message_not_found", "cant_update_message", "invalid_arguments", "not_allowed_token_type",
+    "user_not_in_channel", "channel_is_archived", "invalid_metadata_format", "invalid_metadata_schema",
+})
+
+
+def build_client(token: str, base_url: str, *, timeout: int = 10, safe_retries_only: bool = False) -> WebClient:
+    """A WebClient that retries 429 (after Retry-After), 5xx and connection errors.
+
+    `safe_retries_only` keeps only the retries that cannot duplicate a message (429: the call was
+    refused), for sends whose retries are handled, with reconciliation, by the job outbox.
+    """
+    handlers = [RateLimitErrorRetryHandler(max_retry_count=3)]
+    if not safe_retries_only:
+        handlers += [
+            ServerErrorRetryHandler(max_retry_count=2),
+            ConnectionErrorRetryHandler(
+                max_retry_count=2,
+                error_types=[URLError, ConnectionResetError, RemoteDisconnected, TimeoutError, ConnectionError],
+            ),
+        ]
+    return WebClient(token=token or None, base_url=base_url, timeout=timeout, retry_handlers=handlers)
+
+
+def slack_error(exc: BaseException) -> str:
+    """A short error code for logs and storage; never contains tokens."""
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error") or f"http_{exc.response.status_code}")
+    if isinstance(exc, TimeoutError | URLError | ConnectionError | RemoteDisconnected):
+        return f"network: {type(exc).__name__}"
+    return type(exc).__name__
+
+
+def is_permanent(exc: BaseException) -> bool:
+    return isinstance(exc, SlackApiError) and slack_error(exc) in PERMANENT_ERRORS
+
+
+def retry_after(exc: BaseException) -> float | None:
+    if isinstance(exc, SlackApiError) and exc.response.status_code == 429:
+        try:
+            return float(exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after") or 1)
+        except (TypeError, ValueError):
+            return 1.0
+    return None
+
+
+class ChannelPacer:
+    """Keeps bulk posts to about one message per second per channel (Slack's chat.postMessage limit)."""
+
+    def __init__(self, interval: float = 1.0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.interval, self.clock, self.sleep = interval, clock, sleep
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, channel: str) -> float:
+        """Block until `channel` may receive the next message; returns the time waited."""
+        with self._lock:
+            now = self.clock()
+            slot = max(now, self._next.get(channel, 0.0))
+            self._next[channel] = slot + self.interval
+            if len(self._next) > 50_000:  # forget channels idle for a while
+                self._next = {c: t for c, t in self._next.items() if t > now}
+        delay = slot - now
+        if delay > 0:
+            self.sleep(delay)
+        return delay

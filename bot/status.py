@@ -1,0 +1,34 @@
+"""`askdesk status`: failed deliveries and pending work, for admins."""
+
+from __future__ import annotations
+
+from bot.config import Settings, redact_url
+from storage import jobs as job_queries
+from storage import requests as queries
+from storage.db import make_engine, session_scope, upgrade
+
+
+def print_status(settings: Settings) -> int:
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    with session_scope(engine) as session:
+        counts = job_queries.counts_by_status(session)
+        failed = job_queries.failed(session)
+        failed_posts = queries.failed_posts(session)
+        next_due = job_queries.next_due(session)
+    print(f"database: {redact_url(settings.database_url)}")
+    print("work queue (kind: status=count):")
+    kinds = sorted({k for k, _ in counts})
+    if not kinds:
+        print("  (empty)")
+    for kind in kinds:
+        parts = ", ".join(f"{s}={n}" for (k, s), n in sorted(counts.items()) if k == kind)
+        print(f"  {kind}: {parts}")
+    print(f"next due: {next_due.isoformat() if next_due else '—'}")
+    print(f"failed jobs: {len(failed)}")
+    for job in failed:
+        print(f"  #{job.id} {job.key} after {job.attempts} attempts: {job.last_error}")
+    print(f"requests not posted to their team: {len(failed_posts)}")
+    for req in failed_posts:
+        print(f"  request #{req.id} ({req.team}): {req.post_error}")
+    return 1 if failed or failed_posts else 0

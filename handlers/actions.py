@@ -1,0 +1,76 @@
+"""Buttons on request messages, DMs and App Home: claim, resolve, reopen, transfer, retry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot import blocks
+from bot.ids import Action
+from bot.runtime import Deps
+from bot.services import requests as service
+from handlers.common import funnel, noop_ack, tell
+from handlers.home import publish_home
+
+
+def _request_id(body: dict[str, Any]) -> int | None:
+    try:
+        return int(body["actions"][0]["value"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def register(app: App, deps: Deps) -> None:
+    def simple(action: Action, run: Callable[..., service.Outcome]) -> None:
+        @funnel
+        def lazy(body: dict[str, Any], client: WebClient) -> None:
+            request_id, user = _request_id(body), body["user"]["id"]
+            if request_id is None:
+                tell(client, body, "That button is out of date; please use the latest message.")
+                return
+            outcome = run(deps, request_id=request_id, actor=user).kick(deps)
+            if outcome.message:
+                tell(client, body, outcome.message)
+            if (body.get("view") or {}).get("type") == "home":
+                publish_home(deps, client, user)
+
+        lazy.__name__ = f"lazy_{action.value}"
+        app.action(action.value)(ack=noop_ack, lazy=[lazy])
+
+    simple(Action.CLAIM, service.claim)
+    simple(Action.RESOLVE, service.resolve)
+    simple(Action.REOPEN, service.reopen)
+    simple(Action.RETRY_POST, service.retry_post)
+
+    def ack_with_modal(kind: str) -> Callable[..., None]:
+        def open_modal(body: dict[str, Any], client: WebClient) -> None:
+            # views.open must use the trigger_id within 3 s, so the modal opens before anything else
+            request_id = _request_id(body)
+            req = service.get_request(deps, request_id) if request_id else None
+            if req is None:
+                tell(client, body, "That request no longer exists.")
+                return
+            team = deps.settings.team(req.team)
+            if kind == "transfer":
+                if team is None or not deps.directory.is_responder(team, body["user"]["id"]):
+                    name = team.name if team else req.team
+                    tell(client, body, f"Only members of {name}'s triage channel can transfer its requests.")
+                    return
+                view = blocks.transfer_modal(req, deps.settings.teams)
+            else:
+                view = blocks.full_text_modal(req)
+            client.views_open(trigger_id=body["trigger_id"], view=view)
+        open_modal.__name__ = f"open_{kind}"
+        return funnel(open_modal)
+
+    app.action(Action.TRANSFER.value)(ack=noop_ack, lazy=[ack_with_modal("transfer")])
+    app.action(Action.FULL_TEXT.value)(ack=noop_ack, lazy=[ack_with_modal("full_text")])
+
+    @funnel
+    def refresh(body: dict[str, Any], client: WebClient) -> None:
+        publish_home(deps, client, body["user"]["id"])
+
+    app.action(Action.HOME_REFRESH.value)(ack=noop_ack, lazy=[refresh])

@@ -1,0 +1,96 @@
+"""Shared listener plumbing: the error funnel and telling a user something privately."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+log = logging.getLogger("askdesk.errors")
+DB_DOWN = ("askdesk can't reach its database right now, so nothing was changed. "
+           "Please try again in a minute.")
+
+
+def user_id_of(body: dict[str, Any]) -> str | None:
+    user = body.get("user")
+    if isinstance(user, dict):
+        return user.get("id")
+    return body.get("user_id") or (body.get("event") or {}).get("user")
+
+
+def tell(client: WebClient, body: dict[str, Any], text: str) -> None:
+    """Show `text` only to the user who acted: response_url, else an ephemeral, else a DM."""
+    user = user_id_of(body)
+    response_url = body.get("response_url")
+    try:
+        if response_url:
+            WebhookClient(response_url, timeout=5).send(text=text, response_type="ephemeral",
+                                                        replace_original=False)
+            return
+        channel = (body.get("channel") or {}).get("id") or body.get("channel_id")
+        if channel and user:
+            client.chat_postEphemeral(channel=channel, user=user, text=text)
+        elif user:
+            client.chat_postMessage(channel=user, text=text)
+    except (SlackApiError, OSError) as exc:
+        log.warning("could not tell %s: %s", user, type(exc).__name__)
+
+
+def user_message_for(error: BaseException) -> str:
+    if isinstance(error, OperationalError | PoolTimeout):
+        return DB_DOWN
+    ref = uuid.uuid4().hex[:8]
+    log.error("unexpected error (ref %s)", ref, exc_info=error)
+    return f"Sorry, something went wrong on askdesk's side (reference `{ref}`). Nothing was lost; please try again."
+
+
+def handle_error(error: BaseException, body: dict[str, Any] | None, client: WebClient | None) -> None:
+    """The one error funnel: log with a reference, tell the user a plain sentence, never a traceback."""
+    message = user_message_for(error)
+    if isinstance(error, OperationalError | PoolTimeout):
+        log.warning("database unavailable: %s", type(error).__name__)
+    if body and client is not None and user_id_of(body):
+        tell(client, body, message)
+
+
+def funnel(fn: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a lazy listener so its errors go through `handle_error` (Bolt would only log them)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - this is the funnel
+            handle_error(exc, kwargs.get("body"), kwargs.get("client"))
+
+    return wrapper
+
+
+def safe_ack(fn: Callable[..., None]) -> Callable[..., None]:
+    """Wrap an ack function: it must always ack, even when it fails (Bolt 1.30 can lose the ack)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        ack = kwargs["ack"]
+        try:
+            fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            if ack.response is None:
+                text = DB_DOWN if isinstance(exc, OperationalError | PoolTimeout) else user_message_for(exc)
+                ack(text=text) if kwargs.get("command") else ack()
+            else:
+                user_message_for(exc)
+
+    return wrapper
+
+
+def noop_ack(ack: Any) -> None:
+    ack()

@@ -1,0 +1,29 @@
+"""App Home: my requests, and the team queues for responders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot import blocks
+from bot.runtime import Deps
+from bot.services import requests as service
+from handlers.common import funnel, noop_ack
+
+
+def publish_home(deps: Deps, client: WebClient, user_id: str, note: str | None = None) -> None:
+    mine, queues = service.home_data(deps, user_id)
+    names = {t.slug: t.name for t in deps.settings.teams}
+    client.views_publish(user_id=user_id, view=blocks.home_view(mine=mine, queues=queues, team_names=names,
+                                                                 note=note))
+
+
+def register(app: App, deps: Deps) -> None:
+    @funnel
+    def home_opened(body: dict[str, Any], client: WebClient, event: dict[str, Any]) -> None:
+        if event.get("tab", "home") == "home":
+            publish_home(deps, client, event["user"])
+
+    app.event("app_home_opened")(ack=noop_ack, lazy=[home_opened])

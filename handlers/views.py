@@ -1,0 +1,84 @@
+"""Modal submissions: a new request (from a command or the message shortcut) and transfers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+
+from bot.ids import INPUT, Block, Callback
+from bot.runtime import Deps
+from bot.services import requests as service
+from handlers.common import funnel, safe_ack, tell
+
+
+def field(view: dict[str, Any], block_id: str) -> str | None:
+    """The value of one input in `view.state.values`, whatever the element type."""
+    element = ((view.get("state") or {}).get("values") or {}).get(block_id, {}).get(INPUT) or {}
+    if element.get("selected_option"):
+        return element["selected_option"].get("value")
+    value = element.get("value")
+    return value.strip() if isinstance(value, str) else None
+
+
+def register(app: App, deps: Deps) -> None:
+    settings = deps.settings
+
+    @safe_ack
+    def request_ack(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            meta = {}
+        slug = meta.get("team") or field(view, Block.TEAM)
+        summary = field(view, Block.SUMMARY) or ""
+        details = field(view, Block.DETAILS) or ""
+        errors: dict[str, str] = {}
+        if not summary:
+            errors[Block.SUMMARY] = "Please write a one-line summary."
+        if not slug or settings.team(slug) is None:
+            errors[Block.TEAM] = "Please pick a team."
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        text = summary + (f"\n\n{details}" if details else "")
+        try:
+            outcome = service.create_request(
+                deps, team_slug=slug, requester_id=body["user"]["id"], text=text, summary=summary,
+                category=field(view, Block.CATEGORY), urgency=field(view, Block.URGENCY) or "normal",
+                source_permalink=meta.get("permalink"), source_channel=meta.get("channel"))
+        except service.InputError as exc:
+            ack(response_action="errors", errors={Block.SUMMARY: str(exc)[:150]})
+            return
+        context["jobs"] = outcome.jobs
+        ack()
+
+    @funnel
+    def request_lazy(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        deps.outbox.kick(context.get("jobs") or [])  # type: ignore[attr-defined]
+
+    app.view(Callback.REQUEST_MODAL.value)(ack=request_ack, lazy=[request_lazy])
+
+    @safe_ack
+    def transfer_ack(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+        target = field(view, Block.TRANSFER_TEAM)
+        if not target or settings.team(target) is None:
+            ack(response_action="errors", errors={Block.TRANSFER_TEAM: "Please pick a team."})
+            return
+        context["transfer"] = {"to": target, "note": field(view, Block.TRANSFER_NOTE),
+                               "id": view.get("private_metadata")}
+        ack()
+
+    @funnel
+    def transfer_lazy(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        data = context.get("transfer") or {}
+        if not str(data.get("id", "")).isdigit():
+            return
+        outcome = service.transfer(deps, request_id=int(data["id"]), actor=body["user"]["id"],
+                                   to_team=data["to"], note=data.get("note")).kick(deps)
+        if outcome.message:
+            tell(client, body, outcome.message)
+
+    app.view(Callback.TRANSFER_MODAL.value)(ack=transfer_ack, lazy=[transfer_lazy])

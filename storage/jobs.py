@@ -1,0 +1,124 @@
+"""Queries of the durable job outbox: idempotent enqueue, leased claims, fenced completion."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from storage.models import Job, utcnow
+
+
+def enqueue(
+    session: Session,
+    *,
+    kind: str,
+    key: str,
+    payload: dict[str, Any] | None = None,
+    due_at: datetime | None = None,
+    replace_finished: bool = False,
+) -> int | None:
+    """Insert a job unless one with the same key exists; return the new id (None when it existed).
+
+    With `replace_finished`, a cancelled job with that key is revived with the new due time.
+    """
+    now = utcnow()
+    values = {
+        "kind": kind, "key": key, "payload": json.dumps(payload or {}, separators=(",", ":")),
+        "status": "pending", "due_at": due_at or now, "attempts": 0, "created_at": now, "updated_at": now,
+    }
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Job).values(**values).on_conflict_do_nothing(index_elements=["key"]).returning(Job.id)
+    new_id = session.exec(stmt).scalar_one_or_none()  # type: ignore[call-overload]
+    if new_id is None and replace_finished:
+        result = session.exec(  # type: ignore[call-overload]
+            update(Job)
+            .where(col(Job.key) == key, col(Job.status) == "cancelled")
+            .values(status="pending", due_at=values["due_at"], payload=values["payload"], attempts=0,
+                    lease_owner=None, lease_until=None, last_error=None, updated_at=now)
+            .returning(Job.id)
+        )
+        new_id = result.scalar_one_or_none()
+    return new_id
+
+
+def cancel(session: Session, *, key: str) -> bool:
+    """Cancel a pending job (one already running or done is left alone)."""
+    result = session.exec(  # type: ignore[call-overload]
+        update(Job).where(col(Job.key) == key, col(Job.status) == "pending")
+        .values(status="cancelled", updated_at=utcnow()).returning(Job.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+def claim_due(session: Session, *, owner: str, lease: timedelta, limit: int,
+              now: datetime | None = None, job_id: int | None = None,
+              kinds: Sequence[str] | None = None) -> list[Job]:
+    """Atomically lease up to `limit` due jobs (pending, or running with an expired lease)."""
+    now = now or utcnow()
+    claimable = or_(
+        and_(col(Job.status) == "pending", col(Job.due_at) <= now),
+        and_(col(Job.status) == "running", col(Job.lease_until) < now),
+    )
+    where = [claimable]
+    if job_id is not None:
+        where = [col(Job.id) == job_id, or_(col(Job.status) == "pending", claimable)]
+    if kinds:
+        where.append(col(Job.kind).in_(list(kinds)))
+    pick = select(Job.id).where(*where).order_by(col(Job.due_at), col(Job.id)).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    stmt = (
+        update(Job)
+        .where(col(Job.id).in_(pick.scalar_subquery()), *where)
+        .values(status="running", lease_owner=owner, lease_until=now + lease,
+                attempts=Job.attempts + 1, updated_at=now)
+        .returning(Job)
+    )
+    rows = session.exec(stmt).all()  # type: ignore[call-overload]
+    return [Job.model_validate(row[0] if isinstance(row, tuple) or hasattr(row, "_mapping") else row)
+            for row in rows]
+
+
+def finish(session: Session, *, job_id: int, owner: str, status: str = "done",
+           error: str | None = None) -> bool:
+    """Mark a leased job finished; fenced so a job re-claimed by another worker is not touched."""
+    result = session.exec(  # type: ignore[call-overload]
+        update(Job).where(col(Job.id) == job_id, col(Job.lease_owner) == owner, col(Job.status) == "running")
+        .values(status=status, last_error=(error or None) and error[:300], lease_until=None,
+                updated_at=utcnow()).returning(Job.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+def retry_later(session: Session, *, job_id: int, owner: str, due_at: datetime, error: str) -> bool:
+    result = session.exec(  # type: ignore[call-overload]
+        update(Job).where(col(Job.id) == job_id, col(Job.lease_owner) == owner, col(Job.status) == "running")
+        .values(status="pending", due_at=due_at, last_error=error[:300], lease_owner=None, lease_until=None,
+                updated_at=utcnow()).returning(Job.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+def get_by_key(session: Session, *, key: str) -> Job | None:
+    return session.exec(select(Job).where(col(Job.key) == key)).first()
+
+
+def counts_by_status(session: Session) -> dict[tuple[str, str], int]:
+    rows = session.exec(select(Job.kind, Job.status, func.count()).group_by(Job.kind, Job.status)).all()
+    return {(kind, status): n for kind, status, n in rows}
+
+
+def failed(session: Session, *, limit: int = 50) -> list[Job]:
+    return list(session.exec(select(Job).where(col(Job.status) == "failed")
+                             .order_by(col(Job.updated_at).desc()).limit(limit)).all())
+
+
+def next_due(session: Session) -> datetime | None:
+    return session.exec(select(func.min(Job.due_at)).where(col(Job.status) == "pending")).one()

@@ -1,0 +1,75 @@
+"""Queries about requests and their history. Query functions flush; the caller's scope commits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from storage.models import ProcessedEvent, Request, RequestEvent, utcnow
+
+OPEN_STATUSES = ("open", "claimed")
+
+
+def get(session: Session, request_id: int, *, for_update: bool = False) -> Request | None:
+    stmt = select(Request).where(col(Request.id) == request_id)
+    if for_update and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return session.exec(stmt).first()
+
+
+def add_event(session: Session, req: Request, kind: str, *, actor: str | None, at: datetime,
+              detail: dict[str, Any] | None = None) -> RequestEvent:
+    assert req.id is not None
+    event = RequestEvent(request_id=req.id, kind=kind, actor_id=actor, team=req.team, at=at,
+                         detail=json.dumps(detail, ensure_ascii=False) if detail else None)
+    session.add(event)
+    return event
+
+
+def history(session: Session, request_id: int) -> list[RequestEvent]:
+    return list(session.exec(select(RequestEvent).where(col(RequestEvent.request_id) == request_id)
+                             .order_by(col(RequestEvent.at), col(RequestEvent.id))).all())
+
+
+def by_message(session: Session, channel: str, ts: str) -> Request | None:
+    """The request whose triage message or requester DM is (channel, ts)."""
+    stmt = select(Request).where(or_(
+        (col(Request.triage_ts) == ts) & (col(Request.triage_channel) == channel),
+        (col(Request.dm_ts) == ts) & (col(Request.dm_channel) == channel),
+    ))
+    return session.exec(stmt).first()
+
+
+def mine(session: Session, user_id: str, *, resolved_since: datetime, limit: int = 20) -> list[Request]:
+    stmt = (select(Request).where(col(Request.requester_id) == user_id,
+                                  or_(col(Request.status).in_(OPEN_STATUSES), col(Request.resolved_at) >= resolved_since))
+            .order_by(col(Request.created_at).desc()).limit(limit))
+    return list(session.exec(stmt).all())
+
+
+def open_queue(session: Session, team: str, *, limit: int = 20) -> tuple[list[Request], int]:
+    where = (col(Request.team) == team, col(Request.status).in_(OPEN_STATUSES))
+    rows = session.exec(select(Request).where(*where).order_by(col(Request.created_at), col(Request.id))
+                        .limit(limit)).all()
+    total = session.exec(select(func.count()).select_from(Request).where(*where)).one()
+    return list(rows), int(total)
+
+
+def first_seen(session: Session, event_id: str, *, now: datetime | None = None) -> bool:
+    """Record an Events API event id; False when it was seen before (a retry or duplicate)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (insert(ProcessedEvent).values(event_id=event_id[:64], received_at=now or utcnow())
+            .on_conflict_do_nothing(index_elements=["event_id"]).returning(ProcessedEvent.event_id))
+    return session.exec(stmt).scalar_one_or_none() is not None  # type: ignore[call-overload]
+
+
+def failed_posts(session: Session, *, limit: int = 50) -> Sequence[Request]:
+    return session.exec(select(Request).where(col(Request.post_state) == "failed")
+                        .order_by(col(Request.created_at).desc()).limit(limit)).all()
