@@ -48,7 +48,9 @@ def truncate(text: str, limit: int) -> str:
 
 
 def plain(text: str, limit: int = 150) -> PlainTextObject:
-    return PlainTextObject(text=truncate(text, limit) or " ", emoji=True)
+    """Plain text is not parsed by Slack, but echoed markup still looks like a live mention: defang it."""
+    safe = text.replace("<", "‹").replace(">", "›")
+    return PlainTextObject(text=truncate(safe, limit) or " ", emoji=True)
 
 
 def md_section(text: str, **kwargs: object) -> SectionBlock:
