@@ -42,7 +42,6 @@ def create_app(deps: Deps, *, socket_mode: bool = False) -> App:
     settings = deps.settings
     threads = settings.listener_threads
     app = App(
-        token=settings.bot_token or None,
         signing_secret=settings.signing_secret or None,
         client=deps.client,
         process_before_response=True,
