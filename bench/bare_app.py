@@ -1,0 +1,49 @@
+"""The baseline for bench_ack: the fastest bare Bolt app that only acks and posts one message.
+
+Same server setup as `askdesk run --http` (Bolt's WSGI adapter under waitress, same thread counts),
+acking in the request thread with the post in a lazy listener (the fastest shape measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from sqlalchemy import create_engine
+
+from bot.server import create_server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--api", required=True)
+    parser.add_argument("--secret", required=True)
+    parser.add_argument("--channel", default="C0FINANCE")
+    parser.add_argument("--threads", type=int, default=64)
+    parser.add_argument("--http-threads", type=int, default=48)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    client = WebClient(token="xoxb-bench", base_url=args.api)
+    app = App(signing_secret=args.secret, client=client, process_before_response=True,
+              token_verification_enabled=False, listener_executor=ThreadPoolExecutor(args.threads))
+
+    def ack_only(ack: Any) -> None:
+        ack()
+
+    def post(body: dict[str, Any], client: WebClient) -> None:
+        client.chat_postMessage(channel=args.channel, text=body.get("text", ""))
+
+    app.command("/ask-finance")(ack=ack_only, lazy=[post])
+    engine = create_engine("sqlite://")
+    server = create_server(app, engine, host="127.0.0.1", port=args.port, threads=args.http_threads)
+    print("ready", flush=True)
+    server.run()
+
+
+if __name__ == "__main__":
+    main()

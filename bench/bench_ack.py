@@ -1,0 +1,167 @@
+"""Acknowledgement latency and throughput of `askdesk run --http` against a bare Bolt app.
+
+    .venv/bin/python -m bench.bench_ack [--requests 2000] [--concurrency 32] [--latency 0.2]
+
+Both apps run as subprocesses with the same server setup (Bolt's WSGI adapter under waitress);
+the Slack simulator answers every Web API call after `--latency` seconds. 32 client threads send
+signed `/ask-finance` commands; we measure ack latency, throughput (acks/s and fully handled
+requests/s: ack and triage post both done), and each request's delay from ack to triage post.
+Results go to docs/bench-ack.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bench.common import free_port, pct, rss_mb, spawn, wait_http, write_result
+from bot.simulator import SlackSimulator
+from bot.slack_driver import SlackDriver
+
+SECRET = "bench-signing-secret"
+CONFIG = """
+[workspace]
+timezone = "UTC"
+[[teams]]
+slug = "finance"
+name = "Finance"
+channel = "C0FINANCE"
+"""
+
+
+def make_sim(latency: float, users: int) -> SlackSimulator:
+    sim = SlackSimulator(latency=latency)
+    members = ["UBOT", "U0RESP"]
+    sim.add_channel("C0FINANCE", name="finance", members=members)
+    for i in range(users):
+        sim.add_user(f"U0B{i:05d}", name=f"user{i}")
+    sim.add_user("U0RESP", name="resp")
+    return sim.start()
+
+
+def start_target(kind: str, sim: SlackSimulator, workdir: Path) -> tuple[Any, str, int]:
+    port = free_port()
+    if kind == "bare":
+        proc = spawn(["-m", "bench.bare_app", "--port", str(port), "--api", sim.base_url, "--secret", SECRET],
+                     log=workdir / "bare.log")
+    else:
+        config = workdir / "askdesk.toml"
+        config.write_text(CONFIG)
+        env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": sim.base_url,
+               "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}", "ASKDESK_CONFIG": str(config),
+               "LOG_LEVEL": "WARNING", "SLACK_APP_TOKEN": ""}
+        proc = spawn(["-m", "bot", "run", "--http", "--host", "127.0.0.1", "--port", str(port)], env=env,
+                     log=workdir / "askdesk.log")
+    base = f"http://127.0.0.1:{port}"
+    wait_http(base + "/healthz")
+    return proc, base + "/slack/events", proc.pid
+
+
+def run_load(kind: str, sim: SlackSimulator, url: str, n: int, concurrency: int, tag: str) -> dict[str, Any]:
+    driver = SlackDriver(url, SECRET, sim)
+    acks: dict[int, tuple[float, float]] = {}
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def one(i: int) -> None:
+        user = f"U0B{i % 5000:05d}"
+        start = time.monotonic()
+        resp = driver.slash("/ask-finance", f"{tag}-{i} where is my refund?", user_id=user)
+        end = time.monotonic()
+        with lock:
+            if resp.status != 200:
+                errors.append(f"{resp.status}")
+            acks[i] = (start, end)
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(n)))
+    t_acked = time.monotonic()
+    # wait (bounded) until every triage post arrived
+    deadline = time.monotonic() + 120
+    posts: dict[int, float] = {}
+    while time.monotonic() < deadline:
+        for call in sim.calls_to("chat.postMessage"):
+            if call.args.get("channel") != "C0FINANCE":
+                continue
+            text = str(call.args.get("text", ""))
+            marker = text.find(f"{tag}-")
+            if marker >= 0:
+                num = text[marker + len(tag) + 1:].split()[0]
+                if num.isdigit():
+                    posts.setdefault(int(num), call.at)
+        if len(posts) >= n:
+            break
+        time.sleep(0.1)
+    t_done = max(posts.values()) if posts else time.monotonic()
+    latencies = [(e - s) * 1000 for s, e in acks.values()]
+    post_delays = [posts[i] - acks[i][1] for i in posts if i in acks]
+    return {
+        "target": kind, "requests": n, "concurrency": concurrency, "errors": len(errors),
+        "ack_p50_ms": round(pct(latencies, 50), 1), "ack_p95_ms": round(pct(latencies, 95), 1),
+        "ack_p99_ms": round(pct(latencies, 99), 1), "ack_max_ms": round(max(latencies), 1),
+        "acks_per_s": round(n / (t_acked - t0), 1),
+        "handled_per_s": round(len(posts) / (t_done - t0), 1),
+        "triage_posts": len(posts), "post_delay_p50_s": round(pct(post_delays, 50), 2),
+        "post_delay_p99_s": round(pct(post_delays, 99), 2), "post_delay_max_s": round(max(post_delays or [0]), 2),
+    }
+
+
+def bench(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    sim = make_sim(args.latency, 5000)
+    proc, url, pid = start_target(kind, sim, workdir)
+    try:
+        time.sleep(1.0)
+        idle_rss = rss_mb(pid)
+        run_load(kind, sim, url, 64, args.concurrency, "warm")
+        sim.reset_calls()
+        result = run_load(kind, sim, url, args.requests, args.concurrency, "run")
+        result["idle_rss_mb"] = round(idle_rss, 1)
+        result["rss_after_mb"] = round(rss_mb(pid), 1)
+        return result
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        sim.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--latency", type=float, default=0.2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        results = [bench("bare", args, Path(tmp)), bench("askdesk", args, Path(tmp))]
+    bare, ours = results
+    ratio = ours["handled_per_s"] / bare["handled_per_s"] if bare["handled_per_s"] else float("nan")
+    ack_ratio = ours["acks_per_s"] / bare["acks_per_s"] if bare["acks_per_s"] else float("nan")
+    cols = ["ack_p50_ms", "ack_p99_ms", "ack_max_ms", "acks_per_s", "handled_per_s", "post_delay_p99_s",
+            "post_delay_max_s", "errors", "idle_rss_mb", "rss_after_mb"]
+    lines = ["# bench_ack: acknowledgement latency and throughput", "",
+             f"Command: `.venv/bin/python -m bench.bench_ack --requests {args.requests} --concurrency "
+             f"{args.concurrency} --latency {args.latency}`  ",
+             f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+             f"run at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
+             "| target | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for r in results:
+        lines.append(f"| {r['target']} | " + " | ".join(str(r[c]) for c in cols) + " |")
+    lines += ["", f"askdesk / bare, fully handled requests per second: **{ratio:.0%}**; acks per second: "
+              f"**{ack_ratio:.0%}**.", "",
+              "Targets: ack p99 < 300 ms; ≥ 80% of the bare app's throughput; every triage post within 5 s "
+              "of its ack; idle RSS < 120 MB.", ""]
+    path = write_result("bench-ack", "\n".join(lines), {"results": results, "ratio_handled": ratio,
+                                                         "ratio_acks": ack_ratio})
+    print("\n".join(lines))
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
