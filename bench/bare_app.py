@@ -26,8 +26,26 @@ def main() -> None:
     parser.add_argument("--channel", default="C0FINANCE")
     parser.add_argument("--threads", type=int, default=64)
     parser.add_argument("--http-threads", type=int, default=48)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.workers > 1:  # same process model as `askdesk run --workers N`
+        import os
+
+        from bot.workers import _listen
+
+        sock = _listen("127.0.0.1", args.port)
+        for _ in range(args.workers):
+            if os.fork() == 0:
+                serve(args, sock)
+                os._exit(0)
+        print("ready", flush=True)
+        os.wait()
+        return
+    serve(args, None)
+
+
+def serve(args: argparse.Namespace, sock: Any) -> None:
     client = WebClient(token="xoxb-bench", base_url=args.api)
     app = App(signing_secret=args.secret, client=client, process_before_response=True,
               token_verification_enabled=False, listener_executor=ThreadPoolExecutor(args.threads))
@@ -40,7 +58,8 @@ def main() -> None:
 
     app.command("/ask-finance")(ack=ack_only, lazy=[post])
     engine = create_engine("sqlite://")
-    server = create_server(app, engine, host="127.0.0.1", port=args.port, threads=args.http_threads)
+    server = create_server(app, engine, host="127.0.0.1", port=args.port, threads=args.http_threads,
+                           sockets=[sock] if sock else None)
     print("ready", flush=True)
     server.run()
 

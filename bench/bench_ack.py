@@ -46,18 +46,19 @@ def make_sim(latency: float, users: int) -> SlackSimulator:
     return sim.start()
 
 
-def start_target(kind: str, sim: SlackSimulator, workdir: Path) -> tuple[Any, str, int]:
+def start_target(kind: str, sim: SlackSimulator, workdir: Path, workers: int = 1) -> tuple[Any, str, int]:
     port = free_port()
     if kind == "bare":
-        proc = spawn(["-m", "bench.bare_app", "--port", str(port), "--api", sim.base_url, "--secret", SECRET],
-                     log=workdir / "bare.log")
+        proc = spawn(["-m", "bench.bare_app", "--port", str(port), "--api", sim.base_url, "--secret", SECRET,
+                      "--workers", str(workers)], log=workdir / "bare.log")
     else:
         config = workdir / "askdesk.toml"
         config.write_text(CONFIG)
         env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": sim.base_url,
                "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}", "ASKDESK_CONFIG": str(config),
                "LOG_LEVEL": "WARNING", "SLACK_APP_TOKEN": ""}
-        proc = spawn(["-m", "bot", "run", "--http", "--host", "127.0.0.1", "--port", str(port)], env=env,
+        proc = spawn(["-m", "bot", "run", "--http", "--host", "127.0.0.1", "--port", str(port),
+                      "--workers", str(workers)], env=env,
                      log=workdir / "askdesk.log")
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/healthz")
@@ -114,17 +115,24 @@ def run_load(kind: str, sim: SlackSimulator, url: str, n: int, concurrency: int,
     }
 
 
+def total_rss(pid: int) -> float:
+    """RSS of a process plus its worker children (MB)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
+    return rss_mb(pid) + sum(rss_mb(k) for k in kids)
+
+
 def bench(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     sim = make_sim(args.latency, 5000)
-    proc, url, pid = start_target(kind, sim, workdir)
+    proc, url, pid = start_target(kind, sim, workdir, args.workers)
     try:
         time.sleep(1.0)
-        idle_rss = rss_mb(pid)
+        idle_rss = total_rss(pid)
         run_load(kind, sim, url, 64, args.concurrency, "warm")
         sim.reset_calls()
         result = run_load(kind, sim, url, args.requests, args.concurrency, "run")
         result["idle_rss_mb"] = round(idle_rss, 1)
-        result["rss_after_mb"] = round(rss_mb(pid), 1)
+        result["rss_after_mb"] = round(total_rss(pid), 1)
         return result
     finally:
         proc.terminate()
@@ -137,6 +145,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes for BOTH apps")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         results = [bench("bare", args, Path(tmp)), bench("askdesk", args, Path(tmp))]
@@ -147,7 +156,7 @@ def main() -> None:
             "post_delay_max_s", "errors", "idle_rss_mb", "rss_after_mb"]
     lines = ["# bench_ack: acknowledgement latency and throughput", "",
              f"Command: `.venv/bin/python -m bench.bench_ack --requests {args.requests} --concurrency "
-             f"{args.concurrency} --latency {args.latency}`  ",
+             f"{args.concurrency} --latency {args.latency} --workers {args.workers}`  ",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
              f"run at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
              "| target | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]

@@ -43,6 +43,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args, require_signing_secret=not socket_mode)
     if not settings.bot_token:
         raise ConfigError("environment: key 'SLACK_BOT_TOKEN': required (the xoxb- token of your Slack app)")
+    if not socket_mode and args.workers > 1:
+        from bot.workers import serve_workers
+
+        return serve_workers(settings, host=args.host, port=args.port or settings.port, workers=args.workers)
     deps, app, clock = boot(settings, socket_mode=socket_mode)
     log.info("askdesk starting (%s mode, database %s, %d teams)", "Socket" if socket_mode else "HTTP",
              redact_url(settings.database_url), len(settings.teams))
@@ -71,11 +75,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         log.info("shutting down: draining in-flight work")
     finally:
-        clock.stop(wait=True)
-        app.listener_runner.listener_executor.shutdown(wait=True)
-        deps.outbox.stop()
-        deps.engine.dispose()
+        drain(deps, app, clock)
     return 0
+
+
+def drain(deps: Any, app: Any, clock: Any) -> None:
+    """Stop taking scheduled work, finish in-flight listener work and jobs, close the database."""
+    clock.stop(wait=True)
+    app.listener_runner.listener_executor.shutdown(wait=True)
+    deps.outbox.stop()
+    deps.engine.dispose()
 
 
 def _dotenv_has_app_token() -> bool:
@@ -124,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--http", action="store_true", help="serve HTTP even if SLACK_APP_TOKEN is set")
     run.add_argument("--port", type=int, default=None, help="HTTP port (default: $PORT or 3000)")
     run.add_argument("--host", default="0.0.0.0", help="HTTP bind address (default 0.0.0.0)")
+    run.add_argument("--workers", type=int, default=1,
+                     help="HTTP worker processes sharing the port (default 1; about one per CPU core)")
     run.set_defaults(func=cmd_run)
     manifest = sub.add_parser("manifest", help="print a Slack app manifest (YAML) for the configured teams")
     manifest.add_argument("--request-url", default=None, help="public URL of POST /slack/events")
@@ -144,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _EXTENSIONS: list[Any] = []
+from bot.cli_purge import add_parser as _purge_parser  # noqa: E402 - `askdesk purge`
+
+_EXTENSIONS.append(_purge_parser)
+from bot.cli_digest import add_parser as _digest_parser  # noqa: E402 - `askdesk digest`
+
+_EXTENSIONS.append(_digest_parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

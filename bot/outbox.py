@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
+# Jobs that a listener runs at once are due only this much later: the clock must not race the
+# listener for them, but picks them up if the process died before running them.
+KICK_GRACE = timedelta(seconds=10)
 
 
 class RetryLater(Exception):  # noqa: N818 - a signal, not an error
@@ -124,8 +127,9 @@ class Outbox:
             log.warning("job %s %s failed (attempt %s): %s", job.id, job.key, job.attempts, slack_error(exc),
                         exc_info=not _is_slack_or_network(exc))
             return self._retry(job, slack_error(exc), retry_after(exc))
-        with session_scope(self.deps.engine) as session:
-            job_queries.finish(session, job_id=job.id, owner=self.owner)
+        if job.status != "done":  # a handler may finish the job in its own last transaction
+            with session_scope(self.deps.engine) as session:
+                job_queries.finish(session, job_id=job.id, owner=self.owner)
         return "done"
 
     def _retry(self, job: Job, reason: str, after: float | None) -> str:

@@ -57,10 +57,12 @@ def make_wsgi_app(app: App, engine: Engine) -> Callable[[dict[str, Any], StartRe
     return wsgi
 
 
-def create_server(app: App, engine: Engine, *, host: str = "0.0.0.0", port: int = 3000, threads: int = 48) -> Any:
+def create_server(app: App, engine: Engine, *, host: str = "0.0.0.0", port: int = 3000, threads: int = 48,
+                  sockets: list[Any] | None = None) -> Any:
     """A waitress server (not started); call `.run()` to serve and `.close()` to stop."""
     from waitress import create_server as waitress_server
 
-    return waitress_server(make_wsgi_app(app, engine), host=host, port=port, threads=threads, backlog=1024,
-                           connection_limit=1000, channel_timeout=30, max_request_body_size=MAX_BODY,
+    where: dict[str, Any] = {"sockets": sockets} if sockets else {"host": host, "port": port}
+    return waitress_server(make_wsgi_app(app, engine), **where, threads=threads, backlog=1024,
+                           connection_limit=1000, channel_timeout=30, max_request_body_size=8 * MAX_BODY,
                            ident="askdesk", clear_untrusted_proxy_headers=True)

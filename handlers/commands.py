@@ -36,8 +36,7 @@ def register(app: App, deps: Deps) -> None:
             ack(text=str(exc))
             return
         context["jobs"] = outcome.jobs
-        req = service.get_request(deps, outcome.request_id)  # type: ignore[arg-type]
-        msg = blocks.confirmation(req, team, link=None)  # type: ignore[arg-type]
+        msg = blocks.confirmation(outcome.request, team, link=None)  # type: ignore[arg-type]
         ack(text=msg.text, blocks=msg.as_dicts())
 
     @funnel

@@ -7,13 +7,13 @@ flush. One session per unit of work (listener call, job run); never share one ac
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,9 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            poolclass=NullPool if ":memory:" not in url else None,
+            pool_size=pool_size,
+            max_overflow=4 * pool_size,
+            pool_timeout=30,
         )
 
         @event.listens_for(engine, "connect")
@@ -39,11 +41,40 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        # One writer at a time: SQLite's own busy handler sleeps in growing steps (up to 100 ms)
+        # when writers collide, so threads of this process queue on a lock instead, and each
+        # transaction takes SQLite's write lock at BEGIN (no read-to-write upgrade failures).
+        writer = threading.Lock()
+
+        def _release(info: dict) -> None:
+            if info.pop("askdesk_writer", False):
+                writer.release()
+
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
-            # Take the write lock at BEGIN so concurrent writers queue on busy_timeout instead of
-            # failing with "database is locked" when a read transaction upgrades to a write.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            writer.acquire()
+            conn.info["askdesk_writer"] = True
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                _release(conn.info)
+                raise
+
+        @event.listens_for(engine, "commit")
+        def _sqlite_commit(conn) -> None:  # type: ignore[no-untyped-def]
+            _release(conn.info)
+
+        @event.listens_for(engine, "rollback")
+        def _sqlite_rollback(conn) -> None:  # type: ignore[no-untyped-def]
+            _release(conn.info)
+
+        @event.listens_for(engine.pool, "reset")
+        def _sqlite_reset(_dbapi_conn, record, _state) -> None:  # type: ignore[no-untyped-def]
+            _release(record.info)
+
+        @event.listens_for(engine.pool, "close")
+        def _sqlite_close(_dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+            _release(record.info)
 
         return engine
     return create_engine(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +14,21 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from storage.models import Job, utcnow
+
+
+@dataclass
+class ClaimedJob:
+    """A leased job as its runner sees it (a plain object: cheap, and safe to pass across threads)."""
+
+    id: int
+    kind: str
+    key: str
+    payload: str
+    status: str
+    attempts: int
+    due_at: datetime
+    lease_owner: str | None
+    lease_until: datetime | None
 
 
 def enqueue(
@@ -59,31 +75,30 @@ def cancel(session: Session, *, key: str) -> bool:
 
 def claim_due(session: Session, *, owner: str, lease: timedelta, limit: int,
               now: datetime | None = None, job_id: int | None = None,
-              kinds: Sequence[str] | None = None) -> list[Job]:
+              kinds: Sequence[str] | None = None) -> list[ClaimedJob]:
     """Atomically lease up to `limit` due jobs (pending, or running with an expired lease)."""
     now = now or utcnow()
     claimable = or_(
         and_(col(Job.status) == "pending", col(Job.due_at) <= now),
         and_(col(Job.status) == "running", col(Job.lease_until) < now),
     )
-    where = [claimable]
-    if job_id is not None:
-        where = [col(Job.id) == job_id, or_(col(Job.status) == "pending", claimable)]
-    if kinds:
-        where.append(col(Job.kind).in_(list(kinds)))
-    pick = select(Job.id).where(*where).order_by(col(Job.due_at), col(Job.id)).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    stmt = (
-        update(Job)
-        .where(col(Job.id).in_(pick.scalar_subquery()), *where)
-        .values(status="running", lease_owner=owner, lease_until=now + lease,
-                attempts=Job.attempts + 1, updated_at=now)
-        .returning(Job)
-    )
-    rows = session.exec(stmt).all()  # type: ignore[call-overload]
-    return [Job.model_validate(row[0] if isinstance(row, tuple) or hasattr(row, "_mapping") else row)
-            for row in rows]
+    values = {"status": "running", "lease_owner": owner, "lease_until": now + lease,
+              "attempts": Job.attempts + 1, "updated_at": now}
+    columns = Job.__table__.columns  # type: ignore[attr-defined]
+    if job_id is not None:  # a listener running the job it just created: no scan, no subquery
+        stmt = (update(Job).where(col(Job.id) == job_id, or_(col(Job.status) == "pending", claimable))
+                .values(**values).returning(*columns))
+    else:
+        where = [claimable]
+        if kinds:
+            where.append(col(Job.kind).in_(list(kinds)))
+        pick = select(Job.id).where(*where).order_by(col(Job.due_at), col(Job.id)).limit(limit)
+        if session.get_bind().dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (update(Job).where(col(Job.id).in_(pick.scalar_subquery()), *where)
+                .values(**values).returning(*columns))
+    rows = session.connection().execute(stmt).mappings().all()
+    return [ClaimedJob(**{k: row[k] for k in ClaimedJob.__dataclass_fields__}) for row in rows]
 
 
 def finish(session: Session, *, job_id: int, owner: str, status: str = "done",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, insert, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -24,13 +24,20 @@ def get(session: Session, request_id: int, *, for_update: bool = False) -> Reque
     return session.exec(stmt).first()
 
 
+def insert_request(session: Session, req: Request) -> int:
+    """Insert a new request with one Core statement; returns its id."""
+    values = req.model_dump(exclude={"id"})
+    return int(session.connection().execute(
+        insert(Request.__table__).values(**values).returning(Request.__table__.c.id)).scalar_one())  # type: ignore[attr-defined]
+
+
 def add_event(session: Session, req: Request, kind: str, *, actor: str | None, at: datetime,
-              detail: dict[str, Any] | None = None) -> RequestEvent:
+              detail: dict[str, Any] | None = None) -> None:
+    """Append to the request's history (a Core insert: no ORM bookkeeping on hot paths)."""
     assert req.id is not None
-    event = RequestEvent(request_id=req.id, kind=kind, actor_id=actor, team=req.team, at=at,
-                         detail=json.dumps(detail, ensure_ascii=False) if detail else None)
-    session.add(event)
-    return event
+    session.connection().execute(insert(RequestEvent.__table__).values(  # type: ignore[attr-defined]
+        request_id=req.id, kind=kind, actor_id=actor, team=req.team, at=at,
+        detail=json.dumps(detail, ensure_ascii=False) if detail else None))
 
 
 def history(session: Session, request_id: int) -> list[RequestEvent]:

@@ -4,7 +4,7 @@ No Slack and no database here: callers pass plain values in and get plain values
 Every feedback figure must pass through :mod:`bot.analytics.privacy` before it is shown.
 """
 
-from bot.analytics.charts import WeekPoint, render_matrix_chart, render_weekly_chart
+from bot.analytics.points import WeekPoint
 from bot.analytics.privacy import (
     DEFAULT_THRESHOLD,
     MIN_THRESHOLD,
@@ -29,6 +29,18 @@ from bot.analytics.stats import (
     share_within,
 )
 from bot.analytics.topics import extract_topics
+
+_CHARTS = ("render_matrix_chart", "render_weekly_chart")
+
+
+def __getattr__(name: str) -> object:
+    """Charts import matplotlib (~40 MB): load them only when a digest is actually drawn."""
+    if name in _CHARTS:
+        from bot.analytics import charts
+
+        return getattr(charts, name)
+    raise AttributeError(f"module 'bot.analytics' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_THRESHOLD",

@@ -43,13 +43,7 @@ _CJK_FONTS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class WeekPoint:
-    """One week of the trend chart. ``csat`` is a gated CSAT % or ``None`` (no data / suppressed)."""
-
-    label: str
-    volume: int
-    csat: float | None
+from bot.analytics.points import WeekPoint  # noqa: E402,F401 - re-exported
 
 
 def _font_family() -> list[str]:

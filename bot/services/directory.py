@@ -86,6 +86,8 @@ class Directory:
         for team in self.settings.teams:
             if user_id in self.members(team.channel):
                 return team.name
+        if not self.settings.workspace.department_profile_field.strip():
+            return "Other"
         person = self._person(user_id)
         if person and person.department and person.refreshed_at and now - person.refreshed_at < PERSON_TTL:
             return person.department

@@ -13,6 +13,7 @@ from bot.outbox import PermanentFailure, job_handler, on_failure
 from bot.runtime import Deps
 from bot.services.delivery import post_once
 from bot.slack import is_permanent, slack_error
+from storage import jobs as job_queries
 from storage import requests as queries
 from storage.db import session_scope
 from storage.models import Job, Request
@@ -47,18 +48,27 @@ def _save(deps: Deps, request_id: int, **values: Any) -> None:
         session.add(req)
 
 
-def sync_dm(deps: Deps, req: Request) -> None:
-    """Post or update the requester's DM status message from stored state."""
+def sync_dm(deps: Deps, req: Request, *, reconcile: bool = False) -> tuple[str, str] | None:
+    """Post or update the requester's DM status message from stored state.
+
+    Returns (channel, ts) when a new message was posted; the caller stores it.
+    """
     team = deps.settings.team(req.team)
     if team is None:
-        return
+        return None
     msg = blocks.dm_status_message(req, team, triage_link=_triage_link(deps, req))
     if req.dm_ts and req.dm_channel:
         deps.client.chat_update(channel=req.dm_channel, ts=req.dm_ts, text=msg.text, blocks=msg.as_dicts())
-        return
+        return None
     posted = post_once(deps.send_client, channel=req.requester_id, text=msg.text, blocks=msg.as_dicts(),
-                       event_type="askdesk_request_dm", ref=str(req.id), reconcile=False)
-    _save(deps, req.id, dm_channel=posted.channel, dm_ts=posted.ts)  # type: ignore[arg-type]
+                       event_type="askdesk_request_dm", ref=str(req.id), reconcile=reconcile)
+    return posted.channel, posted.ts
+
+
+def _sync_dm_and_save(deps: Deps, req: Request) -> None:
+    new_dm = sync_dm(deps, req)
+    if new_dm:
+        _save(deps, req.id, dm_channel=new_dm[0], dm_ts=new_dm[1])  # type: ignore[arg-type]
 
 
 def _confirm(deps: Deps, req: Request, msg: blocks.Rendered) -> None:
@@ -74,39 +84,46 @@ def _confirm(deps: Deps, req: Request, msg: blocks.Rendered) -> None:
 
 @job_handler("post_request")
 def post_request(deps: Deps, payload: dict[str, Any], job: Job) -> None:
+    """Post the request to its team's triage channel, confirm to the requester, DM their status.
+
+    Slack calls first, then one transaction that stores what they produced and finishes the job
+    (retries reconcile through message metadata, so nothing is posted twice).
+    """
     req = _load(deps, payload["request_id"])
     team = deps.settings.team(req.team)
     if team is None:
         raise PermanentFailure(f"team {req.team} is not configured")
-    now = deps.now()
+    now, retry = deps.now(), job.attempts > 1
     if not req.department:
         req.department = deps.directory.department_of(req.requester_id, now=now)
-        _save(deps, req.id, department=req.department)  # type: ignore[arg-type]
+    new_post = None
     if req.triage_channel != team.channel or not req.triage_ts:
         origin = deps.settings.team(payload["from"]) if payload.get("from") else None
         msg = blocks.triage_message(req, team, origin_team=origin)
-        posted = post_once(deps.send_client, channel=team.channel, text=msg.text, blocks=msg.as_dicts(),
-                           event_type="askdesk_request", ref=f"{req.id}:{req.transfer_count}",
-                           reconcile=job.attempts > 1)
-        with session_scope(deps.engine) as session:
-            fresh = queries.get(session, req.id, for_update=True)  # type: ignore[arg-type]
-            assert fresh is not None
-            fresh.triage_channel, fresh.triage_ts = posted.channel, posted.ts
-            fresh.post_state, fresh.post_error = "posted", None
-            queries.add_event(session, fresh, "posted", actor=None, at=now, detail={"channel": posted.channel})
-            session.add(fresh)
-            req = fresh
-        if payload.get("note") or payload.get("by"):
+        new_post = post_once(deps.send_client, channel=team.channel, text=msg.text, blocks=msg.as_dicts(),
+                             event_type="askdesk_request", ref=f"{req.id}:{req.transfer_count}", reconcile=retry)
+        req.triage_channel, req.triage_ts = new_post.channel, new_post.ts
+        if (payload.get("note") or payload.get("by")) and not new_post.reconciled:
             note = blocks.escape(payload.get("note") or "")
             text = f"Transferred here by <@{payload['by']}>" + (f": {note}" if note else ".")
-            deps.client.chat_postMessage(channel=posted.channel, thread_ts=posted.ts, text=text)
-    else:
-        _save(deps, req.id, post_state="posted", post_error=None)  # type: ignore[arg-type]
-        req.post_state = "posted"
+            deps.client.chat_postMessage(channel=new_post.channel, thread_ts=new_post.ts, text=text)
+    req.post_state, req.post_error = "posted", None
     _confirm(deps, req, blocks.confirmation(req, team, link=_triage_link(deps, req)))
-    _save(deps, req.id, response_url=None)  # type: ignore[arg-type]
-    req.response_url = None
-    sync_dm(deps, req)
+    new_dm = sync_dm(deps, req, reconcile=retry)
+    with session_scope(deps.engine) as session:
+        fresh = queries.get(session, req.id, for_update=True)  # type: ignore[arg-type]
+        if fresh is None:
+            raise PermanentFailure(f"request {req.id} is gone")
+        fresh.department = req.department
+        fresh.triage_channel, fresh.triage_ts = req.triage_channel, req.triage_ts
+        fresh.post_state, fresh.post_error, fresh.response_url = "posted", None, None
+        if new_dm:
+            fresh.dm_channel, fresh.dm_ts = new_dm
+        if new_post:
+            queries.add_event(session, fresh, "posted", actor=None, at=now, detail={"channel": new_post.channel})
+        session.add(fresh)
+        job_queries.finish(session, job_id=job.id, owner=deps.instance_id)  # type: ignore[arg-type]
+    job.status = "done"
 
 
 @on_failure("post_request")
@@ -127,7 +144,7 @@ def post_request_failed(deps: Deps, payload: dict[str, Any], reason: str) -> Non
             f":warning: Your request *#{req.id}* is saved, but I could not post it to {blocks.escape(team.name)} "
             f"({friendly}). Nothing is lost: press *Retry* in my DM once the channel is fixed."))
     try:
-        sync_dm(deps, req)
+        _sync_dm_and_save(deps, req)
     except SlackApiError as exc:
         log.error("could not tell %s about failed post of #%s: %s", req.requester_id, req.id, slack_error(exc))
 
@@ -149,7 +166,7 @@ def render(deps: Deps, payload: dict[str, Any], job: Job) -> None:
                 raise
             log.warning("triage message of #%s not updated: %s", req.id, slack_error(exc))
     if req.dm_ts or req.post_state != "pending":
-        sync_dm(deps, req)
+        _sync_dm_and_save(deps, req)
 
 
 @job_handler("transfer_notice")

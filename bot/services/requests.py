@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from sqlmodel import Session
 
 from bot.config import URGENCIES, Team
+from bot.outbox import KICK_GRACE
 from bot.runtime import Deps
 from bot.services import feedback
 from storage import jobs as job_queries
@@ -33,6 +34,7 @@ class Outcome:
     message: str | None = None
     request_id: int | None = None
     jobs: list[int | None] = field(default_factory=list)
+    request: Request | None = None
 
     def kick(self, deps: Deps) -> Outcome:
         deps.outbox.kick(self.jobs)  # type: ignore[attr-defined]
@@ -41,7 +43,7 @@ class Outcome:
 
 def _render_job(session: Session, req: Request) -> int | None:
     return job_queries.enqueue(session, kind="render", key=f"render:{req.id}:{uuid.uuid4().hex[:12]}",
-                               payload={"request_id": req.id}, due_at=req.updated_at)
+                               payload={"request_id": req.id}, due_at=req.updated_at + KICK_GRACE)
 
 
 def _team(deps: Deps, slug: str) -> Team:
@@ -64,18 +66,18 @@ def create_request(deps: Deps, *, team_slug: str, requester_id: str, text: str, 
     if category and team.categories and category not in team.categories:
         raise InputError(f"'{category}' is not one of {team.name}'s categories: {', '.join(team.categories)}.")
     now = deps.now()
+    req = Request(team=team.slug, origin_team=team.slug, requester_id=requester_id, department="",
+                  summary=(summary or body.splitlines()[0]).strip()[:300], text=body, category=category,
+                  urgency=urgency, source_permalink=source_permalink, source_channel=source_channel,
+                  response_url=response_url, created_at=now, updated_at=now)
     with session_scope(deps.engine) as session:
-        req = Request(team=team.slug, origin_team=team.slug, requester_id=requester_id, department="",
-                      summary=(summary or body.splitlines()[0]).strip()[:300], text=body, category=category,
-                      urgency=urgency, source_permalink=source_permalink, source_channel=source_channel,
-                      response_url=response_url, created_at=now, updated_at=now)
-        session.add(req)
-        session.flush()
+        # Core inserts: this runs before the slash command is acknowledged, so it is kept lean.
+        req.id = queries.insert_request(session, req)
         queries.add_event(session, req, "created", actor=requester_id, at=now,
                           detail={"category": category, "urgency": urgency})
         job = job_queries.enqueue(session, kind="post_request", key=f"post:{req.id}:0",
-                                  payload={"request_id": req.id}, due_at=now)
-    return Outcome(ok=True, request_id=req.id, jobs=[job])
+                                  payload={"request_id": req.id}, due_at=now + KICK_GRACE)
+    return Outcome(ok=True, request_id=req.id, jobs=[job], request=req)
 
 
 def claim(deps: Deps, *, request_id: int, actor: str) -> Outcome:
@@ -175,10 +177,10 @@ def transfer(deps: Deps, *, request_id: int, actor: str, to_team: str, note: str
         jobs = [
             job_queries.enqueue(session, kind="transfer_notice", key=f"moved:{req.id}:{req.transfer_count}",
                                 payload={"request_id": req.id, "channel": old_channel, "ts": old_ts,
-                                         "from": team.slug, "to": target.slug}, due_at=now),
+                                         "from": team.slug, "to": target.slug}, due_at=now + KICK_GRACE),
             job_queries.enqueue(session, kind="post_request", key=f"post:{req.id}:{req.transfer_count}",
                                 payload={"request_id": req.id, "note": (note or "")[:1000], "by": actor,
-                                         "from": team.slug}, due_at=now),
+                                         "from": team.slug}, due_at=now + KICK_GRACE),
         ]
     return Outcome(True, f"#{req.id} moved to {target.name}.", req.id, jobs)
 
@@ -212,7 +214,7 @@ def retry_post(deps: Deps, *, request_id: int, actor: str) -> Outcome:
         queries.add_event(session, req, "post_retry", actor=actor, at=now)
         session.add(req)
         job = job_queries.enqueue(session, kind="post_request", key=f"post:{req.id}:{uuid.uuid4().hex[:8]}",
-                                  payload={"request_id": req.id}, due_at=now)
+                                  payload={"request_id": req.id}, due_at=now + KICK_GRACE)
     return Outcome(True, f"Trying again to post #{req.id}…", req.id, [job])
 
 
