@@ -12,7 +12,7 @@ from slack_bolt import App, BoltResponse
 
 from bot.runtime import Deps
 from handlers import register_all
-from handlers.common import handle_error
+from handlers.common import handle_error, is_db_down
 from storage import requests as queries
 from storage.db import session_scope
 
@@ -38,6 +38,75 @@ class BoundedExecutor(ThreadPoolExecutor):
         return future
 
 
+# Shapes Bolt's own routing code relies on (it calls .get()/[0]/["key"] on these without checking):
+# a signed body that breaks them is answered 400 instead of crashing Bolt into a 500. Only the
+# fields Bolt and our listeners dereference are checked, so real payloads with extra fields pass.
+_NONE = type(None)
+_TOP = {"view": dict, "event": dict, "container": dict, "state": dict, "actions": list,
+        "authorizations": list, "enterprise": (dict, _NONE), "message": (dict, _NONE),
+        "team": (dict, str, _NONE),
+        "user": (dict, str), "channel": (dict, str), "type": str, "command": str, "callback_id": str,
+        "trigger_id": str, "response_url": str, "user_id": str, "channel_id": str, "text": str}
+_EVENT = {"type": str, "subtype": (str, _NONE), "tab": str, "item": dict, "message": dict,
+          "previous_message": dict, "user": (dict, str), "channel": (dict, str), "thread_ts": (str, _NONE)}
+_VIEW = {"type": str, "callback_id": str, "private_metadata": str, "state": dict}
+_ACTION = {"action_id": str, "block_id": str}
+
+
+def _wrong(node: dict[str, Any], rules: dict[str, Any], where: str) -> str | None:
+    for key, kinds in rules.items():
+        if key in node and not isinstance(node[key], kinds):
+            return f"'{where}{key}' has the wrong type"
+    return None
+
+
+def shape_error(body: Any) -> str | None:
+    """Why a (signed) request body cannot be a Slack payload, or None when its shape is fine."""
+    if not isinstance(body, dict):
+        return "expected a JSON object"
+    view = body.get("view")
+    checks = [(body, _TOP, ""), (body.get("event"), _EVENT, "event."), (view, _VIEW, "view.")]
+    checks += [(item, _ACTION, "actions[].") for item in body.get("actions") or []]
+    for node, rules, where in checks:
+        if node is not None and (not isinstance(node, dict) or (problem := _wrong(node, rules, where))):
+            return problem if isinstance(node, dict) else f"'{where or 'body'}' must be an object"
+    if any(not isinstance(item, dict) or not isinstance(item.get("action_id"), str)
+           for item in body.get("actions") or []):
+        return "every action needs an action_id"
+    if body.get("type") in ("shortcut", "message_action") and not isinstance(body.get("callback_id"), str):
+        return "a shortcut needs a callback_id"
+    for state in (body.get("state"), (view or {}).get("state")):
+        values = state.get("values") if isinstance(state, dict) else None
+        blocks = values.values() if isinstance(values, dict) else ()
+        if values is not None and not (isinstance(values, dict) and all(
+                isinstance(b, dict) and all(isinstance(e, dict) for e in b.values()) for b in blocks)):
+            return "'state.values' must map block ids to objects of inputs"
+    return None
+
+
+def strip_nul(node: Any) -> Any:
+    """Remove NUL characters from every string value, in place (PostgreSQL text cannot hold them)."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in list(items):
+        if isinstance(value, str):
+            if "\x00" in value:
+                node[key] = value.replace("\x00", "")
+        else:
+            strip_nul(value)
+    return node
+
+
+def reject_malformed(body: Any, next: Callable[[], Any]) -> Any:  # noqa: A002 - Bolt's name
+    """Runs right after signature verification: garbage gets a 400, never a Bolt crash (500);
+    NUL characters are dropped so both databases store the same text."""
+    problem = shape_error(body)
+    if problem:
+        log.warning("rejected a malformed Slack payload: %s", problem)
+        return BoltResponse(status=400, body={"ok": False, "error": "malformed_payload"})
+    strip_nul(body)
+    return next()
+
+
 def create_app(deps: Deps, *, socket_mode: bool = False) -> App:
     settings = deps.settings
     threads = settings.listener_threads
@@ -49,6 +118,7 @@ def create_app(deps: Deps, *, socket_mode: bool = False) -> App:
         request_verification_enabled=not socket_mode,
         listener_executor=BoundedExecutor(threads, threads * 2),
         logger=logging.getLogger("askdesk.bolt"),
+        before_authorize=reject_malformed,
     )
 
     @app.middleware
@@ -62,8 +132,10 @@ def create_app(deps: Deps, *, socket_mode: bool = False) -> App:
         return next()
 
     @app.error
-    def error_funnel(error: Exception, body: dict[str, Any], logger: logging.Logger) -> None:
+    def error_funnel(error: Exception, body: dict[str, Any], logger: logging.Logger) -> BoltResponse | None:
         handle_error(error, body, deps.client)
+        # Database down before the ack (e.g. recording an event id): 503, so Slack delivers it again.
+        return BoltResponse(status=503, body="") if is_db_down(error) else None
 
     register_all(app, deps)
     return app

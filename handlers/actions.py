@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot import blocks
 from bot.ids import Action
 from bot.runtime import Deps
 from bot.services import requests as service
-from handlers.common import funnel, noop_ack, tell
+from handlers.common import funnel, noop_ack, safe_ack, tell
 from handlers.home import publish_home
 
 
@@ -25,20 +25,30 @@ def _request_id(body: dict[str, Any]) -> int | None:
 
 def register(app: App, deps: Deps) -> None:
     def simple(action: Action, run: Callable[..., service.Outcome]) -> None:
-        @funnel
-        def lazy(body: dict[str, Any], client: WebClient) -> None:
-            request_id, user = _request_id(body), body["user"]["id"]
+        # The state change is stored before Slack gets its ack (a few ms), so a crash right after the
+        # ack loses nothing; Slack messages are then brought up to date by outbox jobs.
+        @safe_ack
+        def store(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+            request_id = _request_id(body)
             if request_id is None:
-                tell(client, body, "That button is out of date; please use the latest message.")
+                context["outcome"] = service.Outcome(False, "That button is out of date; please use the latest message.")
+            else:
+                context["outcome"] = run(deps, request_id=request_id, actor=body["user"]["id"])
+            ack()
+
+        @funnel
+        def lazy(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+            outcome: service.Outcome | None = context.get("outcome")
+            if outcome is None:
                 return
-            outcome = run(deps, request_id=request_id, actor=user).kick(deps)
+            outcome.kick(deps)
             if outcome.message:
                 tell(client, body, outcome.message)
             if (body.get("view") or {}).get("type") == "home":
-                publish_home(deps, client, user)
+                publish_home(deps, client, body["user"]["id"])
 
         lazy.__name__ = f"lazy_{action.value}"
-        app.action(action.value)(ack=noop_ack, lazy=[lazy])
+        app.action(action.value)(ack=store, lazy=[lazy])
 
     simple(Action.CLAIM, service.claim)
     simple(Action.RESOLVE, service.resolve)

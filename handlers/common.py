@@ -17,6 +17,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 log = logging.getLogger("askdesk.errors")
 DB_DOWN = ("askdesk can't reach its database right now, so nothing was changed. "
            "Please try again in a minute.")
+# After the ack part of the work may already be saved (e.g. a request confirmed with its number,
+# whose posting then failed): saved work goes through by itself once the database is back.
+DB_LOST = ("askdesk lost its database connection while finishing that. Anything it already confirmed "
+           "is saved and will go through by itself; if nothing was confirmed, please try again in a minute.")
+
+
+def is_db_down(error: BaseException) -> bool:
+    return isinstance(error, OperationalError | PoolTimeout)
 
 
 def user_id_of(body: dict[str, Any]) -> str | None:
@@ -40,7 +48,7 @@ def tell(client: WebClient, body: dict[str, Any], text: str) -> None:
             client.chat_postEphemeral(channel=channel, user=user, text=text)
         elif user:
             client.chat_postMessage(channel=user, text=text)
-    except (SlackApiError, OSError) as exc:
+    except (SlackApiError, OSError, ValueError) as exc:  # ValueError: a response_url that is no URL
         log.warning("could not tell %s: %s", user, type(exc).__name__)
 
 
@@ -49,15 +57,19 @@ def user_message_for(error: BaseException) -> str:
         return DB_DOWN
     ref = uuid.uuid4().hex[:8]
     log.error("unexpected error (ref %s)", ref, exc_info=error)
-    return f"Sorry, something went wrong on askdesk's side (reference `{ref}`). Nothing was lost; please try again."
+    return (f"Sorry, something went wrong on askdesk's side (reference `{ref}`). "
+            "Nothing was lost; please try again.")
 
 
 def handle_error(error: BaseException, body: dict[str, Any] | None, client: WebClient | None) -> None:
-    """The one error funnel: log with a reference, tell the user a plain sentence, never a traceback."""
-    message = user_message_for(error)
-    if isinstance(error, OperationalError | PoolTimeout):
+    """The one error funnel: log with a reference, tell the user a plain sentence, never a traceback.
+
+    Nobody is told about Events API deliveries: no one pressed anything, and during a database
+    outage every message in a triage channel would otherwise earn its author a DM."""
+    message = DB_LOST if is_db_down(error) else user_message_for(error)
+    if is_db_down(error):
         log.warning("database unavailable: %s", type(error).__name__)
-    if body and client is not None and user_id_of(body):
+    if body and body.get("type") != "event_callback" and client is not None and user_id_of(body):
         tell(client, body, message)
 
 
@@ -84,12 +96,28 @@ def safe_ack(fn: Callable[..., None]) -> Callable[..., None]:
             fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001
             if ack.response is None:
-                text = DB_DOWN if isinstance(exc, OperationalError | PoolTimeout) else user_message_for(exc)
-                ack(text=text) if kwargs.get("command") else ack()
+                text = DB_DOWN if is_db_down(exc) else user_message_for(exc)
+                _ack_failure(ack, kwargs, text)
             else:
                 user_message_for(exc)
 
     return wrapper
+
+
+def _ack_failure(ack: Any, kwargs: dict[str, Any], text: str) -> None:
+    """Answer a failed ack: a command gets the sentence; a modal stays open showing it under its
+    first input (an empty ack would close it and lose what the person typed)."""
+    if kwargs.get("command"):
+        ack(text=text)
+        return
+    body = kwargs.get("body") or {}
+    view = kwargs.get("view") or body.get("view") or {}
+    values = (view.get("state") or {}).get("values") or {}
+    submission = body.get("type") == "view_submission" if body else "action" not in kwargs
+    if submission and values:
+        ack(response_action="errors", errors={next(iter(values)): text[:150]})
+    else:
+        ack()
 
 
 def noop_ack(ack: Any) -> None:

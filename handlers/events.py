@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import App
-from slack_sdk import WebClient
+from slack_bolt import Ack, App
 
 from bot.runtime import Deps
 from bot.services import requests as service
-from handlers.common import funnel, noop_ack
+from handlers.common import safe_ack
 
 
 def is_thread_reply(event: dict[str, Any]) -> bool:
@@ -21,9 +20,11 @@ def is_thread_reply(event: dict[str, Any]) -> bool:
 def register(app: App, deps: Deps) -> None:
     triage_channels = {t.channel for t in deps.settings.teams}
 
-    @funnel
-    def on_message(body: dict[str, Any], client: WebClient, event: dict[str, Any]) -> None:
+    @safe_ack
+    def on_message(ack: Ack, event: dict[str, Any]) -> None:
+        # a few ms of database work, stored before the ack: an event is not delivered again once acked
         if event.get("channel") in triage_channels and is_thread_reply(event):
             service.thread_reply(deps, channel=event["channel"], thread_ts=event["thread_ts"], user=event["user"])
+        ack()
 
-    app.event("message")(ack=noop_ack, lazy=[on_message])
+    app.event("message")(on_message)

@@ -67,18 +67,24 @@ def register(app: App, deps: Deps) -> None:
         if not target or settings.team(target) is None:
             ack(response_action="errors", errors={Block.TRANSFER_TEAM: "Please pick a team."})
             return
-        context["transfer"] = {"to": target, "note": field(view, Block.TRANSFER_NOTE),
-                               "id": view.get("private_metadata")}
+        request_id = str(view.get("private_metadata") or "")
+        if not request_id.isdigit():
+            ack(response_action="errors", errors={Block.TRANSFER_TEAM: "This form is out of date."})
+            return
+        outcome = service.transfer(deps, request_id=int(request_id), actor=body["user"]["id"], to_team=target,
+                                   note=field(view, Block.TRANSFER_NOTE))
+        if not outcome.ok:
+            ack(response_action="errors", errors={Block.TRANSFER_TEAM: (outcome.message or "Not allowed.")[:150]})
+            return
+        context["outcome"] = outcome
         ack()
 
     @funnel
     def transfer_lazy(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        data = context.get("transfer") or {}
-        if not str(data.get("id", "")).isdigit():
-            return
-        outcome = service.transfer(deps, request_id=int(data["id"]), actor=body["user"]["id"],
-                                   to_team=data["to"], note=data.get("note")).kick(deps)
-        if outcome.message:
-            tell(client, body, outcome.message)
+        outcome: service.Outcome | None = context.get("outcome")
+        if outcome is not None:
+            outcome.kick(deps)
+            if outcome.message:
+                tell(client, body, outcome.message)
 
     app.view(Callback.TRANSFER_MODAL.value)(ack=transfer_ack, lazy=[transfer_lazy])
