@@ -8,7 +8,7 @@ from bot.runtime import Deps
 
 
 def register_all(app: App, deps: Deps) -> None:
-    from handlers import actions, commands, events, feedback, home, shortcuts, views
+    from handlers import actions, admin, commands, events, feedback, home, shortcuts, views
 
-    for module in (commands, actions, views, shortcuts, home, events, feedback):
+    for module in (commands, actions, views, shortcuts, home, events, feedback, admin):
         module.register(app, deps)

@@ -31,7 +31,8 @@ def register(app: App, deps: Deps) -> None:
         def store(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
             request_id = _request_id(body)
             if request_id is None:
-                context["outcome"] = service.Outcome(False, "That button is out of date; please use the latest message.")
+                stale = "That button is out of date; please use the latest message."
+                context["outcome"] = service.Outcome(False, stale)
             else:
                 context["outcome"] = run(deps, request_id=request_id, actor=body["user"]["id"])
             ack()

@@ -2,13 +2,87 @@
 
 from __future__ import annotations
 
-from slack_bolt import App
+import re
+from typing import Any
 
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+
+from bot.feedback_blocks import parse_survey_form
+from bot.ids import Action, Block, Callback
 from bot.runtime import Deps
-from handlers.common import noop_ack
+from bot.services import feedback, ratings
+from handlers.common import funnel, noop_ack, safe_ack, tell
+
+SCORE_ACTION = re.compile(rf"^{Action.SURVEY_SCORE.value}_([1-5])$")
+
+
+def bot_user_of(body: dict[str, Any], context: BoltContext) -> str | None:
+    """The bot's user id, from the event's authorizations (no Web API call) or Bolt's context."""
+    for auth in body.get("authorizations") or []:
+        if auth.get("is_bot") and auth.get("user_id"):
+            return str(auth["user_id"])
+    return context.get("bot_user_id")
+
+
+def _survey_id(raw: Any) -> int | None:
+    return int(raw) if isinstance(raw, str) and raw.isdigit() else None
 
 
 def register(app: App, deps: Deps) -> None:
-    # Subscribed events must be acknowledged even before ratings exist, or Slack retries them.
+    @funnel
+    def on_reaction(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
+        reaction = ratings.parse_reaction(event, bot_user_of(body, context))
+        if reaction is not None:
+            ratings.record(deps, reaction)
+
     for name in ("reaction_added", "reaction_removed"):
-        app.event(name)(noop_ack)
+        app.event(name)(ack=noop_ack, lazy=[on_reaction])
+
+    @funnel
+    def on_score(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        match = SCORE_ACTION.match(action.get("action_id", ""))
+        survey_id = _survey_id(action.get("value"))
+        if match is None or survey_id is None:
+            tell(client, body, "That button is out of date.")
+            return
+        outcome = feedback.answer(deps, survey_id=survey_id, user=body["user"]["id"],
+                                  values={"score": int(match.group(1))})
+        deps.outbox.kick(outcome.jobs)  # type: ignore[attr-defined]
+        if outcome.message:
+            tell(client, body, outcome.message)
+
+    app.action(SCORE_ACTION)(ack=noop_ack, lazy=[on_score])
+
+    @funnel
+    def on_more(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        survey_id = _survey_id(action.get("value"))
+        view = feedback.modal_for(deps, survey_id=survey_id, user=body["user"]["id"]) if survey_id else None
+        if view is None or isinstance(view, str):
+            tell(client, body, view or "That button is out of date.")
+            return
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    app.action(Action.SURVEY_MORE.value)(ack=noop_ack, lazy=[on_more])
+
+    @safe_ack
+    def modal_ack(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+        survey_id = _survey_id(view.get("private_metadata"))
+        form = parse_survey_form((view.get("state") or {}).get("values") or {})
+        if form.empty:
+            ack(response_action="errors",
+                errors={Block.COMMENT: "Pick a score or write a comment — or press Cancel."})
+            return
+        outcome = feedback.answer(deps, survey_id=survey_id or 0, user=body["user"]["id"],
+                                  values=form.values())
+        if not outcome.ok:
+            ack(response_action="errors", errors={Block.COMMENT: (outcome.message or "Not saved.")[:150]})
+            return
+        context["jobs"] = outcome.jobs
+        ack()
+
+    @funnel
+    def modal_lazy(context: BoltContext) -> None:
+        deps.outbox.kick(context.get("jobs") or [])  # type: ignore[attr-defined]
+
+    app.view(Callback.SURVEY_MODAL.value)(ack=modal_ack, lazy=[modal_lazy])

@@ -55,8 +55,8 @@ def by_message(session: Session, channel: str, ts: str) -> Request | None:
 
 
 def mine(session: Session, user_id: str, *, resolved_since: datetime, limit: int = 20) -> list[Request]:
-    stmt = (select(Request).where(col(Request.requester_id) == user_id,
-                                  or_(col(Request.status).in_(OPEN_STATUSES), col(Request.resolved_at) >= resolved_since))
+    recent = or_(col(Request.status).in_(OPEN_STATUSES), col(Request.resolved_at) >= resolved_since)
+    stmt = (select(Request).where(col(Request.requester_id) == user_id, recent)
             .order_by(col(Request.created_at).desc()).limit(limit))
     return list(session.exec(stmt).all())
 

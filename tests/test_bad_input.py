@@ -12,7 +12,7 @@ from bot.ids import Action
 from storage.db import session_scope
 from storage.models import Request
 from tests.conftest import ALICE, DAVE, FINANCE_CH, GENERAL, Harness
-from tests.test_request_loop import _latest_posted, ask, button, load, texts_of
+from tests.test_request_loop import ask, button, load, texts_of
 
 
 def test_ten_thousand_characters_stored_whole_and_shown_within_limits(h: Harness) -> None:

@@ -1,0 +1,39 @@
+"""`/askdesk`: help, and `/askdesk digest [team]` (the current figures, shown only to the asker)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk.webhook import WebhookClient
+
+from bot.runtime import Deps
+from bot.services.digest_access import USAGE, current_figures
+from handlers.common import funnel, safe_ack
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, deps: Deps) -> None:
+    @safe_ack
+    def askdesk_ack(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
+        words = (command.get("text") or "").split()
+        sub = words[0].lower() if words else "help"
+        if sub != "digest":
+            unknown = "" if sub in ("help", "?") else f"I don't know `{sub[:30]}`.\n"
+            ack(text=unknown + USAGE)
+            return
+        context["digest_team"] = words[1].lower() if len(words) > 1 else ""
+        ack()  # computing takes a moment: the figures follow through response_url
+
+    @funnel
+    def askdesk_lazy(body: dict[str, Any], context: BoltContext) -> None:
+        if "digest_team" not in context:
+            return
+        answer = current_figures(deps, user_id=body["user_id"], team_slug=context["digest_team"] or None)
+        WebhookClient(body["response_url"], timeout=10).send(
+            text=answer.rendered.text, blocks=answer.rendered.as_dicts(), response_type="ephemeral",
+            replace_original=False)
+
+    app.command("/askdesk")(ack=askdesk_ack, lazy=[askdesk_lazy])
