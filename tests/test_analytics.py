@@ -425,7 +425,7 @@ def test_rendering_does_not_leak_memory(tmp_path: Path) -> None:
     for i in range(15):
         render_weekly_chart(EIGHT_WEEKS, title=f"warm-up {i}", path=tmp_path / "w.png")
     before = _rss_bytes()
-    for i in range(50):
+    for i in range(25):
         render_weekly_chart(EIGHT_WEEKS, title=f"run {i}", path=tmp_path / "w.png")
     growth = _rss_bytes() - before
-    assert growth < 15 * 1024 * 1024, f"RSS grew by {growth / 1e6:.1f} MB over 50 renders"
+    assert growth < 12 * 1024 * 1024, f"RSS grew by {growth / 1e6:.1f} MB over 25 renders"
