@@ -54,6 +54,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop_requested: list[int] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
+        if stop_requested:  # already draining: an impatient second SIGTERM must not cut the drain short
+            return
         stop_requested.append(signum)
         raise KeyboardInterrupt
 
@@ -61,8 +63,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         if socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
+            from slack_sdk.errors import SlackApiError
 
-            SocketModeHandler(app, settings.app_token).start()
+            handler = SocketModeHandler(app, settings.app_token)  # apps.connections.open via app.client: SLACK_API_URL
+            try:
+                handler.start()
+            except (SlackApiError, OSError) as exc:  # the app-level token was refused, or Slack is unreachable
+                print(f"askdesk: Socket Mode connection failed: {_socket_mode_problem(exc)}", file=sys.stderr,
+                      flush=True)
+                return 1
+            finally:
+                _stop_socket_mode(handler)
         else:
             from bot.server import create_server
 
@@ -73,9 +84,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"askdesk listening on http://{args.host}:{server.effective_port}", flush=True)
             server.run()
     except KeyboardInterrupt:
-        log.info("shutting down: draining in-flight work")
+        pass  # Ctrl-C, or SIGTERM (see on_signal); waitress itself returns from run() on either
     finally:
+        stop_requested.append(0)  # from here on signals are ignored; the drain is bounded by its work
+        log.info("shutting down: draining in-flight work")
         drain(deps, app, clock)
+        log.info("askdesk stopped")
     return 0
 
 
@@ -85,6 +99,27 @@ def drain(deps: Any, app: Any, clock: Any) -> None:
     app.listener_runner.listener_executor.shutdown(wait=True)
     deps.outbox.stop()
     deps.engine.dispose()
+
+
+def _socket_mode_problem(exc: BaseException) -> str:
+    from bot.logs import redact
+    from bot.slack import slack_error
+
+    if isinstance(exc, OSError):
+        return redact(f"cannot reach the Slack API ({type(exc).__name__}: {exc})")
+    return (f"apps.connections.open answered {slack_error(exc)} (SLACK_APP_TOKEN must be an app-level token, "
+            "xapp-..., with the connections:write scope)")
+
+
+def _stop_socket_mode(handler: Any) -> None:
+    """Take no new envelopes, let those in flight finish and send their acks, then close the connection
+    (envelopes never taken are never acked, so Slack delivers them again)."""
+    client = handler.client
+    client.closed = True  # ends the loop that hands received envelopes to the workers
+    client.auto_reconnect_enabled = client.default_auto_reconnect_enabled = False
+    client.message_processor.shutdown()
+    client.message_workers.shutdown(wait=True)
+    handler.close()
 
 
 def _dotenv_has_app_token() -> bool:

@@ -9,7 +9,8 @@
 Serves `POST/GET /api/<method>` (form, JSON or query string), `POST /upload/<file_id>` (files v2
 upload URLs) and `POST /response/<token>` (response_url targets). Every Web API call is recorded as
 a `Call`; faults (ok:false, HTTP 5xx, 429, delays, connection resets) can be queued per method, and
-Slack's per-tier rate limits can be enforced.
+Slack's per-tier rate limits can be enforced. `apps.connections.open` (app-level `xapp-` token) hands
+out URLs of a Socket Mode server (`socket_mode()`, bot/simulator_socket.py) started on first use.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
+from bot.simulator_socket import SocketModeServer
 from bot.simulator_state import (
     ApiError,
     ResponsePost,
@@ -176,6 +178,8 @@ class SlackSimulator(SlackWorld):
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._socket: SocketModeServer | None = None
+        self.invalid_tokens: set[str] = set()  # answered invalid_auth (e.g. a revoked app-level token)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> SlackSimulator:
@@ -195,6 +199,9 @@ class SlackSimulator(SlackWorld):
         return self
 
     def stop(self) -> None:
+        if self._socket is not None:
+            self._socket.stop()
+            self._socket = None
         if self._server is None:
             return
         self._stopping.set()
@@ -209,6 +216,13 @@ class SlackSimulator(SlackWorld):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def socket_mode(self) -> SocketModeServer:
+        """Slack's Socket Mode side (started on first use): apps.connections.open answers its URLs."""
+        with self._lock:
+            if self._socket is None:
+                self._socket = SocketModeServer(self.host, app_id=self.app_id).start()
+            return self._socket
 
     # ------------------------------------------------------------------ inspection
     @property
@@ -384,7 +398,10 @@ class SlackSimulator(SlackWorld):
                 raise parse_error
             if not token:
                 raise ApiError("not_authed")
-            if not token.startswith("xox"):
+            app_level = method == "apps.connections.open"  # the one method that takes the xapp- token
+            if not token.startswith("xapp-" if app_level else "xox"):
+                raise ApiError("not_allowed_token_type" if token.startswith(("xox", "xapp-")) else "invalid_auth")
+            if token in self.invalid_tokens:
                 raise ApiError("invalid_auth")
             handler = getattr(self, "_m_" + method.replace(".", "_"), None)
             if handler is None:
@@ -433,6 +450,9 @@ class SlackSimulator(SlackWorld):
         if a.get("error"):
             raise ApiError(str(a["error"]))
         return {"args": a} if a else {}
+
+    def _m_apps_connections_open(self, a: dict[str, Any]) -> dict[str, Any]:
+        return {"url": self.socket_mode().new_url()}
 
     def _m_auth_test(self, a: dict[str, Any]) -> dict[str, Any]:
         return {"url": self.workspace_url, "team": self.team_name, "user": self.bot_name,
