@@ -90,11 +90,13 @@ def seed_postgres(url: str, shape: Shape) -> None:
                     with con.cursor().copy(f"COPY {table} ({', '.join(TABLES[table])}) FROM STDIN") as copy:
                         for row in rows:
                             copy.write_row(row)
-            print(f"  seeded {min((i + 1) * seed.CHUNK, shape.requests):,} requests", file=sys.stderr, flush=True)
+            done = min((i + 1) * seed.CHUNK, shape.requests)
+            print(f"  seeded {done:,} requests", file=sys.stderr, flush=True)
         for _, sql in indexes:
             con.execute(sql)
         for table in TABLES:
-            con.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
+            con.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT MAX(id) FROM {table}))")
         con.execute("VACUUM ANALYZE")
 
 
@@ -160,9 +162,11 @@ def write_docs(engine: str, shape: Shape, result: dict[str, Any]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--db", help="SQLite file or PostgreSQL server URL (default: /tmp file / test server)")
+    parser.add_argument("--db", help="SQLite file or PostgreSQL server URL (default: a /tmp file / the "
+                                     "test server)")
     parser.add_argument("--requests", type=int, default=1_000_000, help="scale (ratings/answers scale along)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--reseed", action="store_true")

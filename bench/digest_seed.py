@@ -1,7 +1,7 @@
 """Seed a digest benchmark database fast: numpy-generated rows, sqlite3 executemany or PostgreSQL COPY.
 
 1,000,000 requests over the 52 weeks before the benchmark period's end, across 50 teams (skewed sizes)
-and 30 departments; about 5 million request events (created, claimed, first_response, resolved,
+and 30 departments; about 4 million request events (created, claimed, first_response, resolved,
 transferred, reopened); 300,000 answered pulse surveys (+75,000 sent and never answered) and 400,000
 emoji reactions (85 % by the requester). Deterministic (seeded RNG).
 """

@@ -19,9 +19,10 @@ class Request(SQLModel, table=True):
 
     __tablename__ = "requests"
     __table_args__ = (
-        Index("ix_requests_team_created", "team", "created_at"),
+        Index("ix_requests_team_created_cover", "team", "created_at", "department", "category"),  # 0002
         Index("ix_requests_team_status", "team", "status"),
-        Index("ix_requests_team_resolved", "team", "resolved_at"),
+        Index("ix_requests_team_resolved_cover", "team", "resolved_at", "created_at", "first_response_at"),
+        Index("ix_requests_team_status_created", "team", "status", "created_at"),  # digests (0002)
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -58,7 +59,10 @@ class RequestEvent(SQLModel, table=True):
     """Append-only history: every state change with its time and actor."""
 
     __tablename__ = "request_events"
-    __table_args__ = (Index("ix_request_events_team_at", "team", "at"),)
+    __table_args__ = (
+        Index("ix_request_events_team_at", "team", "at"),
+        Index("ix_request_events_team_kind_at", "team", "kind", "at"),  # digests (0002)
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     request_id: int = Field(foreign_key="requests.id", index=True)
@@ -94,7 +98,10 @@ class Reaction(SQLModel, table=True):
     """An emoji reaction on a request's triage or DM message (requester ratings and peer reactions)."""
 
     __tablename__ = "reactions"
-    __table_args__ = (UniqueConstraint("request_id", "user_id", "emoji", name="uq_reactions_req_user_emoji"),)
+    __table_args__ = (
+        UniqueConstraint("request_id", "user_id", "emoji", name="uq_reactions_req_user_emoji"),
+        Index("ix_reactions_team_created", "team", "created_at"),  # digests (0002)
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     request_id: int = Field(foreign_key="requests.id", index=True)
@@ -112,7 +119,7 @@ class Survey(SQLModel, table=True):
     __tablename__ = "surveys"
     __table_args__ = (
         UniqueConstraint("request_id", "resolution_no", name="uq_surveys_request_resolution"),
-        Index("ix_surveys_team_answered", "team", "answered_at"),
+        Index("ix_surveys_team_answered_cover", "team", "answered_at", "score"),  # digests (0002)
         Index("ix_surveys_team_sent", "team", "sent_at"),
     )
 

@@ -1,0 +1,60 @@
+"""`/askdesk digest [team]`: the current figures, for a team's responders and askdesk admins only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.blocks import Rendered, notice
+from bot.config import Team
+from bot.digest_blocks import on_demand as on_demand_blocks
+from bot.runtime import Deps
+from bot.services import digests
+from bot.services.digest_periods import period_ending
+
+USAGE = ("*askdesk* commands\n"
+         "• `/askdesk digest [team]` — this week's figures so far for a team you answer for "
+         "(only you see them)\n"
+         "• `/askdesk help` — this message")
+
+
+@dataclass(frozen=True)
+class Answer:
+    rendered: Rendered
+    allowed: bool
+
+
+def _team_list(deps: Deps) -> str:
+    return ", ".join(f"`{t.slug}`" for t in deps.settings.teams)
+
+
+def _refused(team: Team | None) -> Answer:
+    whose = f"{team.name}'s" if team else "a team's"
+    return Answer(notice(f"Sorry, the digest figures are only for {whose} responders (members of its triage "
+                         "channel) and askdesk admins."), allowed=False)
+
+
+def current_figures(deps: Deps, *, user_id: str, team_slug: str | None) -> Answer:
+    """The 7 days until now for `team_slug` (or the user's first team), if the user may see them."""
+    settings = deps.settings
+    is_admin = settings.is_admin(user_id)
+    if team_slug:
+        team = settings.team(team_slug)
+        if team is None:
+            return Answer(notice(f"There is no team `{team_slug}`. Teams: {_team_list(deps)}."), False)
+        if not (is_admin or deps.directory.is_responder(team, user_id)):
+            return _refused(team)
+        others: list[Team] = []
+    else:
+        mine = deps.directory.responder_teams(user_id)
+        if not mine:
+            if is_admin:
+                return Answer(notice(f"Which team? `/askdesk digest <team>` — {_team_list(deps)}."), False)
+            return _refused(None)
+        team, others = mine[0], mine[1:]
+    period = period_ending(deps.now(), settings.workspace.timezone)
+    figures = digests.team_digest(deps.engine, settings, team, period, workspace_url=deps.workspace_url)
+    rendered = on_demand_blocks(figures)
+    if others:
+        hint = notice("Your other teams: " + ", ".join(f"`/askdesk digest {t.slug}`" for t in others))
+        rendered = Rendered(rendered.text, [*rendered.blocks, *hint.blocks][:50])
+    return Answer(rendered, allowed=True)

@@ -1,0 +1,288 @@
+"""Digest figures: everything a team's weekly digest (and the organisation digest) says, for a period.
+
+The database does the aggregation (storage/digest_queries.py, one GROUP BY per figure for all teams);
+this module turns the aggregates into figures, compares with the previous 7 days, and sends every
+feedback figure through the anonymity gate (bot/analytics/privacy.py). Definitions: docs/digests.md.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.analytics import GatedValue, RankedItem, WeekPoint, extract_topics, gate, ranked_change
+from bot.analytics.privacy import effective_threshold, gate_breakdown, gate_comments, is_allowed
+from bot.analytics.stats import median, percentile, share_within
+from bot.blocks import message_link
+from bot.config import Settings, Team
+from bot.services.digest_periods import Period
+from storage import digest_queries as q
+from storage.db import session_scope
+
+ATTENTION_LIMIT = 10
+TOP_TOPICS = 8
+DIMENSIONS = q.DIMENSIONS
+
+
+@dataclass(frozen=True)
+class RequestRef:
+    """A request named in a digest: `age` is seconds from its creation (or reopening) to the period end."""
+
+    id: int
+    title: str
+    link: str | None
+    age: float
+
+
+@dataclass(frozen=True)
+class Speed:
+    count: int
+    median: float | None
+    p90: float | None
+    within_sla: float | None  # percent of `count` within `target`
+    target: float  # seconds
+    median_prev: float | None
+
+
+@dataclass(frozen=True)
+class Satisfaction:
+    threshold: int
+    responses: int
+    sent: int
+    response_rate: float | None  # percent
+    average: GatedValue[float]
+    csat: GatedValue[float]
+    csat_prev: GatedValue[float]
+    dimensions: dict[str, GatedValue[float]]
+    ratings: GatedValue[dict[str, int]]  # requester emoji ratings per score "5".."1"
+    comments: GatedValue[list[str]]
+
+    @property
+    def suppressed(self) -> bool:
+        return self.csat.suppressed
+
+
+@dataclass
+class TeamDigest:
+    team: str
+    name: str
+    period: Period
+    new: int
+    new_prev: int
+    resolved: int
+    resolved_prev: int
+    transferred_in: int
+    transferred_out: int
+    open_end: int
+    oldest_open: RequestRef | None
+    first_response: Speed
+    resolution: Speed
+    satisfaction: Satisfaction
+    internal_customers: list[RankedItem]
+    top_categories: list[tuple[str, int]]
+    topics: list[tuple[str, int]]
+    unclaimed: list[RequestRef]
+    unclaimed_count: int
+    reopened: list[RequestRef]
+    reopened_count: int
+    weeks: list[WeekPoint]
+    late: bool = False
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing happened: no new or resolved requests, no answers, no ratings."""
+        activity = (self.new, self.resolved, self.satisfaction.responses, self.satisfaction.ratings.count,
+                    self.reopened_count)
+        return not any(activity)
+
+
+@dataclass
+class OrgDigest:
+    period: Period
+    teams: list[TeamDigest]
+    departments: list[str]  # ranked by requests
+    matrix: dict[tuple[str, str], int]  # (department, team) -> requests in the period
+    matrix_csat: dict[tuple[str, str], GatedValue[float]] = field(default_factory=dict)
+    csat: GatedValue[float] = field(default_factory=lambda: GatedValue(None, 0, True))
+    late: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.matrix.values())
+
+
+def _ref(row: dict[str, Any], end: datetime, workspace_url: str | None, since: str = "created_at",
+         ) -> RequestRef:
+    summary = (row.get("summary") or "").strip().splitlines()
+    title = f"#{row['id']} · {summary[0][:80]}" if summary and summary[0] else f"#{row['id']}"
+    channel, ts = row.get("triage_channel"), row.get("triage_ts")
+    link = message_link(workspace_url, channel, ts) if workspace_url else None
+    return RequestRef(id=int(row["id"]), title=title, link=link, age=(end - row[since]).total_seconds())
+
+
+def _speed(values: list[float], prev: list[float], target: float) -> Speed:
+    return Speed(count=len(values), median=median(values), p90=percentile(values, 90),
+                 within_sla=share_within(values, target), target=target, median_prev=median(prev))
+
+
+def _csat(sums: dict[str, int] | None, threshold: int) -> GatedValue[float]:
+    n = (sums or {}).get("n", 0)
+    return gate(100.0 * sums["satisfied"] / n if sums and n else None, count=n, threshold=threshold)
+
+
+def _satisfaction(raw: _Raw, team: str) -> Satisfaction:
+    cur, prev = raw.surveys.get((team, True)) or {}, raw.surveys.get((team, False))
+    t, n = raw.threshold, cur.get("n", 0)
+    sent = raw.sent.get(team, 0)
+    dims = {d: gate(cur[f"{d}_sum"] / cur[f"{d}_n"] if cur.get(f"{d}_n") else None,
+                    count=cur.get(f"{d}_n", 0), threshold=t) for d in DIMENSIONS}
+    ratings = {str(s): c for s, c in sorted(raw.ratings.get(team, {}).items(), reverse=True)}
+    return Satisfaction(
+        threshold=effective_threshold(t), responses=n, sent=sent,
+        response_rate=100.0 * n / sent if sent else None,
+        average=gate(cur["sum"] / n if n else None, count=n, threshold=t),
+        csat=_csat(cur, t), csat_prev=_csat(prev, t), dimensions=dims,
+        ratings=gate_breakdown(ratings, threshold=t),
+        comments=gate_comments(raw.comments.get(team, []), count=n, threshold=t))
+
+
+@dataclass
+class _Raw:
+    """The aggregates of one set of teams for one period, as the database returned them."""
+
+    threshold: int
+    weekly: dict[str, list[int]]
+    weekly_csat: dict[str, list[tuple[int, int]]]
+    departments: dict[str, dict[bool, dict[str, int]]]
+    categories: dict[str, list[tuple[str | None, int]]]
+    texts: dict[str, list[str]]
+    events: dict[tuple[str, str, bool], int]
+    transfers: list[tuple[str | None, str | None]]
+    durations: dict[str, q.Durations]
+    open: dict[str, int]
+    oldest: dict[str, dict[str, Any]]
+    unclaimed: dict[str, list[dict[str, Any]]]
+    reopened: dict[str, list[dict[str, Any]]]
+    surveys: dict[tuple[str, bool], dict[str, int]]
+    sent: dict[str, int]
+    ratings: dict[str, dict[int, int]]
+    comments: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _fetch(session: Session, settings: Settings, teams: Sequence[Team], period: Period, topics: bool) -> _Raw:
+    slugs = [t.slug for t in teams]
+    prev, s, e = period.previous.start, period.start, period.end
+    threshold = settings.surveys.anonymity_threshold
+    bounds = period.chart_bounds()
+    raw = _Raw(
+        threshold=threshold,
+        weekly=q.weekly_new(session, slugs, bounds), weekly_csat=q.weekly_csat(session, slugs, bounds),
+        departments=q.department_counts(session, slugs, prev, s, e),
+        categories=q.category_counts(session, slugs, s, e),
+        texts=q.request_texts(session, slugs, s, e) if topics else {},
+        events=q.event_counts(session, slugs, prev, s, e),
+        transfers=q.transfers(session, [t.slug for t in settings.teams], s, e),
+        durations=q.durations(session, slugs, prev, s, e),
+        open=q.open_at(session, slugs, e), oldest=q.oldest_open(session, slugs, e),
+        unclaimed=q.unclaimed_past_sla(session, {t.slug: e - t.first_response_sla for t in teams},
+                                       ATTENTION_LIMIT),
+        reopened=q.reopened(session, slugs, s, e, ATTENTION_LIMIT),
+        surveys=q.survey_sums(session, slugs, prev, s, e), sent=q.surveys_sent(session, slugs, s, e),
+        ratings=q.rating_counts(session, slugs, s, e))
+    allowed = [t for t in slugs if is_allowed((raw.surveys.get((t, True)) or {}).get("n", 0), threshold)]
+    raw.comments = q.anonymous_comments(session, allowed, s, e)
+    return raw
+
+
+def _weeks(raw: _Raw, team: str, period: Period) -> list[WeekPoint]:
+    bounds = period.chart_bounds()
+    zone = period.zone
+    points = []
+    for i, volume in enumerate(raw.weekly[team]):
+        n, good = raw.weekly_csat[team][i]
+        csat = gate(100.0 * good / n if n else None, count=n, threshold=raw.threshold)
+        label = bounds[i].astimezone(zone).strftime("%d %b")
+        points.append(WeekPoint(label=label, volume=volume, csat=csat.value))
+    return points
+
+
+def _build(raw: _Raw, team: Team, period: Period, workspace_url: str | None) -> TeamDigest:
+    slug, end = team.slug, period.end
+    depts = raw.departments[slug]
+    cats = [(c or "Uncategorised", n) for c, n in raw.categories.get(slug, [])]
+    (first, resolution), (first_prev, resolution_prev) = raw.durations[slug][True], raw.durations[slug][False]
+    texts = raw.texts.get(slug, [])
+    unclaimed, reopened = raw.unclaimed.get(slug, []), raw.reopened.get(slug, [])
+    oldest = raw.oldest.get(slug)
+    return TeamDigest(
+        team=slug, name=team.name, period=period,
+        new=raw.weekly[slug][-1], new_prev=raw.weekly[slug][-2],
+        resolved=raw.events.get((slug, "resolved", True), 0),
+        resolved_prev=raw.events.get((slug, "resolved", False), 0),
+        transferred_in=sum(1 for _, to in raw.transfers if to == slug),
+        transferred_out=sum(1 for frm, _ in raw.transfers if frm == slug),
+        open_end=raw.open.get(slug, 0), oldest_open=_ref(oldest, end, workspace_url) if oldest else None,
+        first_response=_speed(first, first_prev, team.first_response_sla.total_seconds()),
+        resolution=_speed(resolution, resolution_prev, team.resolution_sla.total_seconds()),
+        satisfaction=_satisfaction(raw, slug),
+        internal_customers=ranked_change(depts[True], depts[False]),
+        top_categories=cats,
+        topics=extract_topics(texts, top=TOP_TOPICS, extra_stopwords=(slug, team.name)) if texts else [],
+        unclaimed=[_ref(r, end, workspace_url) for r in unclaimed],
+        unclaimed_count=int(unclaimed[0]["total"]) if unclaimed else 0,
+        reopened=[_ref(r, end, workspace_url, since="reopened_at") for r in reopened],
+        reopened_count=int(reopened[0]["total"]) if reopened else 0,
+        weeks=_weeks(raw, slug, period))
+
+
+def compute(session: Session, settings: Settings, teams: Sequence[Team], period: Period, *,
+            workspace_url: str | None = None, topics: bool = True) -> list[TeamDigest]:
+    """The digests of `teams` for `period` (all teams share it), in one pass over the database."""
+    if not teams:
+        return []
+    raw = _fetch(session, settings, teams, period, topics)
+    return [_build(raw, team, period, workspace_url) for team in teams]
+
+
+def compute_org(session: Session, settings: Settings, period: Period, *, workspace_url: str | None = None,
+                topics: bool = False, teams: list[TeamDigest] | None = None) -> OrgDigest:
+    """All teams side by side plus the department x team matrix of requests and satisfaction.
+
+    `teams`: the team digests of this period when already computed (else computed here, without topics,
+    which the organisation digest does not show)."""
+    slugs = [t.slug for t in settings.teams]
+    digests = teams if teams is not None else compute(session, settings, settings.teams, period,
+                                                      workspace_url=workspace_url, topics=topics)
+    matrix: dict[tuple[str, str], int] = defaultdict(int)
+    for d in digests:
+        for item in d.internal_customers:
+            matrix[(item.key, d.team)] += item.count
+    totals: dict[str, int] = defaultdict(int)
+    for (dept, _), n in matrix.items():
+        totals[dept] += n
+    threshold = settings.surveys.anonymity_threshold
+    cells = q.survey_matrix(session, slugs, period.start, period.end)
+    csat = {cell: gate(100.0 * good / n if n else None, count=n, threshold=threshold)
+            for cell, (n, good) in cells.items()}
+    answers, satisfied = sum(n for n, _ in cells.values()), sum(g for _, g in cells.values())
+    overall = gate(100.0 * satisfied / answers if answers else None, count=answers, threshold=threshold)
+    return OrgDigest(period=period, teams=digests, departments=sorted(totals, key=lambda d: (-totals[d], d)),
+                     matrix=dict(matrix), matrix_csat=csat, csat=overall)
+
+
+def team_digest(engine: Engine, settings: Settings, team: Team, period: Period, *,
+                workspace_url: str | None = None) -> TeamDigest:
+    with session_scope(engine) as session:
+        return compute(session, settings, [team], period, workspace_url=workspace_url)[0]
+
+
+def org_digest(engine: Engine, settings: Settings, period: Period, *,
+               workspace_url: str | None = None) -> OrgDigest:
+    with session_scope(engine) as session:
+        return compute_org(session, settings, period, workspace_url=workspace_url)
