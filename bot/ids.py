@@ -34,6 +34,7 @@ class Block(StrEnum):
     DIMENSION = "dim"  # dim_responsiveness, ...
     COMMENT = "comment"
     ANONYMOUS = "anonymous"
+    OVERALL = "overall"  # the overall 1-5 score in the survey modal
 
 
 INPUT = "value"  # the action id of every modal input element

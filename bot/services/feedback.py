@@ -1,21 +1,139 @@
-"""Feedback: emoji ratings and pulse surveys (issue 3). Hooks called by the request loop."""
+"""Feedback (issue 3): hooks called by the request loop, survey answers, and the gated report.
+
+- `on_resolved` / `on_reopened` run inside the resolve / reopen transactions (no Slack calls).
+- Answers are re-checked server-side (payloads can be forged): only the survey's recipient may answer,
+  only while it is open; anything else is refused and changes nothing.
+- `report` is what digests and dashboards should use: every score, rating and comment figure in it
+  has passed the anonymity gate (`bot/analytics/privacy.py`).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
+from slack_sdk.models.views import View
 from sqlmodel import Session
 
-from storage.models import Request
+from bot import feedback_blocks
+from bot.analytics import privacy
+from bot.blocks import slack_date
+from bot.outbox import KICK_GRACE
+from bot.services import surveys
+from storage import feedback as queries
+from storage import requests as request_queries
+from storage.db import session_scope
+from storage.models import Request, Survey
 
 if TYPE_CHECKING:
     from bot.runtime import Deps
 
 
 def on_resolved(deps: Deps, session: Session, req: Request) -> list[int | None]:
-    """Called in the resolving transaction; returns job ids to kick (e.g. a survey)."""
-    return []
+    """Called in the resolving transaction; returns job ids to kick (the survey's planning job)."""
+    if not deps.settings.surveys.enabled:
+        return []
+    return surveys.schedule(deps, session, req)
 
 
 def on_reopened(deps: Deps, session: Session, req: Request) -> None:
-    """Called in the reopening transaction (e.g. cancel a pending survey)."""
+    """Called in the reopening transaction: a survey that has not gone out yet is cancelled."""
+    surveys.cancel(session, req)
+
+
+# -- answers --------------------------------------------------------------------------------------
+@dataclass
+class Answer:
+    ok: bool
+    message: str | None = None
+    jobs: list[int | None] = field(default_factory=list)
+
+
+def _refusal(survey: Survey | None, user: str, now: datetime) -> str | None:
+    """Why `user` may not answer `survey` now (None: they may)."""
+    if survey is None:
+        return "That survey no longer exists."
+    if survey.user_id != user:
+        return "This survey was sent to someone else, so your click changed nothing."
+    if feedback_blocks.is_closed(survey, now):
+        when = f" on {slack_date(survey.expires_at)}" if survey.expires_at else ""
+        return f"This survey closed{when}, so it can't be changed any more — thank you all the same!"
+    if survey.status not in queries.ANSWERABLE:
+        return "This survey is not open for answers."
+    return None
+
+
+def answer(deps: Deps, *, survey_id: int, user: str, values: dict[str, Any]) -> Answer:
+    """Store (part of) an answer — a score click or the modal — and queue the DM's update."""
+    score = values.get("score")
+    if score is not None and score not in feedback_blocks.SCORE_LABELS:
+        return Answer(False, "That is not a score from 1 to 5.")
+    now = deps.now()
+    with session_scope(deps.engine) as session:
+        survey = queries.get_survey(session, survey_id, for_update=True)
+        refusal = _refusal(survey, user, now)
+        if refusal:
+            return Answer(False, refusal)
+        queries.record_answer(session, survey_id=survey_id, values=values, now=now)
+        job = surveys.render_job(session, survey_id, due_at=now + KICK_GRACE)
+    return Answer(True, None, [job])
+
+
+def modal_for(deps: Deps, *, survey_id: int, user: str) -> View | str:
+    """The "Tell us more" modal for the survey's recipient, or a refusal text for anyone else."""
+    with session_scope(deps.engine) as session:
+        survey = queries.get_survey(session, survey_id)
+        refusal = _refusal(survey, user, deps.now())
+        if refusal or survey is None:
+            return refusal or "That survey no longer exists."
+        req = request_queries.get(session, survey.request_id)
+    team = deps.settings.team(survey.team)
+    if req is None or team is None:
+        return "That request no longer exists."
+    return feedback_blocks.survey_modal(survey, req, team, threshold=surveys.threshold(deps))
+
+
+# -- the gated report -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FeedbackReport:
+    """Feedback of one team (or "*" / None: all teams) over [start, end), safe to show anyone.
+
+    Counts (sent, answered, skipped, failed, rated) are volume, not feedback, and are not gated.
+    Everything else is a `GatedValue`: show `.display(...)` (it says SUPPRESSED_TEXT when suppressed).
+    """
+
+    sent: int
+    answered: int
+    skipped: int
+    failed: int
+    csat: privacy.GatedValue[float]  # % of overall scores that are 4 or 5
+    average: privacy.GatedValue[float]  # mean overall score
+    dimensions: dict[str, privacy.GatedValue[float]]  # mean per dimension
+    ratings: privacy.GatedValue[dict[str, int]]  # requester emoji ratings: base emoji -> requests
+    rating_average: privacy.GatedValue[float]
+    comments: privacy.GatedValue[list[str]]  # anonymised, shuffled, shareable comments
+
+    @property
+    def response_rate(self) -> float | None:
+        return 100.0 * self.answered / self.sent if self.sent else None
+
+
+def report(session: Session, *, team: str | None, start: datetime, end: datetime,
+           threshold: int | None) -> FeedbackReport:
+    agg = queries.survey_aggregates(session, team=team, start=start, end=end)
+    rated = queries.rating_breakdown(session, team=team, start=start, end=end)
+    scores = agg.score_list()
+    rating_scores = [score for score, n in rated.by_score.items() for _ in range(n)]
+    dims = {name: privacy.gate(total / n if n else None, count=n, threshold=threshold)
+            for name, (total, n) in agg.dimensions.items()}
+    return FeedbackReport(
+        sent=agg.sent, answered=agg.answered, skipped=agg.skipped, failed=agg.failed,
+        csat=privacy.gated_csat(scores, threshold=threshold),
+        average=privacy.gated_mean(scores, threshold=threshold),
+        dimensions=dims,
+        ratings=privacy.gate_breakdown(rated.by_emoji, threshold=threshold),
+        rating_average=privacy.gated_mean(rating_scores, threshold=threshold),
+        comments=privacy.gate_comments(queries.comments(session, team=team, start=start, end=end),
+                                       count=agg.answered, threshold=threshold),
+    )

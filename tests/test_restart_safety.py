@@ -1,0 +1,204 @@
+"""Restart safety: the real `askdesk run --http` process is SIGKILLed around a survey and started again.
+
+The schedule lives in the database, so a survey planned before the crash is still sent after it —
+exactly once, also when the process died in the middle of sending it (lease expiry, reclaim, and
+reconciliation through the DM's history).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from sqlmodel import Session, select
+
+from bot.simulator import SlackSimulator
+from bot.slack_driver import SlackDriver
+from storage import feedback as queries
+from storage.db import make_engine, session_scope
+from storage.models import Job, Request, Survey
+from tests.conftest import ALICE, BOT_TOKEN, DAVE, FINANCE_CH, GENERAL, SIGNING_SECRET
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+World = tuple[SlackSimulator, str, Path]
+CONFIG = """
+[workspace]
+timezone = "Europe/Berlin"
+admins = ["U0ADMIN"]
+
+[[teams]]
+slug = "finance"
+name = "Finance"
+channel = "C0FINANCE"
+
+[surveys]
+delay = "{delay}"
+working_hours = "00:00-23:59"
+working_days = "mon-sun"
+min_days_between = 0
+
+[scheduler]
+tick = 0.2
+lease = "{lease}"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class App:
+    """One `python -m bot run --http` process against the simulator and the test database."""
+
+    def __init__(self, sim: SlackSimulator, db_url: str, config: Path, log: Path) -> None:
+        self.sim, self.db_url, self.config, self.log = sim, db_url, config, log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def start(self) -> SlackDriver:
+        self.port = free_port()
+        env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+               "SLACK_API_URL": self.sim.base_url, "DATABASE_URL": self.db_url,
+               "ASKDESK_CONFIG": str(self.config), "PYTHONPATH": str(ROOT), "LOG_LEVEL": "INFO"}
+        env.pop("SLACK_APP_TOKEN", None)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot", "run", "--http", "--host", "127.0.0.1",
+                 "--port", str(self.port)],
+                cwd=self.config.parent, env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.sim.wait_for(self._healthy, timeout=30)
+        return SlackDriver(f"http://127.0.0.1:{self.port}/slack/events", SIGNING_SECRET, self.sim)
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            tail = self.log.read_text()[-3000:]
+            raise AssertionError(f"askdesk exited with {self.proc.returncode}:\n{tail}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def world(sim: SlackSimulator, db_url: str, tmp_path: Path) -> Iterator[World]:
+    sim.add_user("U0ADMIN", name="admin", tz="Europe/Berlin")
+    yield sim, db_url, tmp_path
+
+
+def make_app(world: World, *, delay: str, lease: str) -> App:
+    sim, db_url, tmp_path = world
+    config = tmp_path / "askdesk.toml"
+    config.write_text(CONFIG.format(delay=delay, lease=lease), encoding="utf-8")
+    return App(sim, db_url, config, tmp_path / "askdesk.log")
+
+
+def read(db_url: str, fn: Callable[[Session], T]) -> T:
+    engine = make_engine(db_url)
+    try:
+        with session_scope(engine) as s:
+            return fn(s)
+    finally:
+        engine.dispose()
+
+
+def survey_dms(sim: SlackSimulator) -> list[dict]:
+    return [m for m in sim.messages(DAVE) if (m.get("metadata") or {}).get("event_type") == "askdesk_survey"]
+
+
+def create_and_resolve(sim: SlackSimulator, driver: SlackDriver, db_url: str,
+                       before_resolve: Callable[[], None] | None = None) -> int:
+    assert driver.slash("/ask-finance", "Restart-proof survey please", user_id=DAVE, channel_id=GENERAL).ok
+
+    def posted() -> Request | None:
+        req = read(db_url, lambda s: s.exec(select(Request)).first())
+        return req if req is not None and req.dm_ts and req.triage_ts else None
+
+    req = sim.wait_for(posted, timeout=20)
+    if before_resolve:
+        before_resolve()
+    assert driver.block_action(user_id=ALICE, action_id="req_resolve", value=str(req.id),
+                               channel_id=FINANCE_CH, message_ts=req.triage_ts).ok
+    return sim.wait_for(lambda: read(db_url, lambda s: s.exec(select(Survey.id)).first()), timeout=20)
+
+
+def assert_stays_one(sim: SlackSimulator, seconds: float = 1.5) -> None:
+    with pytest.raises(TimeoutError):  # bounded look over several more ticks: never a second DM
+        sim.wait_for(lambda: len(survey_dms(sim)) > 1, timeout=seconds)
+
+
+def test_survey_scheduled_before_a_sigkill_is_sent_once_after_restart(world: World) -> None:
+    sim, db_url, _ = world
+    app = make_app(world, delay="3s", lease="60s")
+    try:
+        survey_id = create_and_resolve(sim, app.start(), db_url)
+        sim.wait_for(lambda: read(db_url, lambda s: s.exec(select(Job.id).where(  # planned, not yet due
+            Job.key == f"survey:{survey_id}", Job.status == "pending")).first()), timeout=20)
+        app.kill()  # before the survey is due
+        assert survey_dms(sim) == []
+        app.start()
+        sim.wait_for(lambda: len(survey_dms(sim)) == 1, timeout=30)
+        sent = sim.wait_for(lambda: sent_survey(db_url, survey_id), timeout=10)
+        assert sent.ts == survey_dms(sim)[0]["ts"]
+        assert_stays_one(sim)
+    finally:
+        app.stop()
+
+
+def test_survey_job_killed_while_sending_is_reclaimed_and_reconciled(world: World) -> None:
+    sim, db_url, _ = world
+    app = make_app(world, delay="2s", lease="2s")
+    try:
+        # the next chat.postMessage is the survey DM: Slack accepts it only after 3 s
+        survey_id = create_and_resolve(sim, app.start(), db_url,
+                                       before_resolve=lambda: sim.delay_next("chat.postMessage", seconds=3))
+        sim.wait_for(lambda: not pending_faults(sim), timeout=30)  # the post has reached Slack...
+        app.kill()  # ...and the process dies before it hears back
+        sim.wait_for(lambda: len(survey_dms(sim)) == 1, timeout=10)  # Slack still delivers it
+        stuck = read(db_url, lambda s: (queries.get_survey(s, survey_id),
+                                        s.exec(select(Job).where(Job.key == f"survey:{survey_id}")).one()))
+        assert stuck[0].status == "sending" and stuck[1].status == "running"
+        app.start()
+        sent = sim.wait_for(lambda: sent_survey(db_url, survey_id), timeout=30)
+        job = sim.wait_for(lambda: (j := read(db_url, lambda s: s.exec(select(Job).where(
+            Job.key == f"survey:{survey_id}")).one())).status == "done" and j, timeout=10)
+        assert job.attempts == 2  # the dead process's attempt, then the reclaim
+        assert sent.ts == survey_dms(sim)[0]["ts"] and sim.calls_to("conversations.history")
+        assert_stays_one(sim)
+    finally:
+        app.stop()
+
+
+def sent_survey(db_url: str, survey_id: int) -> Survey | None:
+    found = read(db_url, lambda s: queries.get_survey(s, survey_id))
+    return found if found is not None and found.status == "sent" else None
+
+
+def pending_faults(sim: SlackSimulator) -> list[object]:
+    with sim._lock:
+        return list(sim._faults)
