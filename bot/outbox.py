@@ -136,7 +136,7 @@ class Outbox:
         assert job.id is not None
         if job.attempts >= MAX_ATTEMPTS:
             return self._fail(job, f"gave up after {job.attempts} attempts: {reason}")
-        delay = max(after or 0.0, backoff(job.attempts))
+        delay = after if after is not None else backoff(job.attempts)  # a 429 says exactly how long
         with session_scope(self.deps.engine) as session:
             job_queries.retry_later(session, job_id=job.id, owner=self.owner,
                                     due_at=self.deps.now() + timedelta(seconds=delay), error=reason)

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.client import RemoteDisconnected
+from typing import Any
 from urllib.error import URLError
 
 from slack_sdk import WebClient
@@ -29,13 +30,34 @@ PERMANENT_ERRORS = frozenset({
 })
 
 
+class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """Retries a 429 in place only when Slack asks for a short wait; longer waits go back to the outbox
+    (so a job never sleeps past its lease)."""
+
+    def __init__(self, max_wait: float = 5.0, max_retry_count: int = 3) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        headers = {k.lower(): v for k, v in (response.headers or {}).items()}
+        value = headers.get("retry-after")
+        value = value[0] if isinstance(value, list | tuple) and value else value
+        try:
+            return float(value or 1) <= self.max_wait
+        except (TypeError, ValueError):
+            return True
+
+
 def build_client(token: str, base_url: str, *, timeout: int = 10, safe_retries_only: bool = False) -> WebClient:
     """A WebClient that retries 429 (after Retry-After), 5xx and connection errors.
 
     `safe_retries_only` keeps only the retries that cannot duplicate a message (429: the call was
     refused), for sends whose retries are handled, with reconciliation, by the job outbox.
     """
-    handlers = [RateLimitErrorRetryHandler(max_retry_count=3)]
+    handlers: list[Any] = [ShortRateLimitRetryHandler()] if safe_retries_only else \
+        [RateLimitErrorRetryHandler(max_retry_count=3)]
     if not safe_retries_only:
         handlers += [
             ServerErrorRetryHandler(max_retry_count=2),

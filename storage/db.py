@@ -52,6 +52,9 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+            if conn.get_execution_options().get("askdesk_read_only"):
+                conn.exec_driver_sql("BEGIN")  # a WAL snapshot: readers never wait for writers
+                return
             writer.acquire()
             conn.info["askdesk_writer"] = True
             try:
@@ -98,6 +101,18 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         session.rollback()
         raise
     finally:
+        session.close()
+
+
+@contextmanager
+def read_scope(engine: Engine) -> Iterator[Session]:
+    """A read-only session for long reports (digests): on SQLite it reads a WAL snapshot without
+    taking the write lock, so a digest over a million rows never blocks writers."""
+    session = Session(engine.execution_options(askdesk_read_only=True), expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.rollback()
         session.close()
 
 

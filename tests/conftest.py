@@ -167,10 +167,18 @@ class Harness:
     driver: SlackDriver
     clock: FakeClock
     scheduler: Clock | None = None
+    manual_clock: Clock | None = None
 
     def tick(self) -> None:
-        """Run one scheduler tick in this thread (deterministic alternative to the real clock)."""
-        (self.scheduler or Clock(self.deps)).tick()
+        """Run one scheduler tick in this thread (deterministic alternative to the real clock).
+
+        One Clock is reused: on PostgreSQL it holds the scheduler's advisory lock for the test."""
+        if self.scheduler is not None:
+            self.scheduler.tick()
+            return
+        if self.manual_clock is None:
+            self.manual_clock = Clock(self.deps)
+        self.manual_clock.tick()
 
     def wait(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
         return self.sim.wait_for(predicate, timeout=timeout)
@@ -199,6 +207,8 @@ def start_harness(sim: SlackSimulator, settings: Settings, *, clock: FakeClock |
     def stop() -> None:
         if clock_obj:
             clock_obj.stop()
+        if harness.manual_clock is not None:
+            harness.manual_clock.leadership.release()
         server.close()
         app.listener_runner.listener_executor.shutdown(wait=True)
         deps.outbox.stop()  # type: ignore[attr-defined]

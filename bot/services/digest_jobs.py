@@ -24,7 +24,6 @@ from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
 from bot import digest_blocks
-from bot.analytics import render_matrix_chart, render_weekly_chart
 from bot.config import Settings, Team
 from bot.outbox import PermanentFailure, job_handler, on_failure
 from bot.runtime import Deps
@@ -35,7 +34,7 @@ from bot.services.digest_periods import Period, period_ending, schedule_for
 from bot.slack import is_permanent, slack_error
 from storage import digests as digest_rows
 from storage import jobs as job_queries
-from storage.db import session_scope
+from storage.db import read_scope, session_scope
 from storage.models import Job
 
 log = logging.getLogger(__name__)
@@ -103,7 +102,7 @@ def _save(deps: Deps, digest_id: int, **values: Any) -> None:
 def figures(deps: Deps, target: Target, period: Period, *, late: bool = False) -> Any:
     """TeamDigest or OrgDigest of `target` for `period`."""
     url = deps.workspace_url
-    with session_scope(deps.engine) as session:
+    with read_scope(deps.engine) as session:
         if target.team is None:
             result: Any = digests.compute_org(session, deps.settings, period, workspace_url=url)
         else:
@@ -122,8 +121,12 @@ def write_chart(result: Any, path: Path) -> Path:
         teams = [d.team for d in result.teams]
         counts = [[result.matrix.get((dept, team), 0) for team in teams] for dept in result.departments]
         names = [d.name for d in result.teams]
+        from bot.analytics.charts import render_matrix_chart  # matplotlib only when a chart is drawn
+
         return render_matrix_chart(result.departments, names, counts, path=path,
                                    title=f"Requests by department and team · {result.period.week}")
+    from bot.analytics.charts import render_weekly_chart
+
     return render_weekly_chart(result.weeks, path=path, title=f"{result.name} · last 8 weeks")
 
 

@@ -23,7 +23,7 @@ from bot.blocks import message_link
 from bot.config import Settings, Team
 from bot.services.digest_periods import Period
 from storage import digest_queries as q
-from storage.db import session_scope
+from storage.db import read_scope
 
 ATTENTION_LIMIT = 10
 TOP_TOPICS = 8
@@ -278,11 +278,11 @@ def compute_org(session: Session, settings: Settings, period: Period, *, workspa
 
 def team_digest(engine: Engine, settings: Settings, team: Team, period: Period, *,
                 workspace_url: str | None = None) -> TeamDigest:
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         return compute(session, settings, [team], period, workspace_url=workspace_url)[0]
 
 
 def org_digest(engine: Engine, settings: Settings, period: Period, *,
                workspace_url: str | None = None) -> OrgDigest:
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         return compute_org(session, settings, period, workspace_url=workspace_url)
