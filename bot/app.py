@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.runtime import Deps
 from handlers import register_all
@@ -84,26 +86,39 @@ def shape_error(body: Any) -> str | None:
     return None
 
 
-def strip_nul(node: Any) -> Any:
-    """Remove NUL characters from every string value, in place (PostgreSQL text cannot hold them)."""
+def strip_nul(node: Any) -> bool:
+    """Remove NUL characters from every string value, in place; True when there were any."""
+    found = False
     items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     for key, value in list(items):
         if isinstance(value, str):
             if "\x00" in value:
-                node[key] = value.replace("\x00", "")
+                node[key], found = value.replace("\x00", ""), True
         else:
-            strip_nul(value)
-    return node
+            found = strip_nul(value) or found
+    return found
 
 
-def reject_malformed(body: Any, next: Callable[[], Any]) -> Any:  # noqa: A002 - Bolt's name
-    """Runs right after signature verification: garbage gets a 400, never a Bolt crash (500);
-    NUL characters are dropped so both databases store the same text."""
+def _encode_like(raw: str, content_type: str | None, body: dict[str, Any]) -> str:
+    """`body` encoded the way Bolt's parse_body read `raw` (JSON, a form `payload` field, or a form)."""
+    if content_type == "application/json" or raw.startswith("{"):
+        return json.dumps(body)
+    if "payload" in raw:
+        return urllib.parse.urlencode({"payload": json.dumps(body)})
+    return urllib.parse.urlencode(body)
+
+
+def reject_malformed(req: BoltRequest, body: Any, next: Callable[[], Any]) -> Any:  # noqa: A002 - Bolt's name
+    """Runs right after signature verification: garbage gets a 400, never a Bolt crash (500).
+
+    NUL characters are dropped so both databases store the same text (PostgreSQL text cannot hold
+    them); the verified raw body is re-encoded too, because lazy listeners re-parse it."""
     problem = shape_error(body)
     if problem:
         log.warning("rejected a malformed Slack payload: %s", problem)
         return BoltResponse(status=400, body={"ok": False, "error": "malformed_payload"})
-    strip_nul(body)
+    if strip_nul(body) and req.mode == "http":
+        req.raw_body = _encode_like(req.raw_body, req.content_type, body)
     return next()
 
 

@@ -48,6 +48,10 @@ def make_wsgi_app(app: App, engine: Engine) -> Callable[[dict[str, Any], StartRe
             return _reply(start_response, "400 Bad Request", {"ok": False, "error": "bad_content_length"})
         if length > MAX_BODY:
             return _reply(start_response, "413 Payload Too Large", {"ok": False, "error": "too_large"})
+        # Bolt's FaaS adapters mark their own re-invocations with x-slack-bolt-* headers (run only the
+        # lazy listener, skip the ack function); from the outside they are never legitimate.
+        for key in [k for k in environ if k.startswith("HTTP_X_SLACK_BOLT_")]:
+            del environ[key]
         try:
             return handler(environ, start_response)
         except Exception:  # noqa: BLE001 - a malformed body must never take the process down

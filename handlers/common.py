@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -34,7 +35,7 @@ def user_id_of(body: dict[str, Any]) -> str | None:
     return body.get("user_id") or (body.get("event") or {}).get("user")
 
 
-def tell(client: WebClient, body: dict[str, Any], text: str) -> None:
+def tell(client: WebClient | None, body: dict[str, Any], text: str) -> None:
     """Show `text` only to the user who acted: response_url, else an ephemeral, else a DM."""
     user = user_id_of(body)
     response_url = body.get("response_url")
@@ -43,8 +44,11 @@ def tell(client: WebClient, body: dict[str, Any], text: str) -> None:
             WebhookClient(response_url, timeout=5).send(text=text, response_type="ephemeral",
                                                         replace_original=False)
             return
-        channel = (body.get("channel") or {}).get("id") or body.get("channel_id")
-        if channel and user:
+        where = body.get("channel")
+        channel = (where.get("id") if isinstance(where, dict) else None) or body.get("channel_id")
+        if client is None:
+            log.info("no way to tell %s: %s", user, text[:80])
+        elif channel and user:
             client.chat_postEphemeral(channel=channel, user=user, text=text)
         elif user:
             client.chat_postMessage(channel=user, text=text)
@@ -106,7 +110,8 @@ def safe_ack(fn: Callable[..., None]) -> Callable[..., None]:
 
 def _ack_failure(ack: Any, kwargs: dict[str, Any], text: str) -> None:
     """Answer a failed ack: a command gets the sentence; a modal stays open showing it under its
-    first input (an empty ack would close it and lose what the person typed)."""
+    first input (an empty ack would close it and lose what the person typed); a click, whose ack
+    cannot carry an answer, is answered privately right after the ack."""
     if kwargs.get("command"):
         ack(text=text)
         return
@@ -116,8 +121,10 @@ def _ack_failure(ack: Any, kwargs: dict[str, Any], text: str) -> None:
     submission = body.get("type") == "view_submission" if body else "action" not in kwargs
     if submission and values:
         ack(response_action="errors", errors={next(iter(values)): text[:150]})
-    else:
-        ack()
+        return
+    ack()
+    if body.get("type") not in (None, "event_callback") and user_id_of(body):
+        threading.Thread(target=tell, args=(kwargs.get("client"), body, text), daemon=True).start()
 
 
 def noop_ack(ack: Any) -> None:
