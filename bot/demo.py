@@ -146,7 +146,9 @@ class Demo:
 
 def run_demo(out_dir: str = "demo-out", keep: bool = False, printer: Callable[[str], None] = print) -> int:
     from bot.demo_scenario import run_scenario
+    from bot.logs import setup_logging
 
+    setup_logging("WARNING")
     out = Path(out_dir)
     if out.exists():
         shutil.rmtree(out)

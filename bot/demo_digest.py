@@ -10,12 +10,17 @@ if TYPE_CHECKING:
 
 def digest_scenario(demo: Demo) -> None:
     from bot.cli_digest import render_digest_text
+    from bot.demo_seed import seed_history
     from bot.services.digest_periods import period_ending
 
     demo.settle()
     demo.print("\n━━ 8. The weekly digests (here: the 7 days up to now, as `/askdesk digest` shows them) ━━")
-    demo.print("   With only a handful of answers, satisfaction stays hidden: the anonymity rule needs at least "
-               f"{max(3, demo.settings.surveys.anonymity_threshold)} answers per figure.")
+    seeded = seed_history(demo.engine, demo.settings, demo.deps.now())
+    demo.print(f"   (For the comparison and the 8-week charts the demo first adds {seeded} synthetic resolved and "
+               "surveyed requests of earlier weeks.)")
+    demo.print("   Satisfaction is shown only where at least "
+               f"{max(3, demo.settings.surveys.anonymity_threshold)} answers exist (the anonymity rule); "
+               "smaller groups stay hidden.")
     period = period_ending(demo.deps.now(), demo.settings.workspace.timezone)
     charts = demo.out_dir / "charts"
     charts.mkdir(exist_ok=True)

@@ -13,9 +13,11 @@ if TYPE_CHECKING:
 DAVE, PRIYA, LI, ALICE, MALLORY = "U0DAVE", "U0PRIYA", "U0LI", "U0ALICE", "U0MALLORY"
 
 
-def _survey_message(demo: Demo, user: str) -> dict | None:
+def _survey_message(demo: Demo, user: str, request_id: int) -> dict | None:
+    """The survey DM `user` got about request `request_id` (it names the request as "#<id> ·")."""
     for message in demo.sim.messages(demo.sim.dm_channel_for(user)):
-        if (message.get("metadata") or {}).get("event_type") == "askdesk_survey":
+        if (message.get("metadata") or {}).get("event_type") == "askdesk_survey" and \
+                f"#{request_id} ·" in str(message.get("blocks")):
             return message
     return None
 
@@ -45,17 +47,17 @@ def feedback_scenario(demo: Demo) -> None:
 
     demo.print("\n━━ 7. Pulse surveys arrive by DM a little after resolution (2 s in the demo) ━━")
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not all(_survey_message(demo, u) for u in (DAVE, PRIYA, LI)):
+    wanted = ((DAVE, 1), (PRIYA, 3), (LI, 2))
+    while time.monotonic() < deadline and not all(_survey_message(demo, u, r) for u, r in wanted):
         time.sleep(0.2)
     demo.show()
-    dave, priya, li = (_survey_message(demo, u) for u in (DAVE, PRIYA, LI))
+    dave, priya, li = (_survey_message(demo, u, r) for u, r in wanted)
     if not (dave and priya and li):
         demo.print("  ✗ surveys did not arrive in time")
         return
     demo.step(DAVE, "clicks [5] in his survey — one click is a complete answer")
     demo.driver.block_action(user_id=DAVE, action_id="survey_score_5", value=_survey_id(dave),
-                             channel_id=dave["channel"] if "channel" in dave else demo.sim.dm_channel_for(DAVE),
-                             message_ts=dave["ts"])
+                             channel_id=demo.sim.dm_channel_for(DAVE), message_ts=dave["ts"])
     demo.show()
     demo.step(LI, "clicks [4]")
     demo.driver.block_action(user_id=LI, action_id="survey_score_4", value=_survey_id(li),
@@ -76,7 +78,8 @@ def feedback_scenario(demo: Demo) -> None:
     demo.driver.view_submission(user_id=PRIYA, callback_id=Callback.SURVEY_MODAL.value,
                                 private_metadata=_survey_id(priya), values={
                                     Block.OVERALL: pick("4"), f"{Block.DIMENSION}_responsiveness": pick("5"),
-                                    f"{Block.DIMENSION}_clarity": pick("4"), f"{Block.DIMENSION}_transparency": pick("3"),
+                                    f"{Block.DIMENSION}_clarity": pick("4"),
+                                    f"{Block.DIMENSION}_transparency": pick("3"),
                                     f"{Block.DIMENSION}_support": pick("5"),
                                     Block.COMMENT: {"value": {"type": "plain_text_input",
                                                               "value": "Quick fix, but tell us when the VPN changes."}},

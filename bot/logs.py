@@ -46,5 +46,7 @@ def setup_logging(level: str, secrets: tuple[str, ...] = ()) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    # "skipped: maximum number of running instances reached" only means a tick outlasted the interval
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     for noisy in ("apscheduler", "waitress.queue", "slack_sdk.web.base_client", "slack_bolt"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -15,12 +15,18 @@ from bot.services import requests as service
 from handlers.common import funnel, noop_ack, safe_ack, tell
 from handlers.home import publish_home
 
+MAX_ID = 2**31 - 1
+
 
 def _request_id(body: dict[str, Any]) -> int | None:
+    """The request id a button carries, or None when it is not a plausible id (forged or stale)."""
     try:
-        return int(body["actions"][0]["value"])
-    except (KeyError, IndexError, TypeError, ValueError):
+        value = str(body["actions"][0]["value"])
+    except (KeyError, IndexError, TypeError):
         return None
+    if not value.isdigit() or len(value) > 10 or not 0 < int(value) <= MAX_ID:
+        return None
+    return int(value)
 
 
 def register(app: App, deps: Deps) -> None:

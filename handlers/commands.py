@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from bot import blocks
 from bot.runtime import Deps
 from bot.services import requests as service
-from handlers.common import funnel, safe_ack
+from handlers.common import funnel, safe_ack, tell
 
 
 def register(app: App, deps: Deps) -> None:
@@ -45,6 +45,9 @@ def register(app: App, deps: Deps) -> None:
         if slug:
             team = settings.team(slug)
             view = blocks.request_modal(teams=settings.teams, team=team, source_channel=body.get("channel_id"))
+            if not body.get("trigger_id"):
+                tell(client, body, f"Please add your question after `{team.command if team else '/ask'}`.")
+                return
             client.views_open(trigger_id=body["trigger_id"], view=view)
             return
         deps.outbox.kick(context.get("jobs") or [])  # type: ignore[attr-defined]

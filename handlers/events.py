@@ -12,9 +12,10 @@ from handlers.common import safe_ack
 
 
 def is_thread_reply(event: dict[str, Any]) -> bool:
-    subtype = event.get("subtype")
-    return (bool(event.get("thread_ts")) and event.get("thread_ts") != event.get("ts")
-            and subtype in (None, "thread_broadcast") and not event.get("bot_id") and bool(event.get("user")))
+    subtype, thread_ts, user = event.get("subtype"), event.get("thread_ts"), event.get("user")
+    return (isinstance(thread_ts, str) and bool(thread_ts) and thread_ts != event.get("ts")
+            and subtype in (None, "thread_broadcast") and not event.get("bot_id")
+            and isinstance(user, str) and bool(user))
 
 
 def register(app: App, deps: Deps) -> None:
@@ -23,7 +24,8 @@ def register(app: App, deps: Deps) -> None:
     @safe_ack
     def on_message(ack: Ack, event: dict[str, Any]) -> None:
         # a few ms of database work, stored before the ack: an event is not delivered again once acked
-        if event.get("channel") in triage_channels and is_thread_reply(event):
+        channel = event.get("channel")
+        if isinstance(channel, str) and channel in triage_channels and is_thread_reply(event):
             service.thread_reply(deps, channel=event["channel"], thread_ts=event["thread_ts"], user=event["user"])
         ack()
 

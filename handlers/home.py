@@ -23,7 +23,8 @@ def publish_home(deps: Deps, client: WebClient, user_id: str, note: str | None =
 def register(app: App, deps: Deps) -> None:
     @funnel
     def home_opened(body: dict[str, Any], client: WebClient, event: dict[str, Any]) -> None:
-        if event.get("tab", "home") == "home":
-            publish_home(deps, client, event["user"])
+        user = event.get("user")
+        if event.get("tab", "home") == "home" and isinstance(user, str) and user:
+            publish_home(deps, client, user)
 
     app.event("app_home_opened")(ack=noop_ack, lazy=[home_opened])

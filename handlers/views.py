@@ -32,6 +32,8 @@ def register(app: App, deps: Deps) -> None:
             meta = json.loads(view.get("private_metadata") or "{}")
         except ValueError:
             meta = {}
+        if not isinstance(meta, dict):
+            meta = {}
         slug = meta.get("team") or field(view, Block.TEAM)
         summary = field(view, Block.SUMMARY) or ""
         details = field(view, Block.DETAILS) or ""

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from bot.config import Settings, Team
@@ -75,11 +77,11 @@ class Directory:
             return session.get(Person, user_id)
 
     def _save_person(self, user_id: str, **values: object) -> None:
+        """Insert or update one cached person atomically (two first requests may race here)."""
         with session_scope(self.engine) as session:
-            person = session.get(Person, user_id) or Person(user_id=user_id)
-            for key, value in values.items():
-                setattr(person, key, value)
-            session.add(person)
+            upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            stmt = upsert(Person).values(user_id=user_id, **values)
+            session.exec(stmt.on_conflict_do_update(index_elements=["user_id"], set_=values))  # type: ignore[call-overload]
 
     def department_of(self, user_id: str, *, now: datetime) -> str:
         """First team (config order) whose triage channel has the user, else the profile field, else Other."""
