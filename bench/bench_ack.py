@@ -46,7 +46,8 @@ def make_sim(latency: float, users: int) -> SlackSimulator:
     return sim.start()
 
 
-def start_target(kind: str, sim: SlackSimulator, workdir: Path, workers: int = 1) -> tuple[Any, str, int]:
+def start_target(kind: str, sim: SlackSimulator, workdir: Path, workers: int = 1,
+                 database_url: str | None = None) -> tuple[Any, str, int]:
     port = free_port()
     if kind == "bare":
         proc = spawn(["-m", "bench.bare_app", "--port", str(port), "--api", sim.base_url, "--secret", SECRET,
@@ -55,7 +56,7 @@ def start_target(kind: str, sim: SlackSimulator, workdir: Path, workers: int = 1
         config = workdir / "askdesk.toml"
         config.write_text(CONFIG)
         env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": sim.base_url,
-               "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}", "ASKDESK_CONFIG": str(config),
+               "DATABASE_URL": database_url or f"sqlite:///{workdir / 'bench.db'}", "ASKDESK_CONFIG": str(config),
                "LOG_LEVEL": "WARNING", "SLACK_APP_TOKEN": ""}
         proc = spawn(["-m", "bot", "run", "--http", "--host", "127.0.0.1", "--port", str(port),
                       "--workers", str(workers)], env=env,
@@ -124,7 +125,7 @@ def total_rss(pid: int) -> float:
 
 def bench(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     sim = make_sim(args.latency, 5000)
-    proc, url, pid = start_target(kind, sim, workdir, args.workers)
+    proc, url, pid = start_target(kind, sim, workdir, args.workers, args.database_url)
     try:
         time.sleep(1.0)
         idle_rss = total_rss(pid)
@@ -146,6 +147,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--workers", type=int, default=1, help="worker processes for BOTH apps")
+    parser.add_argument("--database-url", default=None,
+                        help="askdesk's database (default: a fresh SQLite file); e.g. $ASKDESK_TEST_DATABASE_URL")
+    parser.add_argument("--name", default="bench-ack", help="result file name under docs/")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         results = [bench("bare", args, Path(tmp)), bench("askdesk", args, Path(tmp))]
@@ -156,7 +160,8 @@ def main() -> None:
             "post_delay_max_s", "errors", "idle_rss_mb", "rss_after_mb"]
     lines = ["# bench_ack: acknowledgement latency and throughput", "",
              f"Command: `.venv/bin/python -m bench.bench_ack --requests {args.requests} --concurrency "
-             f"{args.concurrency} --latency {args.latency} --workers {args.workers}`  ",
+             f"{args.concurrency} --latency {args.latency} --workers {args.workers}`"
+             f"{' on PostgreSQL' if args.database_url else ' on SQLite'}  ",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
              f"run at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
              "| target | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
@@ -166,7 +171,7 @@ def main() -> None:
               f"**{ack_ratio:.0%}**.", "",
               "Targets: ack p99 < 300 ms; ≥ 80% of the bare app's throughput; every triage post within 5 s "
               "of its ack; idle RSS < 120 MB.", ""]
-    path = write_result("bench-ack", "\n".join(lines), {"results": results, "ratio_handled": ratio,
+    path = write_result(args.name, "\n".join(lines), {"results": results, "ratio_handled": ratio,
                                                          "ratio_acks": ack_ratio})
     print("\n".join(lines))
     print(f"written to {path}")
