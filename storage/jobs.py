@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, bindparam, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -31,6 +31,36 @@ class ClaimedJob:
     lease_until: datetime | None
 
 
+_JOBS = Job.__table__  # type: ignore[attr-defined]
+_STATEMENTS: dict[str, Any] = {}
+
+
+def _insert_job(dialect: str) -> Any:
+    """INSERT .. ON CONFLICT (key) DO NOTHING RETURNING id, built once: values travel as parameters,
+    so no statement objects are constructed per call (this runs on the slash-command ack path)."""
+    if dialect not in _STATEMENTS:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        _STATEMENTS[dialect] = insert(_JOBS).on_conflict_do_nothing(index_elements=["key"]).returning(_JOBS.c.id)
+    return _STATEMENTS[dialect]
+
+
+_FINISH = (update(_JOBS)
+           .where(_JOBS.c.id == bindparam("b_id"), _JOBS.c.lease_owner == bindparam("b_owner"),
+                  _JOBS.c.status == "running")
+           .values(status=bindparam("b_status"), last_error=bindparam("b_error"), lease_until=None,
+                   updated_at=bindparam("b_now"))
+           .returning(_JOBS.c.id))
+
+
+_CLAIM_ONE = (update(_JOBS)
+              .where(_JOBS.c.id == bindparam("b_id"),
+                     or_(_JOBS.c.status == "pending",
+                         and_(_JOBS.c.status == "running", _JOBS.c.lease_until < bindparam("b_now"))))
+              .values(status="running", lease_owner=bindparam("b_owner"), lease_until=bindparam("b_until"),
+                      attempts=_JOBS.c.attempts + 1, updated_at=bindparam("b_now"))
+              .returning(*_JOBS.columns))
+
+
 def enqueue(
     session: Session,
     *,
@@ -49,9 +79,7 @@ def enqueue(
         "kind": kind, "key": key, "payload": json.dumps(payload or {}, separators=(",", ":")),
         "status": "pending", "due_at": due_at or now, "attempts": 0, "created_at": now, "updated_at": now,
     }
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Job).values(**values).on_conflict_do_nothing(index_elements=["key"]).returning(Job.id)
-    new_id = session.exec(stmt).scalar_one_or_none()  # type: ignore[call-overload]
+    new_id = session.connection().execute(_insert_job(session.get_bind().dialect.name), values).scalar_one_or_none()
     if new_id is None and replace_finished:
         result = session.exec(  # type: ignore[call-overload]
             update(Job)
@@ -85,9 +113,10 @@ def claim_due(session: Session, *, owner: str, lease: timedelta, limit: int,
     values = {"status": "running", "lease_owner": owner, "lease_until": now + lease,
               "attempts": Job.attempts + 1, "updated_at": now}
     columns = Job.__table__.columns  # type: ignore[attr-defined]
-    if job_id is not None:  # a listener running the job it just created: no scan, no subquery
-        stmt = (update(Job).where(col(Job.id) == job_id, or_(col(Job.status) == "pending", claimable))
-                .values(**values).returning(*columns))
+    if job_id is not None:  # a listener running the job it just created: prepared, no scan, no subquery
+        rows = session.connection().execute(_CLAIM_ONE, {
+            "b_id": job_id, "b_owner": owner, "b_until": now + lease, "b_now": now}).mappings().all()
+        return [ClaimedJob(**{k: row[k] for k in ClaimedJob.__dataclass_fields__}) for row in rows]
     else:
         where = [claimable]
         if kinds:
@@ -104,11 +133,9 @@ def claim_due(session: Session, *, owner: str, lease: timedelta, limit: int,
 def finish(session: Session, *, job_id: int, owner: str, status: str = "done",
            error: str | None = None) -> bool:
     """Mark a leased job finished; fenced so a job re-claimed by another worker is not touched."""
-    result = session.exec(  # type: ignore[call-overload]
-        update(Job).where(col(Job.id) == job_id, col(Job.lease_owner) == owner, col(Job.status) == "running")
-        .values(status=status, last_error=(error or None) and error[:300], lease_until=None,
-                updated_at=utcnow()).returning(Job.id)
-    )
+    result = session.connection().execute(_FINISH, {
+        "b_id": job_id, "b_owner": owner, "b_status": status, "b_error": (error or None) and error[:300],
+        "b_now": utcnow()})
     return result.scalar_one_or_none() is not None
 
 

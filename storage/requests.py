@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_
+from sqlalchemy import bindparam, func, insert, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -24,20 +24,42 @@ def get(session: Session, request_id: int, *, for_update: bool = False) -> Reque
     return session.exec(stmt).first()
 
 
+_REQUESTS = Request.__table__  # type: ignore[attr-defined]
+_INSERT_REQUEST = insert(_REQUESTS).returning(_REQUESTS.c.id)
+_INSERT_EVENT = insert(RequestEvent.__table__)  # type: ignore[attr-defined]
+_REQUEST_COLUMNS = tuple(c.name for c in _REQUESTS.columns if c.name != "id")
+
+
+_MARK_POSTED = (update(_REQUESTS).where(_REQUESTS.c.id == bindparam("b_id"))
+                .values(department=bindparam("b_department"), triage_channel=bindparam("b_channel"),
+                        triage_ts=bindparam("b_ts"), post_state="posted", post_error=None, response_url=None,
+                        dm_channel=func.coalesce(bindparam("b_dm_channel"), _REQUESTS.c.dm_channel),
+                        dm_ts=func.coalesce(bindparam("b_dm_ts"), _REQUESTS.c.dm_ts))
+                .returning(_REQUESTS.c.id, _REQUESTS.c.team))
+
+
+def mark_posted(session: Session, request_id: int, *, department: str, channel: str | None, ts: str | None,
+                dm: tuple[str, str] | None) -> str | None:
+    """Store where a request was posted (and its requester DM); returns its team, None if it is gone."""
+    row = session.connection().execute(_MARK_POSTED, {
+        "b_id": request_id, "b_department": department, "b_channel": channel, "b_ts": ts,
+        "b_dm_channel": dm[0] if dm else None, "b_dm_ts": dm[1] if dm else None}).first()
+    return row.team if row else None
+
+
 def insert_request(session: Session, req: Request) -> int:
-    """Insert a new request with one Core statement; returns its id."""
-    values = req.model_dump(exclude={"id"})
-    return int(session.connection().execute(
-        insert(Request.__table__).values(**values).returning(Request.__table__.c.id)).scalar_one())  # type: ignore[attr-defined]
+    """Insert a new request with one prepared Core statement (values as parameters); returns its id."""
+    values = {name: getattr(req, name) for name in _REQUEST_COLUMNS}
+    return int(session.connection().execute(_INSERT_REQUEST, values).scalar_one())
 
 
 def add_event(session: Session, req: Request, kind: str, *, actor: str | None, at: datetime,
               detail: dict[str, Any] | None = None) -> None:
     """Append to the request's history (a Core insert: no ORM bookkeeping on hot paths)."""
     assert req.id is not None
-    session.connection().execute(insert(RequestEvent.__table__).values(  # type: ignore[attr-defined]
-        request_id=req.id, kind=kind, actor_id=actor, team=req.team, at=at,
-        detail=json.dumps(detail, ensure_ascii=False) if detail else None))
+    session.connection().execute(_INSERT_EVENT, {
+        "request_id": req.id, "kind": kind, "actor_id": actor, "team": req.team, "at": at,
+        "detail": json.dumps(detail, ensure_ascii=False) if detail else None})
 
 
 def history(session: Session, request_id: int) -> list[RequestEvent]:

@@ -111,17 +111,13 @@ def post_request(deps: Deps, payload: dict[str, Any], job: Job) -> None:
     _confirm(deps, req, blocks.confirmation(req, team, link=_triage_link(deps, req)))
     new_dm = sync_dm(deps, req, reconcile=retry)
     with session_scope(deps.engine) as session:
-        fresh = queries.get(session, req.id, for_update=True)  # type: ignore[arg-type]
-        if fresh is None:
+        team_now = queries.mark_posted(session, req.id, department=req.department,  # type: ignore[arg-type]
+                                       channel=req.triage_channel, ts=req.triage_ts, dm=new_dm)
+        if team_now is None:
             raise PermanentFailure(f"request {req.id} is gone")
-        fresh.department = req.department
-        fresh.triage_channel, fresh.triage_ts = req.triage_channel, req.triage_ts
-        fresh.post_state, fresh.post_error, fresh.response_url = "posted", None, None
-        if new_dm:
-            fresh.dm_channel, fresh.dm_ts = new_dm
         if new_post:
-            queries.add_event(session, fresh, "posted", actor=None, at=now, detail={"channel": new_post.channel})
-        session.add(fresh)
+            req.team = team_now
+            queries.add_event(session, req, "posted", actor=None, at=now, detail={"channel": new_post.channel})
         job_queries.finish(session, job_id=job.id, owner=deps.instance_id)  # type: ignore[arg-type]
     job.status = "done"
 
