@@ -1,0 +1,14 @@
+"""`python -m bench` (or `make bench`): lists the benchmarks and how to run them."""
+
+BENCHMARKS = {
+    "bench_ack": "ack latency and throughput vs a bare Bolt app (SQLite; --database-url for PostgreSQL)",
+    "bench_surveys": "10,000 surveys due at once; startup with 100,000 pending surveys",
+    "bench_digest": "every team digest + the organisation digest over 1,000,000 requests (--engine sqlite|postgres)",
+}
+
+if __name__ == "__main__":
+    print("askdesk benchmarks (results are written to docs/):")
+    for name, what in BENCHMARKS.items():
+        print(f"  .venv/bin/python -m bench.{name:14} {what}")
+    print("On PostgreSQL: bash scripts/with-postgres.sh bash -c '.venv/bin/python -m bench.<name> "
+          "--database-url \"$ASKDESK_TEST_DATABASE_URL\"'")
