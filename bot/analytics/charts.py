@@ -11,6 +11,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -67,6 +68,14 @@ def _save(fig: Figure, path: str | Path) -> Path:
     return out
 
 
+def _save_empty(fig: Figure, ax: Any, family: list[str], path: str | Path) -> Path:
+    """A chart with nothing to draw says so instead of showing empty axes."""
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, "No requests in this period", ha="center", va="center", fontsize=13, color="#666666",
+            transform=ax.transAxes, fontfamily=family)
+    return _save(fig, path)
+
+
 def render_weekly_chart(weeks: Sequence[WeekPoint], *, title: str, path: str | Path) -> Path:
     """Volume bars plus a CSAT % line (secondary axis, gaps for ``None``) as a ~1000x500 px PNG."""
     family = _font_family()
@@ -74,19 +83,7 @@ def render_weekly_chart(weeks: Sequence[WeekPoint], *, title: str, path: str | P
     ax = fig.add_subplot()
     ax.set_title(title, fontsize=14, fontfamily=family, loc="left")
     if not weeks:
-        ax.set_axis_off()
-        ax.text(
-            0.5,
-            0.5,
-            "No requests in this period",
-            ha="center",
-            va="center",
-            fontsize=13,
-            color="#666666",
-            transform=ax.transAxes,
-            fontfamily=family,
-        )
-        return _save(fig, path)
+        return _save_empty(fig, ax, family, path)
 
     xs = list(range(len(weeks)))
     volumes = [max(0, int(w.volume)) for w in weeks]
@@ -180,19 +177,7 @@ def render_matrix_chart(
     ax = fig.add_subplot()
     ax.set_title(title, fontsize=14, fontfamily=family, loc="left")
     if n_rows == 0 or n_cols == 0:
-        ax.set_axis_off()
-        ax.text(
-            0.5,
-            0.5,
-            "No requests in this period",
-            ha="center",
-            va="center",
-            fontsize=13,
-            color="#666666",
-            transform=ax.transAxes,
-            fontfamily=family,
-        )
-        return _save(fig, path)
+        return _save_empty(fig, ax, family, path)
 
     peak = max(max(row) for row in counts)
     image = ax.imshow(counts, cmap="Blues", aspect="auto", vmin=0, vmax=max(1, peak), interpolation="nearest")
