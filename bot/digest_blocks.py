@@ -15,6 +15,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlo
 
 from bot.analytics import SUPPRESSED_TEXT, GatedValue, RankedItem, format_duration
 from bot.blocks import Rendered, escape, md_section, plain, slack_date, truncate
+from bot.digest_text import gated, pct
 from bot.services.digests import OrgDigest, RequestRef, Satisfaction, Speed, TeamDigest
 
 MAX_BLOCKS = 50
@@ -64,18 +65,6 @@ def _change(now: int, before: int) -> str:
     return f"*{now}* ({arrow}{abs(delta) if delta else ''} vs {before})"
 
 
-def _dur(seconds: float | None) -> str:
-    return "—" if seconds is None else format_duration(seconds)
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0f}%"
-
-
-def _gated(value: GatedValue[float], fmt: str = "{:.1f}") -> str:
-    return value.display(lambda v: fmt.format(v))
-
-
 def _period_line(d: TeamDigest | OrgDigest, now_label: bool = False) -> str:
     span = d.period.label()
     text = f"{d.period.week} · {span} · compared with the 7 days before"
@@ -92,16 +81,16 @@ def _volume(d: TeamDigest) -> str:
              f"• Transferred in / out: {d.transferred_in} / {d.transferred_out}",
              f"• Open at the end: *{d.open_end}*"]
     if d.oldest_open:
-        lines.append(f"• Oldest open: {_link(d.oldest_open)} (open {_dur(d.oldest_open.age)})")
+        lines.append(f"• Oldest open: {_link(d.oldest_open)} (open {format_duration(d.oldest_open.age)})")
     return fit(lines)
 
 
 def _speed_line(label: str, s: Speed) -> str:
     if not s.count:
         return f"• {label}: no requests resolved"
-    was = f", was {_dur(s.median_prev)}" if s.median_prev is not None else ""
-    return (f"• {label}: median *{_dur(s.median)}*{was} · 90th percentile {_dur(s.p90)} · "
-            f"*{_pct(s.within_sla)}* within the {_dur(s.target)} target ({s.count} requests)")
+    was = f", was {format_duration(s.median_prev)}" if s.median_prev is not None else ""
+    return (f"• {label}: median *{format_duration(s.median)}*{was} · 90th percentile {format_duration(s.p90)} · "
+            f"*{pct(s.within_sla)}* within the {format_duration(s.target)} target ({s.count} requests)")
 
 
 def _speed(d: TeamDigest) -> str:
@@ -110,16 +99,16 @@ def _speed(d: TeamDigest) -> str:
 
 
 def _satisfaction(s: Satisfaction) -> str:
-    rate = f" ({_pct(s.response_rate)} of {s.sent} sent)" if s.sent else ""
+    rate = f" ({pct(s.response_rate)} of {s.sent} sent)" if s.sent else ""
     lines = ["*Satisfaction*", f"• Survey answers: *{s.responses}*{rate}"]
     if s.csat.suppressed:
         lines.append(f"• Scores: _{SUPPRESSED_TEXT}_ (fewer than {s.threshold} answers)")
     else:
         was = s.csat_prev.value
         prev = "" if s.csat_prev.suppressed or was is None else f", was {was:.0f}%"
-        lines.append(f"• Average score: *{_gated(s.average)}* / 5 · CSAT (share of 4–5): "
-                     f"*{_gated(s.csat, '{:.0f}%')}*{prev}")
-        dims = " · ".join(f"{name.title()} {_gated(v)}" for name, v in s.dimensions.items())
+        lines.append(f"• Average score: *{gated(s.average)}* / 5 · CSAT (share of 4–5): "
+                     f"*{gated(s.csat, '{:.0f}%')}*{prev}")
+        dims = " · ".join(f"{name.title()} {gated(v)}" for name, v in s.dimensions.items())
         lines.append(f"• {dims}")
     if s.ratings.suppressed:
         lines.append(f"• Emoji ratings ({s.ratings.count}): _{SUPPRESSED_TEXT}_")
@@ -159,9 +148,9 @@ def _needs(d: TeamDigest) -> str:
 def _attention(d: TeamDigest) -> str | None:
     lines = []
     if d.unclaimed_count:
-        lines.append(f"• Unclaimed past the {_dur(d.first_response.target)} first-response target: "
+        lines.append(f"• Unclaimed past the {format_duration(d.first_response.target)} first-response target: "
                      f"*{d.unclaimed_count}*")
-        lines += [f"   {_link(r)} (waiting {_dur(r.age)})" for r in d.unclaimed]
+        lines += [f"   {_link(r)} (waiting {format_duration(r.age)})" for r in d.unclaimed]
         if d.unclaimed_count > len(d.unclaimed):
             lines.append(f"   …and {d.unclaimed_count - len(d.unclaimed)} more")
     if d.reopened_count:
@@ -222,14 +211,15 @@ def on_demand(d: TeamDigest) -> Rendered:
 
 
 def _dagger(value: GatedValue[float]) -> str:
-    return DAGGER if value.suppressed else _pct(value.value)
+    return DAGGER if value.suppressed else pct(value.value)
 
 
 def _team_row(d: TeamDigest) -> str:
     return (f"*{escape(d.name.strip())}* — {d.new} new · {d.resolved} resolved · {d.open_end} open · "
-            f"first response {_dur(d.first_response.median)} · resolution {_dur(d.resolution.median)} · CSAT "
-            f"{_dagger(d.satisfaction.csat)} · SLA {_pct(d.first_response.within_sla)} / "
-            f"{_pct(d.resolution.within_sla)}")
+            f"first response {format_duration(d.first_response.median)} · "
+            f"resolution {format_duration(d.resolution.median)} · CSAT "
+            f"{_dagger(d.satisfaction.csat)} · SLA {pct(d.first_response.within_sla)} / "
+            f"{pct(d.resolution.within_sla)}")
 
 
 def _department_row(o: OrgDigest, dept: str, names: dict[str, str]) -> str:

@@ -12,16 +12,14 @@ from bot.analytics import SUPPRESSED_TEXT, GatedValue, format_duration
 from bot.services.digests import OrgDigest, RequestRef, Speed, TeamDigest
 
 
-def _dur(seconds: float | None) -> str:
-    return "—" if seconds is None else format_duration(seconds)
-
-
-def _pct(value: float | None) -> str:
+def pct(value: float | None) -> str:
+    """A percentage for digests ("—" when there is nothing to measure)."""
     return "—" if value is None else f"{value:.0f}%"
 
 
-def _g(value: GatedValue[float], fmt: str = "{:.1f}") -> str:
-    return value.display(lambda v: fmt.format(v))
+def gated(value: GatedValue[float], fmt: str = "{:.1f}") -> str:
+    """A gated figure, or the anonymity notice when it is suppressed."""
+    return value.display(fmt.format)
 
 
 def _ref(ref: RequestRef) -> str:
@@ -31,8 +29,9 @@ def _ref(ref: RequestRef) -> str:
 def _speed(label: str, s: Speed) -> str:
     if not s.count:
         return f"  {label}: no requests resolved"
-    return (f"  {label}: median {_dur(s.median)} (before: {_dur(s.median_prev)}), p90 {_dur(s.p90)}, "
-            f"{_pct(s.within_sla)} within {_dur(s.target)} ({s.count} requests)")
+    return (f"  {label}: median {format_duration(s.median)} (before: {format_duration(s.median_prev)}), "
+            f"p90 {format_duration(s.p90)}, "
+            f"{pct(s.within_sla)} within {format_duration(s.target)} ({s.count} requests)")
 
 
 def team_text(d: TeamDigest) -> str:
@@ -47,15 +46,15 @@ def team_text(d: TeamDigest) -> str:
         f"transferred in {d.transferred_in} / out {d.transferred_out} · open at the end {d.open_end}",
     ]
     if d.oldest_open:
-        lines.append(f"  oldest open: {_ref(d.oldest_open)}, open {_dur(d.oldest_open.age)}")
+        lines.append(f"  oldest open: {_ref(d.oldest_open)}, open {format_duration(d.oldest_open.age)}")
     lines += ["Speed (requests resolved in the period)", _speed("first response", d.first_response),
               _speed("resolution", d.resolution), "Satisfaction",
-              f"  survey answers {s.responses} of {s.sent} sent ({_pct(s.response_rate)})"]
+              f"  survey answers {s.responses} of {s.sent} sent ({pct(s.response_rate)})"]
     if s.csat.suppressed:
         lines.append(f"  scores: {SUPPRESSED_TEXT}")
     else:
-        lines.append(f"  average {_g(s.average)} / 5 · CSAT {_g(s.csat, '{:.0f}%')} · "
-                     + " · ".join(f"{k} {_g(v)}" for k, v in s.dimensions.items()))
+        lines.append(f"  average {gated(s.average)} / 5 · CSAT {gated(s.csat, '{:.0f}%')} · "
+                     + " · ".join(f"{k} {gated(v)}" for k, v in s.dimensions.items()))
     ratings = s.ratings.display(lambda r: " · ".join(f"{k}★ {n}" for k, n in r.items()) or "—")
     lines.append(f"  emoji ratings ({s.ratings.count}): {ratings}")
     if s.comments.value:
@@ -69,7 +68,7 @@ def team_text(d: TeamDigest) -> str:
               "  categories: " + (", ".join(f"{c} {n}" for c, n in d.top_categories[:10]) or "—"),
               "  recurring topics: " + (", ".join(f"{t} ({n})" for t, n in d.topics) or "—"),
               f"Needs attention: {d.unclaimed_count} unclaimed past SLA, {d.reopened_count} reopened"]
-    lines += [f"  unclaimed: {_ref(r)}, waiting {_dur(r.age)}" for r in d.unclaimed]
+    lines += [f"  unclaimed: {_ref(r)}, waiting {format_duration(r.age)}" for r in d.unclaimed]
     lines += [f"  reopened: {_ref(r)}" for r in d.reopened]
     lines.append("Last 8 weeks: " + ", ".join(
         f"{w.label} {w.volume}" + ("" if w.csat is None else f" ({w.csat:.0f}%)") for w in d.weeks))
@@ -81,17 +80,17 @@ def org_text(o: OrgDigest) -> str:
              f"{'team':<24}{'new':>6}{'resolved':>10}{'open':>6}{'1st resp':>10}{'resolution':>12}"
              f"{'CSAT':>6}{'SLA':>10}"]
     for d in sorted(o.teams, key=lambda t: (-t.new, t.name)):
-        csat = "†" if d.satisfaction.csat.suppressed else _pct(d.satisfaction.csat.value)
-        sla = f"{_pct(d.first_response.within_sla)}/{_pct(d.resolution.within_sla)}"
-        lines.append(f"{d.name[:23]:<24}{d.new:>6}{d.resolved:>10}{d.open_end:>6}{_dur(d.first_response.median):>10}"
-                     f"{_dur(d.resolution.median):>12}{csat:>6}{sla:>10}")
+        csat = "†" if d.satisfaction.csat.suppressed else pct(d.satisfaction.csat.value)
+        sla = f"{pct(d.first_response.within_sla)}/{pct(d.resolution.within_sla)}"
+        lines.append(f"{d.name[:23]:<24}{d.new:>6}{d.resolved:>10}{d.open_end:>6}{format_duration(d.first_response.median):>10}"
+                     f"{format_duration(d.resolution.median):>12}{csat:>6}{sla:>10}")
     lines += ["", "Internal-customer map (requests; CSAT)"]
     for dept in o.departments:
         cells = sorted(((t, n) for (d, t), n in o.matrix.items() if d == dept), key=lambda c: -c[1])
         parts = []
         for team, n in cells:
             cell = o.matrix_csat.get((dept, team))
-            shown = "" if cell is None else f" ({'†' if cell.suppressed else _pct(cell.value)})"
+            shown = "" if cell is None else f" ({'†' if cell.suppressed else pct(cell.value)})"
             parts.append(f"{team} {n}{shown}")
         lines.append(f"  {dept}: " + ", ".join(parts))
     lines.append(f"† {SUPPRESSED_TEXT}")
