@@ -21,15 +21,16 @@ def _settings(args: argparse.Namespace, *, require_signing_secret: bool = False)
     return settings
 
 
-def boot(settings: Settings, *, socket_mode: bool = False) -> tuple[Any, Any, Any]:
-    """Migrate the database and build deps, app and clock (shared by `run` and the tests)."""
+def boot(settings: Settings, *, socket_mode: bool = False, migrate: bool = True) -> tuple[Any, Any, Any]:
+    """Migrate the database (unless already done) and build deps, app and clock."""
     import bot.jobs  # noqa: F401 - registers job handlers and periodic tasks
     from bot.app import create_app
     from bot.runtime import build_deps
     from bot.scheduler import Clock
     from storage.db import make_engine, upgrade
 
-    upgrade(settings.database_url)
+    if migrate:
+        upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     deps = build_deps(settings, engine)
     app = create_app(deps, socket_mode=socket_mode)

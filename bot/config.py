@@ -153,14 +153,12 @@ class Settings:
         return user_id in self.workspace.admins
 
     def __repr__(self) -> str:  # never print secrets
-        return f"Settings(database_url={_redact_url(self.database_url)!r}, teams={[t.slug for t in self.teams]})"
+        return f"Settings(database_url={redact_url(self.database_url)!r}, teams={[t.slug for t in self.teams]})"
 
 
-def _redact_url(url: str) -> str:
+def redact_url(url: str) -> str:
+    """A database URL with its password replaced by ***."""
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
-
-
-redact_url = _redact_url
 
 
 class _Reader:

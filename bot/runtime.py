@@ -53,9 +53,6 @@ class Deps:
                         return "https://slack.com/"
         return self._workspace_url
 
-    def team(self, slug: str):  # type: ignore[no-untyped-def]
-        return self.settings.team(slug)
-
 
 def build_deps(settings: Settings, engine: Engine, *, now: Callable[[], datetime] = utc_now,
                workers: int | None = None) -> Deps:

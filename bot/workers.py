@@ -33,7 +33,7 @@ def _child(settings: Settings, sock: socket.socket) -> int:
     from bot.cli import boot, drain
     from bot.server import create_server
 
-    deps, app, clock = boot(settings)
+    deps, app, clock = boot(settings, migrate=False)  # the parent migrated before forking
     clock.start()
 
     def on_term(_signum: int, _frame: Any) -> None:

@@ -62,11 +62,6 @@ def add_event(session: Session, req: Request, kind: str, *, actor: str | None, a
         "detail": json.dumps(detail, ensure_ascii=False) if detail else None})
 
 
-def history(session: Session, request_id: int) -> list[RequestEvent]:
-    return list(session.exec(select(RequestEvent).where(col(RequestEvent.request_id) == request_id)
-                             .order_by(col(RequestEvent.at), col(RequestEvent.id))).all())
-
-
 def by_message(session: Session, channel: str, ts: str) -> Request | None:
     """The request whose triage message or requester DM is (channel, ts)."""
     stmt = select(Request).where(or_(

@@ -67,10 +67,6 @@ class Directory:
     def responder_teams(self, user_id: str) -> list[Team]:
         return [t for t in self.settings.teams if self.is_responder(t, user_id)]
 
-    def forget(self) -> None:
-        with self._lock:
-            self._members.clear()
-
     # -- people -----------------------------------------------------------------------------
     def _person(self, user_id: str) -> Person | None:
         with session_scope(self.engine) as session:
