@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.common import free_port, pct, rss_mb, spawn, wait_http, write_result
+from bench.common import free_port, pct, rss_mb, spawn, stop, wait_http, write_result
 from bot.simulator import SlackSimulator
 from bot.slack_driver import SlackDriver
 
@@ -116,6 +116,17 @@ def run_load(kind: str, sim: SlackSimulator, url: str, n: int, concurrency: int,
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process plus its worker children, from /proc."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid] + ([int(c) for c in children.read_text().split()] if children.exists() else [])
+    ticks = 0
+    for p in pids:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def total_rss(pid: int) -> float:
     """RSS of a process plus its worker children (MB)."""
     children = Path(f"/proc/{pid}/task/{pid}/children")
@@ -131,13 +142,14 @@ def bench(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         idle_rss = total_rss(pid)
         run_load(kind, sim, url, 64, args.concurrency, "warm")
         sim.reset_calls()
+        cpu_before = cpu_seconds(pid)
         result = run_load(kind, sim, url, args.requests, args.concurrency, "run")
+        result["cpu_ms_per_request"] = round((cpu_seconds(pid) - cpu_before) / args.requests * 1000, 1)
         result["idle_rss_mb"] = round(idle_rss, 1)
         result["rss_after_mb"] = round(total_rss(pid), 1)
         return result
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)
         sim.stop()
 
 
@@ -157,7 +169,7 @@ def main() -> None:
     ratio = ours["handled_per_s"] / bare["handled_per_s"] if bare["handled_per_s"] else float("nan")
     ack_ratio = ours["acks_per_s"] / bare["acks_per_s"] if bare["acks_per_s"] else float("nan")
     cols = ["ack_p50_ms", "ack_p99_ms", "ack_max_ms", "acks_per_s", "handled_per_s", "post_delay_p99_s",
-            "post_delay_max_s", "errors", "idle_rss_mb", "rss_after_mb"]
+            "post_delay_max_s", "cpu_ms_per_request", "errors", "idle_rss_mb", "rss_after_mb"]
     lines = ["# bench_ack: acknowledgement latency and throughput", "",
              f"Command: `.venv/bin/python -m bench.bench_ack --requests {args.requests} --concurrency "
              f"{args.concurrency} --latency {args.latency} --workers {args.workers}`"

@@ -42,7 +42,19 @@ def wait_http(url: str, timeout: float = 30.0) -> float:
 def spawn(args: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen:
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115
-    return subprocess.Popen([sys.executable, *args], env=full_env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    return subprocess.Popen([sys.executable, *args], env=full_env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # its own process group: stop() ends worker children too
+
+
+def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM the process group (an app and any forked workers) and wait for the leader."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    proc.wait(timeout=timeout)
 
 
 def pct(values: list[float], q: float) -> float:
