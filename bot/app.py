@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import urllib.parse
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -19,25 +17,6 @@ from storage import requests as queries
 from storage.db import session_scope
 
 log = logging.getLogger(__name__)
-
-
-class BoundedExecutor(ThreadPoolExecutor):
-    """A thread pool whose queue is bounded: when it is full, `submit` waits (back-pressure on the
-    HTTP request that is about to be acknowledged) instead of letting post-ack work pile up."""
-
-    def __init__(self, max_workers: int, max_pending: int) -> None:
-        super().__init__(max_workers=max_workers, thread_name_prefix="askdesk-listener")
-        self._slots = threading.BoundedSemaphore(max_workers + max_pending)
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:  # type: ignore[override]
-        self._slots.acquire()
-        try:
-            future = super().submit(fn, *args, **kwargs)
-        except BaseException:
-            self._slots.release()
-            raise
-        future.add_done_callback(lambda _: self._slots.release())
-        return future
 
 
 # Shapes Bolt's own routing code relies on (it calls .get()/[0]/["key"] on these without checking):
@@ -124,14 +103,13 @@ def reject_malformed(req: BoltRequest, body: Any, next: Callable[[], Any]) -> An
 
 def create_app(deps: Deps, *, socket_mode: bool = False) -> App:
     settings = deps.settings
-    threads = settings.listener_threads
     app = App(
         signing_secret=settings.signing_secret or None,
         client=deps.client,
         process_before_response=True,
         token_verification_enabled=False,
         request_verification_enabled=not socket_mode,
-        listener_executor=BoundedExecutor(threads, threads * 2),
+        listener_executor=deps.outbox.live,  # type: ignore[attr-defined] - one bounded pool for post-ack work
         logger=logging.getLogger("askdesk.bolt"),
         before_authorize=reject_malformed,
     )

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import quote
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -179,10 +180,19 @@ def dm_status_message(req: Request, team: Team, *, triage_link: str | None) -> R
     return Rendered(text=f"Your request #{req.id} to {team.name}: {req.status}", blocks=blocks)
 
 
-def confirmation(req: Request, team: Team, *, link: str | None) -> Rendered:
-    where = f"<{link}|in {escape(team.name)}'s channel>" if link else f"to {escape(team.name)}"
-    text = (f":white_check_mark: Request *#{req.id}* sent {where}. I'll DM you as it moves; "
-            "you can also follow it in my App Home.")
+def app_dm_link(team_id: str | None, app_id: str | None) -> str | None:
+    """Slack's documented deep link to a direct message with this app (where status messages live)."""
+    if not app_id:
+        return None
+    return f"https://slack.com/app_redirect?app={quote(app_id)}" + (f"&team={quote(team_id)}" if team_id else "")
+
+
+def confirmation(req: Request, team: Team, *, dm_link: str | None) -> Rendered:
+    """The slash command's ephemeral answer, sent in the ack itself (no extra API call): the request's
+    number, the triage channel it goes to, and a link to the DM where its status is kept up to date."""
+    where = f"<{dm_link}|our DM>" if dm_link else "a DM"
+    text = (f":white_check_mark: Request *#{req.id}* sent to {escape(team.name)} (<#{team.channel}>). "
+            f"I'll keep its status in {where} as it moves; you can also follow it in my App Home.")
     return Rendered(text=text, blocks=[md_section(text)])
 
 

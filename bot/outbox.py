@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from bot.slack import is_permanent, retry_after, slack_error
 from storage import jobs as job_queries
 from storage.db import session_scope
-from storage.models import Job
+from storage.jobs import ClaimedJob
 
 if TYPE_CHECKING:
     from bot.runtime import Deps
@@ -45,7 +45,7 @@ class PermanentFailure(Exception):  # noqa: N818
         self.reason = reason
 
 
-JobHandler = Callable[["Deps", dict[str, Any], Job], None]
+JobHandler = Callable[["Deps", dict[str, Any], ClaimedJob], None]
 HANDLERS: dict[str, JobHandler] = {}
 
 
@@ -68,10 +68,33 @@ def backoff(attempts: int) -> float:
     return min(5 * 2 ** max(0, attempts - 1), 1800) * (0.8 + 0.4 * random.random())
 
 
+class BoundedExecutor(ThreadPoolExecutor):
+    """A thread pool whose queue is bounded: when it is full, `submit` waits (back-pressure on the
+    HTTP request that is about to be acknowledged) instead of letting post-ack work pile up."""
+
+    def __init__(self, max_workers: int, max_pending: int, name: str = "askdesk-live") -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix=name)
+        self._slots = threading.BoundedSemaphore(max_workers + max_pending)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:  # type: ignore[override]
+        self._slots.acquire()
+        try:
+            future = super().submit(fn, *args, **kwargs)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _: self._slots.release())
+        return future
+
+
 class Outbox:
-    def __init__(self, deps: Deps, *, workers: int = 16) -> None:
+    """Runs jobs: scheduled batches on `pool` (the clock's ticks), and work that listeners start right
+    after an ack on `live`, a bounded pool that Bolt's lazy listeners share."""
+
+    def __init__(self, deps: Deps, *, workers: int = 16, live_threads: int = 64) -> None:
         self.deps = deps
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="askdesk-job")
+        self.live = BoundedExecutor(live_threads, live_threads * 2)
         self._stopping = threading.Event()
 
     @property
@@ -88,6 +111,27 @@ class Outbox:
                                                 now=self.deps.now(), job_id=job_id)
             for job in claimed:
                 self.run(job)
+
+    def start(self, jobs: Iterable[ClaimedJob], on_error: Callable[[BaseException], None] | None = None) -> None:
+        """Run jobs this instance enqueued already leased (`storage.jobs.leased`) on the live pool;
+        waits for a slot when the pool is full. Called from an ack function, right after the ack.
+
+        `run` only lets an error out when it could not even record the outcome (the database is
+        gone): the job stays leased, so the clock retries it, and `on_error` tells whoever asked."""
+        for job in jobs:
+            self.live.submit(self._run_live, job, on_error)
+
+    def _run_live(self, job: ClaimedJob, on_error: Callable[[BaseException], None] | None) -> None:
+        try:
+            self.run(job)
+        except Exception as exc:  # noqa: BLE001 - reported, and the lease brings the job back
+            log.warning("job %s %s interrupted: %s", job.id, job.key, type(exc).__name__)
+            if on_error is not None:
+                on_error(exc)
+
+    def lease_until(self) -> tuple[str, Any]:
+        """(owner, until) for `storage.jobs.enqueue(lease=…)`: a job this instance runs at once."""
+        return self.owner, self.deps.now() + self._lease()
 
     def _lease(self) -> timedelta:
         return self.deps.settings.scheduler.lease
@@ -109,7 +153,7 @@ class Outbox:
             setattr(result, outcome, getattr(result, outcome) + 1)
         return result
 
-    def run(self, job: Job) -> str:
+    def run(self, job: ClaimedJob) -> str:
         """Run one leased job; returns 'done', 'retried' or 'failed'. Never raises."""
         handler = HANDLERS.get(job.kind)
         assert job.id is not None
@@ -132,7 +176,7 @@ class Outbox:
                 job_queries.finish(session, job_id=job.id, owner=self.owner)
         return "done"
 
-    def _retry(self, job: Job, reason: str, after: float | None) -> str:
+    def _retry(self, job: ClaimedJob, reason: str, after: float | None) -> str:
         assert job.id is not None
         if job.attempts >= MAX_ATTEMPTS:
             return self._fail(job, f"gave up after {job.attempts} attempts: {reason}")
@@ -142,7 +186,7 @@ class Outbox:
                                     due_at=self.deps.now() + timedelta(seconds=delay), error=reason)
         return "retried"
 
-    def _fail(self, job: Job, reason: str) -> str:
+    def _fail(self, job: ClaimedJob, reason: str) -> str:
         assert job.id is not None
         log.error("job %s %s failed permanently: %s", job.id, job.key, reason)
         with session_scope(self.deps.engine) as session:
@@ -157,6 +201,7 @@ class Outbox:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.live.shutdown(wait=True, cancel_futures=False)
         self.pool.shutdown(wait=True, cancel_futures=False)
 
 

@@ -62,5 +62,5 @@ def build_deps(settings: Settings, engine: Engine, *, now: Callable[[], datetime
     send_client = build_client(settings.bot_token, settings.slack_api_url, safe_retries_only=True)
     deps = Deps(settings=settings, engine=engine, client=client, send_client=send_client,
                 directory=Directory(settings, client, engine), now=now)
-    deps.outbox = Outbox(deps, workers=workers or settings.scheduler.workers)
+    deps.outbox = Outbox(deps, workers=workers or settings.scheduler.workers, live_threads=settings.listener_threads)
     return deps

@@ -96,6 +96,11 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "SlackSimulator/1.0"
+    protocol_version = "HTTP/1.1"  # keep-alive, like Slack
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle stall on keep-alive
 
     def do_GET(self) -> None:  # noqa: N802
         self._dispatch()

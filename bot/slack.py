@@ -18,6 +18,8 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bot.slack_http import KeepAliveWebClient
+
 log = logging.getLogger(__name__)
 
 # Errors after which retrying the same call can never succeed.
@@ -66,7 +68,7 @@ def build_client(token: str, base_url: str, *, timeout: int = 10, safe_retries_o
                 error_types=[URLError, ConnectionResetError, RemoteDisconnected, TimeoutError, ConnectionError],
             ),
         ]
-    return WebClient(token=token or None, base_url=base_url, timeout=timeout, retry_handlers=handlers)
+    return KeepAliveWebClient(token=token or None, base_url=base_url, timeout=timeout, retry_handlers=handlers)
 
 
 def slack_error(exc: BaseException) -> str:

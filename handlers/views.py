@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from bot.ids import INPUT, Block, Callback
 from bot.runtime import Deps
 from bot.services import requests as service
-from handlers.common import funnel, safe_ack, tell
+from handlers.common import funnel, handle_error, safe_ack, tell
 
 
 def field(view: dict[str, Any], block_id: str) -> str | None:
@@ -27,7 +27,7 @@ def register(app: App, deps: Deps) -> None:
     settings = deps.settings
 
     @safe_ack
-    def request_ack(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+    def request_ack(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         try:
             meta = json.loads(view.get("private_metadata") or "{}")
         except ValueError:
@@ -54,14 +54,10 @@ def register(app: App, deps: Deps) -> None:
         except service.InputError as exc:
             ack(response_action="errors", errors={Block.SUMMARY: str(exc)[:150]})
             return
-        context["jobs"] = outcome.jobs
         ack()
+        outcome.start(deps, on_error=lambda exc: handle_error(exc, body, client))
 
-    @funnel
-    def request_lazy(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        deps.outbox.kick(context.get("jobs") or [])  # type: ignore[attr-defined]
-
-    app.view(Callback.REQUEST_MODAL.value)(ack=request_ack, lazy=[request_lazy])
+    app.view(Callback.REQUEST_MODAL.value)(request_ack)
 
     @safe_ack
     def transfer_ack(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:

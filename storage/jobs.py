@@ -29,8 +29,12 @@ class ClaimedJob:
     due_at: datetime
     lease_owner: str | None
     lease_until: datetime | None
+    # What the code that created the job already holds in memory (e.g. the request it just saved),
+    # so running the job at once needs no read back; never stored.
+    preloaded: Any = None
 
 
+_CLAIMED_COLUMNS = ("id", "kind", "key", "payload", "status", "attempts", "due_at", "lease_owner", "lease_until")
 _JOBS = Job.__table__  # type: ignore[attr-defined]
 _STATEMENTS: dict[str, Any] = {}
 
@@ -69,16 +73,21 @@ def enqueue(
     payload: dict[str, Any] | None = None,
     due_at: datetime | None = None,
     replace_finished: bool = False,
+    lease: tuple[str, datetime] | None = None,
 ) -> int | None:
     """Insert a job unless one with the same key exists; return the new id (None when it existed).
 
-    With `replace_finished`, a cancelled job with that key is revived with the new due time.
+    With `replace_finished`, a cancelled job with that key is revived with the new due time. With
+    `lease` (owner, until), the job is inserted already claimed by that owner, who runs it at once
+    with `leased()` (no separate claim); should the owner die, the clock claims it when the lease ends.
     """
     now = utcnow()
     values = {
         "kind": kind, "key": key, "payload": json.dumps(payload or {}, separators=(",", ":")),
         "status": "pending", "due_at": due_at or now, "attempts": 0, "created_at": now, "updated_at": now,
     }
+    if lease is not None:
+        values.update(status="running", attempts=1, lease_owner=lease[0], lease_until=lease[1])
     new_id = session.connection().execute(_insert_job(session.get_bind().dialect.name), values).scalar_one_or_none()
     if new_id is None and replace_finished:
         result = session.exec(  # type: ignore[call-overload]
@@ -90,6 +99,15 @@ def enqueue(
         )
         new_id = result.scalar_one_or_none()
     return new_id
+
+
+def leased(job_id: int, *, kind: str, key: str, payload: dict[str, Any] | None, owner: str, until: datetime,
+           preloaded: Any = None) -> ClaimedJob:
+    """The runner's view of a job just enqueued with `lease=(owner, until)`."""
+    now = utcnow()
+    return ClaimedJob(id=job_id, kind=kind, key=key, payload=json.dumps(payload or {}, separators=(",", ":")),
+                      status="running", attempts=1, due_at=now, lease_owner=owner, lease_until=until,
+                      preloaded=preloaded)
 
 
 def cancel(session: Session, *, key: str) -> bool:
@@ -116,7 +134,7 @@ def claim_due(session: Session, *, owner: str, lease: timedelta, limit: int,
     if job_id is not None:  # a listener running the job it just created: prepared, no scan, no subquery
         rows = session.connection().execute(_CLAIM_ONE, {
             "b_id": job_id, "b_owner": owner, "b_until": now + lease, "b_now": now}).mappings().all()
-        return [ClaimedJob(**{k: row[k] for k in ClaimedJob.__dataclass_fields__}) for row in rows]
+        return [ClaimedJob(**{k: row[k] for k in _CLAIMED_COLUMNS}) for row in rows]
     else:
         where = [claimable]
         if kinds:
@@ -127,7 +145,7 @@ def claim_due(session: Session, *, owner: str, lease: timedelta, limit: int,
         stmt = (update(Job).where(col(Job.id).in_(pick.scalar_subquery()), *where)
                 .values(**values).returning(*columns))
     rows = session.connection().execute(stmt).mappings().all()
-    return [ClaimedJob(**{k: row[k] for k in ClaimedJob.__dataclass_fields__}) for row in rows]
+    return [ClaimedJob(**{k: row[k] for k in _CLAIMED_COLUMNS}) for row in rows]
 
 
 def finish(session: Session, *, job_id: int, owner: str, status: str = "done",

@@ -67,9 +67,12 @@ def test_slash_command_saves_posts_and_confirms(h: Harness) -> None:
     # the requester's DM status message
     dm = h.sim.messages(h.sim.dm_channel_for(DAVE))
     assert len(dm) == 1 and "Your request #1 to Finance" in texts_of(dm[0])
-    # the ephemeral confirmation was replaced with a link to the triage message
-    post = h.wait(lambda: h.sim.response_posts and h.sim.response_posts[-1])
-    assert f"/archives/{FINANCE_CH}/p{req.triage_ts.replace('.', '')}" in str(post)
+    # the confirmation is the ack itself: number, team, a link to the triage channel and one to the
+    # DM with the app, where the status message links the triage message itself
+    assert f"<#{FINANCE_CH}>" in resp.body
+    assert f"https://slack.com/app_redirect?app={h.driver.api_app_id}&team={h.driver.team_id}" in resp.body
+    assert f"/archives/{FINANCE_CH}/p{req.triage_ts.replace('.', '')}" in texts_of(dm[0])
+    assert not h.sim.response_posts  # no second answer: nothing to replace, no extra API call
     assert events(h, req.id) == ["created", "posted"]
 
 

@@ -35,7 +35,7 @@ from bot.slack import is_permanent, slack_error
 from storage import digests as digest_rows
 from storage import jobs as job_queries
 from storage.db import read_scope, session_scope
-from storage.models import Job
+from storage.jobs import ClaimedJob
 
 log = logging.getLogger(__name__)
 ORG = "*"
@@ -162,7 +162,7 @@ def _has_chart(result: Any) -> bool:
 
 
 @job_handler(KIND)
-def post_digest(deps: Deps, payload: dict[str, Any], job: Job) -> None:
+def post_digest(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     slug, week = payload["team"], payload["week"]
     with session_scope(deps.engine) as session:
         row = digest_rows.get(session, team=slug, week=week)

@@ -16,7 +16,8 @@ from bot.slack import is_permanent, slack_error
 from storage import jobs as job_queries
 from storage import requests as queries
 from storage.db import session_scope
-from storage.models import Job, Request
+from storage.jobs import ClaimedJob
+from storage.models import Request
 
 log = logging.getLogger(__name__)
 FRIENDLY_ERRORS = {
@@ -83,13 +84,13 @@ def _confirm(deps: Deps, req: Request, msg: blocks.Rendered) -> None:
 
 
 @job_handler("post_request")
-def post_request(deps: Deps, payload: dict[str, Any], job: Job) -> None:
-    """Post the request to its team's triage channel, confirm to the requester, DM their status.
+def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
+    """Post the request to its team's triage channel and DM the requester its status.
 
     Slack calls first, then one transaction that stores what they produced and finishes the job
     (retries reconcile through message metadata, so nothing is posted twice).
     """
-    req = _load(deps, payload["request_id"])
+    req = job.preloaded if isinstance(job.preloaded, Request) else _load(deps, payload["request_id"])
     team = deps.settings.team(req.team)
     if team is None:
         raise PermanentFailure(f"team {req.team} is not configured")
@@ -108,7 +109,6 @@ def post_request(deps: Deps, payload: dict[str, Any], job: Job) -> None:
             text = f"Transferred here by <@{payload['by']}>" + (f": {note}" if note else ".")
             deps.client.chat_postMessage(channel=new_post.channel, thread_ts=new_post.ts, text=text)
     req.post_state, req.post_error = "posted", None
-    _confirm(deps, req, blocks.confirmation(req, team, link=_triage_link(deps, req)))
     new_dm = sync_dm(deps, req, reconcile=retry)
     with session_scope(deps.engine) as session:
         team_now = queries.mark_posted(session, req.id, department=req.department,  # type: ignore[arg-type]
@@ -146,7 +146,7 @@ def post_request_failed(deps: Deps, payload: dict[str, Any], reason: str) -> Non
 
 
 @job_handler("render")
-def render(deps: Deps, payload: dict[str, Any], job: Job) -> None:
+def render(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     req = _load(deps, payload["request_id"])
     team = deps.settings.team(req.team)
     if team is None:
@@ -166,7 +166,7 @@ def render(deps: Deps, payload: dict[str, Any], job: Job) -> None:
 
 
 @job_handler("transfer_notice")
-def transfer_notice(deps: Deps, payload: dict[str, Any], job: Job) -> None:
+def transfer_notice(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     if not payload.get("channel") or not payload.get("ts"):
         return
     req = _load(deps, payload["request_id"])

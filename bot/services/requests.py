@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlmodel import Session
@@ -19,6 +20,7 @@ from bot.services import feedback
 from storage import jobs as job_queries
 from storage import requests as queries
 from storage.db import session_scope
+from storage.jobs import ClaimedJob
 from storage.models import Request
 
 log = logging.getLogger(__name__)
@@ -35,9 +37,18 @@ class Outcome:
     request_id: int | None = None
     jobs: list[int | None] = field(default_factory=list)
     request: Request | None = None
+    leased: list[ClaimedJob] = field(default_factory=list)  # enqueued already claimed by this instance
 
     def kick(self, deps: Deps) -> Outcome:
+        """Run this outcome's jobs now, in this thread."""
         deps.outbox.kick(self.jobs)  # type: ignore[attr-defined]
+        for job in self.leased:
+            deps.outbox.run(job)  # type: ignore[attr-defined]
+        return self
+
+    def start(self, deps: Deps, on_error: Callable[[BaseException], None] | None = None) -> Outcome:
+        """Hand this outcome's leased jobs to the live pool (from an ack function, after the ack)."""
+        deps.outbox.start(self.leased, on_error)  # type: ignore[attr-defined]
         return self
 
 
@@ -70,14 +81,22 @@ def create_request(deps: Deps, *, team_slug: str, requester_id: str, text: str, 
                   summary=(summary or body.splitlines()[0]).strip()[:300], text=body, category=category,
                   urgency=urgency, source_permalink=source_permalink, source_channel=source_channel,
                   response_url=response_url, created_at=now, updated_at=now)
+    owner, until = deps.outbox.lease_until()  # type: ignore[attr-defined]
     with session_scope(deps.engine) as session:
-        # Core inserts: this runs before the slash command is acknowledged, so it is kept lean.
+        # One transaction of Core inserts: this runs before the slash command is acknowledged. The
+        # post job is inserted already leased to this instance, which runs it right after the ack
+        # with the request in hand; if this process dies first, the clock takes it when the lease ends.
         req.id = queries.insert_request(session, req)
         queries.add_event(session, req, "created", actor=requester_id, at=now,
                           detail={"category": category, "urgency": urgency})
-        job = job_queries.enqueue(session, kind="post_request", key=f"post:{req.id}:0",
-                                  payload={"request_id": req.id}, due_at=now + KICK_GRACE)
-    return Outcome(ok=True, request_id=req.id, jobs=[job], request=req)
+        payload = {"request_id": req.id}
+        key = f"post:{req.id}:0"
+        job_id = job_queries.enqueue(session, kind="post_request", key=key, payload=payload, due_at=now,
+                                     lease=(owner, until))
+    assert job_id is not None  # the key embeds the new request's id
+    job = job_queries.leased(job_id, kind="post_request", key=key, payload=payload, owner=owner, until=until,
+                             preloaded=req)
+    return Outcome(ok=True, request_id=req.id, request=req, leased=[job])
 
 
 def claim(deps: Deps, *, request_id: int, actor: str) -> Outcome:

@@ -35,7 +35,8 @@ from storage import feedback as queries
 from storage import jobs as job_queries
 from storage import requests as request_queries
 from storage.db import session_scope
-from storage.models import Job, Request, Survey
+from storage.jobs import ClaimedJob
+from storage.models import Request, Survey
 
 log = logging.getLogger(__name__)
 PLAN, SEND, RENDER = "survey_plan", "survey", "survey_render"
@@ -123,7 +124,7 @@ def _load(deps: Deps, survey_id: int) -> tuple[Survey, Request | None]:
 
 
 @job_handler(PLAN)
-def plan(deps: Deps, payload: dict[str, Any], job: Job) -> None:
+def plan(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     survey, _ = _load(deps, int(payload["survey_id"]))
     if survey.status != "scheduled":
         return
@@ -182,7 +183,7 @@ def _reserve(deps: Deps, survey_id: int, payload: dict[str, Any]) -> _Go | None:
 
 
 @job_handler(SEND)
-def send(deps: Deps, payload: dict[str, Any], job: Job) -> None:
+def send(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     go = _reserve(deps, int(payload["survey_id"]), payload)
     if go is None:
         return
@@ -213,7 +214,7 @@ def failed(deps: Deps, payload: dict[str, Any], reason: str) -> None:
 
 
 @job_handler(RENDER)
-def render(deps: Deps, payload: dict[str, Any], job: Job) -> None:
+def render(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     survey, req = _load(deps, int(payload["survey_id"]))
     team = deps.settings.team(survey.team)
     if not survey.channel or not survey.ts or req is None or team is None:
