@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,21 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+Writer = Session | Connection  # what the hot-path write helpers accept
+
+
+def connection_of(target: Writer) -> Connection:
+    return target.connection() if isinstance(target, Session) else target
+
+
+@contextmanager
+def write_scope(engine: Engine) -> Iterator[Connection]:
+    """A Core transaction (commit on success, rollback on error) for hot paths that only run
+    prepared Core statements: no ORM session to set up and tear down."""
+    with engine.begin() as conn:
+        yield conn
 
 
 @contextmanager

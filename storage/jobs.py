@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from storage.db import Writer, connection_of
 from storage.models import Job, utcnow
 
 
@@ -66,7 +67,7 @@ _CLAIM_ONE = (update(_JOBS)
 
 
 def enqueue(
-    session: Session,
+    session: Writer,
     *,
     kind: str,
     key: str,
@@ -88,8 +89,10 @@ def enqueue(
     }
     if lease is not None:
         values.update(status="running", attempts=1, lease_owner=lease[0], lease_until=lease[1])
-    new_id = session.connection().execute(_insert_job(session.get_bind().dialect.name), values).scalar_one_or_none()
+    conn = connection_of(session)
+    new_id = conn.execute(_insert_job(conn.dialect.name), values).scalar_one_or_none()
     if new_id is None and replace_finished:
+        assert isinstance(session, Session)
         result = session.exec(  # type: ignore[call-overload]
             update(Job)
             .where(col(Job.key) == key, col(Job.status) == "cancelled")
@@ -148,10 +151,10 @@ def claim_due(session: Session, *, owner: str, lease: timedelta, limit: int,
     return [ClaimedJob(**{k: row[k] for k in _CLAIMED_COLUMNS}) for row in rows]
 
 
-def finish(session: Session, *, job_id: int, owner: str, status: str = "done",
+def finish(session: Writer, *, job_id: int, owner: str, status: str = "done",
            error: str | None = None) -> bool:
     """Mark a leased job finished; fenced so a job re-claimed by another worker is not touched."""
-    result = session.connection().execute(_FINISH, {
+    result = connection_of(session).execute(_FINISH, {
         "b_id": job_id, "b_owner": owner, "b_status": status, "b_error": (error or None) and error[:300],
         "b_now": utcnow()})
     return result.scalar_one_or_none() is not None

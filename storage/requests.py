@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from storage.db import Writer, connection_of
 from storage.models import ProcessedEvent, Request, RequestEvent, utcnow
 
 OPEN_STATUSES = ("open", "claimed")
@@ -38,26 +39,26 @@ _MARK_POSTED = (update(_REQUESTS).where(_REQUESTS.c.id == bindparam("b_id"))
                 .returning(_REQUESTS.c.id, _REQUESTS.c.team))
 
 
-def mark_posted(session: Session, request_id: int, *, department: str, channel: str | None, ts: str | None,
+def mark_posted(session: Writer, request_id: int, *, department: str, channel: str | None, ts: str | None,
                 dm: tuple[str, str] | None) -> str | None:
     """Store where a request was posted (and its requester DM); returns its team, None if it is gone."""
-    row = session.connection().execute(_MARK_POSTED, {
+    row = connection_of(session).execute(_MARK_POSTED, {
         "b_id": request_id, "b_department": department, "b_channel": channel, "b_ts": ts,
         "b_dm_channel": dm[0] if dm else None, "b_dm_ts": dm[1] if dm else None}).first()
     return row.team if row else None
 
 
-def insert_request(session: Session, req: Request) -> int:
+def insert_request(session: Writer, req: Request) -> int:
     """Insert a new request with one prepared Core statement (values as parameters); returns its id."""
     values = {name: getattr(req, name) for name in _REQUEST_COLUMNS}
-    return int(session.connection().execute(_INSERT_REQUEST, values).scalar_one())
+    return int(connection_of(session).execute(_INSERT_REQUEST, values).scalar_one())
 
 
-def add_event(session: Session, req: Request, kind: str, *, actor: str | None, at: datetime,
+def add_event(session: Writer, req: Request, kind: str, *, actor: str | None, at: datetime,
               detail: dict[str, Any] | None = None) -> None:
     """Append to the request's history (a Core insert: no ORM bookkeeping on hot paths)."""
     assert req.id is not None
-    session.connection().execute(_INSERT_EVENT, {
+    connection_of(session).execute(_INSERT_EVENT, {
         "request_id": req.id, "kind": kind, "actor_id": actor, "team": req.team, "at": at,
         "detail": json.dumps(detail, ensure_ascii=False) if detail else None})
 

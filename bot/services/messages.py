@@ -15,7 +15,7 @@ from bot.services.delivery import post_once
 from bot.slack import is_permanent, slack_error
 from storage import jobs as job_queries
 from storage import requests as queries
-from storage.db import session_scope
+from storage.db import session_scope, write_scope
 from storage.jobs import ClaimedJob
 from storage.models import Request
 
@@ -110,15 +110,15 @@ def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
             deps.client.chat_postMessage(channel=new_post.channel, thread_ts=new_post.ts, text=text)
     req.post_state, req.post_error = "posted", None
     new_dm = sync_dm(deps, req, reconcile=retry)
-    with session_scope(deps.engine) as session:
-        team_now = queries.mark_posted(session, req.id, department=req.department,  # type: ignore[arg-type]
+    with write_scope(deps.engine) as conn:
+        team_now = queries.mark_posted(conn, req.id, department=req.department,  # type: ignore[arg-type]
                                        channel=req.triage_channel, ts=req.triage_ts, dm=new_dm)
         if team_now is None:
             raise PermanentFailure(f"request {req.id} is gone")
         if new_post:
             req.team = team_now
-            queries.add_event(session, req, "posted", actor=None, at=now, detail={"channel": new_post.channel})
-        job_queries.finish(session, job_id=job.id, owner=deps.instance_id)  # type: ignore[arg-type]
+            queries.add_event(conn, req, "posted", actor=None, at=now, detail={"channel": new_post.channel})
+        job_queries.finish(conn, job_id=job.id, owner=deps.instance_id)
     job.status = "done"
 
 

@@ -19,7 +19,7 @@ from bot.runtime import Deps
 from bot.services import feedback
 from storage import jobs as job_queries
 from storage import requests as queries
-from storage.db import session_scope
+from storage.db import session_scope, write_scope
 from storage.jobs import ClaimedJob
 from storage.models import Request
 
@@ -82,16 +82,16 @@ def create_request(deps: Deps, *, team_slug: str, requester_id: str, text: str, 
                   urgency=urgency, source_permalink=source_permalink, source_channel=source_channel,
                   response_url=response_url, created_at=now, updated_at=now)
     owner, until = deps.outbox.lease_until()  # type: ignore[attr-defined]
-    with session_scope(deps.engine) as session:
+    with write_scope(deps.engine) as conn:
         # One transaction of Core inserts: this runs before the slash command is acknowledged. The
         # post job is inserted already leased to this instance, which runs it right after the ack
         # with the request in hand; if this process dies first, the clock takes it when the lease ends.
-        req.id = queries.insert_request(session, req)
-        queries.add_event(session, req, "created", actor=requester_id, at=now,
+        req.id = queries.insert_request(conn, req)
+        queries.add_event(conn, req, "created", actor=requester_id, at=now,
                           detail={"category": category, "urgency": urgency})
         payload = {"request_id": req.id}
         key = f"post:{req.id}:0"
-        job_id = job_queries.enqueue(session, kind="post_request", key=key, payload=payload, due_at=now,
+        job_id = job_queries.enqueue(conn, kind="post_request", key=key, payload=payload, due_at=now,
                                      lease=(owner, until))
     assert job_id is not None  # the key embeds the new request's id
     job = job_queries.leased(job_id, kind="post_request", key=key, payload=payload, owner=owner, until=until,
