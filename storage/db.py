@@ -6,18 +6,60 @@ flush. One session per unit of work (listener call, job run); never share one ac
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class WriterLock:
+    """A lock held by one thread of one process at a time: a thread lock, plus an exclusive `flock`
+    on `<database>-writer` when the database is a file (processes sharing it queue in the kernel,
+    without polling). The lock file is never written; it only carries the lock."""
+
+    def __init__(self, database: str | None) -> None:
+        self._thread = threading.Lock()
+        self._path = f"{database}-writer" if database and database != ":memory:" else None
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int | None:
+        if self._path is None:
+            return None
+        if self._fd is None or self._pid != os.getpid():  # opened anew after a fork: flock is per open file
+            self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+        return self._fd
+
+    def acquire(self) -> None:
+        self._thread.acquire()
+        try:
+            fd = self._file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread.release()
+            raise
+
+    def __del__(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+
+    def release(self) -> None:
+        try:
+            if self._fd is not None and self._pid == os.getpid():
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread.release()
 
 
 def make_engine(url: str, *, pool_size: int = 20) -> Engine:
@@ -42,9 +84,10 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
             cur.close()
 
         # One writer at a time: SQLite's own busy handler sleeps in growing steps (up to 100 ms)
-        # when writers collide, so threads of this process queue on a lock instead, and each
-        # transaction takes SQLite's write lock at BEGIN (no read-to-write upgrade failures).
-        writer = threading.Lock()
+        # when writers collide, so writers queue on a lock instead (threads of this process, and
+        # other processes on the same file: `askdesk run --workers N`), and each transaction takes
+        # SQLite's write lock at BEGIN (no read-to-write upgrade failures).
+        writer = WriterLock(make_url(url).database)
 
         def _release(info: dict) -> None:
             if info.pop("askdesk_writer", False):
