@@ -140,7 +140,7 @@ class Settings:
     digest: DigestSettings = field(default_factory=DigestSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     responder_cache_ttl: timedelta = timedelta(minutes=5)
-    listener_threads: int = 64
+    listener_threads: int = 192
     http_threads: int = 48
 
     def team(self, slug: str) -> Team | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
+from sqlalchemy.engine import Connection
 
 from bot import blocks
 from bot.outbox import PermanentFailure, job_handler, on_failure
@@ -15,7 +16,7 @@ from bot.services.delivery import post_once
 from bot.slack import is_permanent, slack_error
 from storage import jobs as job_queries
 from storage import requests as queries
-from storage.db import session_scope, write_scope
+from storage.db import group_commit, session_scope
 from storage.jobs import ClaimedJob
 from storage.models import Request
 
@@ -110,7 +111,7 @@ def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
             deps.client.chat_postMessage(channel=new_post.channel, thread_ts=new_post.ts, text=text)
     req.post_state, req.post_error = "posted", None
     new_dm = sync_dm(deps, req, reconcile=retry)
-    with write_scope(deps.engine) as conn:
+    def record(conn: Connection) -> None:
         team_now = queries.mark_posted(conn, req.id, department=req.department,  # type: ignore[arg-type]
                                        channel=req.triage_channel, ts=req.triage_ts, dm=new_dm)
         if team_now is None:
@@ -119,6 +120,8 @@ def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
             req.team = team_now
             queries.add_event(conn, req, "posted", actor=None, at=now, detail={"channel": new_post.channel})
         job_queries.finish(conn, job_id=job.id, owner=deps.instance_id)
+
+    group_commit(deps.engine, record)
     job.status = "done"
 
 

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from bot.config import URGENCIES, Team
@@ -19,7 +20,7 @@ from bot.runtime import Deps
 from bot.services import feedback
 from storage import jobs as job_queries
 from storage import requests as queries
-from storage.db import session_scope, write_scope
+from storage.db import group_commit, session_scope
 from storage.jobs import ClaimedJob
 from storage.models import Request
 
@@ -82,20 +83,25 @@ def create_request(deps: Deps, *, team_slug: str, requester_id: str, text: str, 
                   urgency=urgency, source_permalink=source_permalink, source_channel=source_channel,
                   response_url=response_url, created_at=now, updated_at=now)
     owner, until = deps.outbox.lease_until()  # type: ignore[attr-defined]
-    with write_scope(deps.engine) as conn:
-        # One transaction of Core inserts: this runs before the slash command is acknowledged. The
-        # post job is inserted already leased to this instance, which runs it right after the ack
-        # with the request in hand; if this process dies first, the clock takes it when the lease ends.
+    key = ""
+
+    def save(conn: Connection) -> int | None:
+        # Core inserts, committed before the slash command is acknowledged (in a group commit with
+        # other requests arriving at the same time). The post job is inserted already leased to this
+        # instance, which runs it right after the ack with the request in hand; should this process
+        # die first, the clock takes it when the lease ends.
+        nonlocal key
         req.id = queries.insert_request(conn, req)
         queries.add_event(conn, req, "created", actor=requester_id, at=now,
                           detail={"category": category, "urgency": urgency})
-        payload = {"request_id": req.id}
         key = f"post:{req.id}:0"
-        job_id = job_queries.enqueue(conn, kind="post_request", key=key, payload=payload, due_at=now,
-                                     lease=(owner, until))
-    assert job_id is not None  # the key embeds the new request's id
-    job = job_queries.leased(job_id, kind="post_request", key=key, payload=payload, owner=owner, until=until,
-                             preloaded=req)
+        return job_queries.enqueue(conn, kind="post_request", key=key, payload={"request_id": req.id},
+                                   due_at=now, lease=(owner, until))
+
+    job_id = group_commit(deps.engine, save, urgent=True)  # the slash command's ack waits for it
+    assert job_id is not None and req.id is not None  # the key embeds the new request's id
+    job = job_queries.leased(job_id, kind="post_request", key=key, payload={"request_id": req.id}, owner=owner,
+                             until=until, preloaded=req)
     return Outcome(ok=True, request_id=req.id, request=req, leased=[job])
 
 
