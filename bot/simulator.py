@@ -101,6 +101,8 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle stall on keep-alive
+        with self.server.sim._lock:
+            self.server.sim.connections += 1
 
     def do_GET(self) -> None:  # noqa: N802
         self._dispatch()
@@ -175,6 +177,7 @@ class SlackSimulator(SlackWorld):
         self.enforce_rate_limits = enforce_rate_limits
         self.rate_limit_scale = rate_limit_scale
         self.rate_limited_count = 0
+        self.connections = 0  # TCP connections accepted (keep-alive clients reuse theirs)
         self.base_url = ""
         self._calls: list[Call] = []
         self._faults: list[_Fault] = []

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from bot.ids import Action
 from storage.db import session_scope
-from storage.models import Request
+from storage.models import Job, Request
 from tests.conftest import ALICE, DAVE, FINANCE_CH, GENERAL, Harness
 from tests.test_request_loop import ask, button, load, texts_of
 
@@ -126,9 +126,16 @@ def test_transient_slack_errors_are_retried_by_the_outbox(h: Harness) -> None:
     h.driver.slash("/ask-finance", "retry me", user_id=DAVE, channel_id=GENERAL)
     req = h.wait(lambda: _req(h))
     # the first attempt failed with a 5xx and was scheduled again; the scheduler's clock picks it up
+    h.wait(lambda: _job(h, f"post:{req.id}:0").status == "pending")
+    assert "service_unavailable" in (_job(h, f"post:{req.id}:0").last_error or "")
     h.clock.advance(minutes=5)
     h.wait(lambda: (h.tick(), load(h, req.id).post_state == "posted")[1], timeout=10)
     assert len(h.triage(FINANCE_CH)) == 1
+
+
+def _job(h: Harness, key: str) -> Job:
+    with session_scope(h.deps.engine) as s:
+        return s.exec(select(Job).where(Job.key == key)).one()
 
 
 def _req(h: Harness) -> Request | None:

@@ -202,3 +202,34 @@ def sent_survey(db_url: str, survey_id: int) -> Survey | None:
 def pending_faults(sim: SlackSimulator) -> list[object]:
     with sim._lock:
         return list(sim._faults)
+
+
+def test_request_killed_while_posting_is_reclaimed_and_posted_once(world: World) -> None:
+    """The post job is inserted already leased to the process that acked; if that process dies in
+    the middle of the triage post, the job comes back when the lease ends and reconciles."""
+    sim, db_url, _ = world
+    app = make_app(world, delay="1h", lease="2s")
+    try:
+        driver = app.start()
+        sim.delay_next("chat.postMessage", seconds=3)  # Slack takes the triage post only after 3 s
+        resp = driver.slash("/ask-finance", "Posted exactly once", user_id=DAVE, channel_id=GENERAL)
+        assert resp.status == 200 and "#1" in resp.body
+        sim.wait_for(lambda: not pending_faults(sim), timeout=10)  # the post has reached Slack...
+        app.kill()  # ...and the process dies before it hears back
+        sim.wait_for(lambda: len(sim.messages(FINANCE_CH)) == 1, timeout=10)
+        job = read(db_url, lambda s: s.exec(select(Job).where(Job.key == "post:1:0")).one())
+        assert job.status == "running" and job.attempts == 1  # leased to the dead process
+        app.start()
+
+        def posted() -> Request | None:
+            req = read(db_url, lambda s: s.get(Request, 1))
+            return req if req is not None and req.post_state == "posted" and req.dm_ts else None
+
+        req = sim.wait_for(posted, timeout=30)
+        triage = sim.messages(FINANCE_CH)
+        assert len(triage) == 1 and req.triage_ts == triage[0]["ts"]  # found, not posted again
+        assert len(sim.messages(DAVE)) == 1  # one status DM
+        job = read(db_url, lambda s: s.exec(select(Job).where(Job.key == "post:1:0")).one())
+        assert job.status == "done" and job.attempts == 2
+    finally:
+        app.stop()

@@ -1,0 +1,142 @@
+"""Group commit (storage.db.GroupCommitter) and the cross-process SQLite writer lock, on the real
+database of the run (SQLite file or PostgreSQL)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import GroupCommitter, make_engine
+from storage.models import ProcessedEvent
+
+EVENTS = ProcessedEvent.__table__  # type: ignore[attr-defined]
+
+
+def _add(event_id: str) -> object:
+    def work(conn: Connection) -> str:
+        conn.execute(insert(EVENTS).values(event_id=event_id, received_at=datetime.now(UTC)))
+        return event_id
+    return work
+
+
+def _count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(EVENTS)).scalar_one())
+
+
+def test_many_threads_share_transactions_and_all_commit(engine: Engine) -> None:
+    committer = GroupCommitter(engine)
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        for i in range(25):
+            done = committer.run(_add(f"Ev{n}-{i}"))  # type: ignore[arg-type]
+            with lock:
+                results.append(done)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 400 and _count(engine) == 400  # each caller returned after its commit
+    assert committer.units == 400 and committer.batches < 400  # ...and commits were shared
+
+
+def _blocked(committer: GroupCommitter) -> tuple[threading.Event, threading.Thread]:
+    """Occupy the committer with a unit that waits, so the next units queue up into one batch."""
+    release, started = threading.Event(), threading.Event()
+
+    def hold(conn: Connection) -> None:
+        started.set()
+        release.wait(10)
+
+    runner = threading.Thread(target=committer.run, args=(hold,))
+    runner.start()
+    assert started.wait(10)  # the committer is inside this unit's transaction now
+    return release, runner
+
+
+def _wait_queued(committer: GroupCommitter, n: int) -> None:
+    for _ in range(500):
+        if len(committer._queue) + len(committer._urgent) >= n:
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("units were not queued")
+
+
+def test_a_failing_unit_fails_alone(engine: Engine) -> None:
+    committer = GroupCommitter(engine)
+    committer.run(_add("EvTaken"))  # type: ignore[arg-type]
+    release, runner = _blocked(committer)
+    outcomes: dict[str, object] = {}
+
+    def submit(event_id: str) -> None:
+        try:
+            outcomes[event_id] = committer.run(_add(event_id))  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001
+            outcomes[event_id] = exc
+
+    threads = [threading.Thread(target=submit, args=(e,)) for e in ("EvA", "EvTaken", "EvB")]
+    for t in threads:
+        t.start()
+    _wait_queued(committer, 3)
+    release.set()
+    for t in [runner, *threads]:
+        t.join()
+    assert outcomes["EvA"] == "EvA" and outcomes["EvB"] == "EvB"
+    assert isinstance(outcomes["EvTaken"], IntegrityError)  # the duplicate key, and only it
+    assert _count(engine) == 3
+
+
+def test_urgent_units_go_first(engine: Engine) -> None:
+    committer = GroupCommitter(engine)
+    release, runner = _blocked(committer)
+    order: list[str] = []
+
+    def unit(name: str) -> object:
+        def work(conn: Connection) -> None:
+            order.append(name)
+        return work
+
+    late = threading.Thread(target=committer.run, args=(unit("background"),))
+    late.start()
+    _wait_queued(committer, 1)
+    ack = threading.Thread(target=lambda: committer.run(unit("ack"), urgent=True))  # type: ignore[arg-type]
+    ack.start()
+    _wait_queued(committer, 2)
+    release.set()
+    for t in (runner, late, ack):
+        t.join()
+    assert order == ["ack", "background"]
+
+
+def _hammer(url: str, tag: str, n: int) -> None:
+    engine = make_engine(url)
+    try:
+        for i in range(n):
+            with engine.begin() as conn:  # a read then a write in one transaction, like the services
+                conn.execute(select(func.count()).select_from(EVENTS)).scalar_one()
+                conn.execute(insert(EVENTS).values(event_id=f"Ev{tag}-{i}", received_at=datetime.now(UTC)))
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_writers_in_several_processes_queue_on_the_lock(db_url: str, engine: Engine) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the flock writer lock is SQLite's; PostgreSQL locks rows itself")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_hammer, args=(db_url, str(p), 150)) for p in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0]  # no "database is locked" in any of them
+    assert _count(engine) == 450
