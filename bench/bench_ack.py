@@ -171,7 +171,8 @@ def main() -> None:
     ratio = ours["handled_per_s"] / bare["handled_per_s"] if bare["handled_per_s"] else float("nan")
     ack_ratio = ours["acks_per_s"] / bare["acks_per_s"] if bare["acks_per_s"] else float("nan")
     cols = ["ack_p50_ms", "ack_p99_ms", "ack_max_ms", "acks_per_s", "handled_per_s", "post_delay_p99_s",
-            "post_delay_max_s", "cpu_ms_per_request", "bench_cpu_ms_per_request", "errors", "idle_rss_mb", "rss_after_mb"]
+            "post_delay_max_s", "cpu_ms_per_request", "bench_cpu_ms_per_request", "errors", "idle_rss_mb",
+            "rss_after_mb"]
     lines = ["# bench_ack: acknowledgement latency and throughput", "",
              f"Command: `.venv/bin/python -m bench.bench_ack --requests {args.requests} --concurrency "
              f"{args.concurrency} --latency {args.latency} --workers {args.workers}`"
