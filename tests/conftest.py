@@ -197,7 +197,16 @@ def start_harness(sim: SlackSimulator, settings: Settings, *, clock: FakeClock |
     deps = build_deps(settings, engine, now=clock, workers=4)
     app = create_app(deps)
     server = create_server(app, engine, host="127.0.0.1", port=0, threads=settings.http_threads)
-    thread = threading.Thread(target=server.run, daemon=True)
+    closing = threading.Event()
+
+    def serve() -> None:
+        try:
+            server.run()
+        except OSError:  # close() from the test thread pulls the sockets from under waitress's select
+            if not closing.is_set():
+                raise
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.effective_port}/slack/events"
     driver = SlackDriver(url, SIGNING_SECRET, sim)
@@ -209,6 +218,7 @@ def start_harness(sim: SlackSimulator, settings: Settings, *, clock: FakeClock |
             clock_obj.stop()
         if harness.manual_clock is not None:
             harness.manual_clock.leadership.release()
+        closing.set()
         server.close()
         app.listener_runner.listener_executor.shutdown(wait=True)
         deps.outbox.stop()  # type: ignore[attr-defined]

@@ -68,7 +68,10 @@ def resolve(h: Harness, req: Request, actor: str = ALICE) -> Survey:
 
     def planned() -> Survey | None:
         found = [s for s in surveys_of(h, req.id) if s.resolution_no == resolutions + 1]
-        return found[0] if found and job(h, f"survey:{found[0].id}") is not None else None
+        if not found or job(h, f"survey:{found[0].id}") is None:
+            return None
+        # read again: the planning transaction that created the job also moved the survey's due time
+        return next(s for s in surveys_of(h, req.id) if s.id == found[0].id)
 
     return h.wait(planned)
 
