@@ -193,6 +193,8 @@ class GroupCommitter:
 
     def run(self, work: Callable[[Connection], T], *, urgent: bool = False) -> T:
         """`urgent` work (someone is waiting for an acknowledgement) goes ahead of the rest."""
+        if threading.current_thread().name == "askdesk-commit":
+            raise RuntimeError("group_commit() called from inside a unit of group commit work")
         future: Future[T] = Future()
         with self._cv:
             (self._urgent if urgent else self._queue).append((work, future))
