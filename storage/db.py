@@ -158,14 +158,6 @@ def connection_of(target: Writer) -> Connection:
     return target.connection() if isinstance(target, Session) else target
 
 
-@contextmanager
-def write_scope(engine: Engine) -> Iterator[Connection]:
-    """A Core transaction (commit on success, rollback on error) for paths that only run prepared
-    Core statements: no ORM session to set up and tear down."""
-    with engine.begin() as conn:
-        yield conn
-
-
 T = TypeVar("T")
 
 
