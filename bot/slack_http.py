@@ -10,6 +10,7 @@ dropped after `IDLE_LIMIT`; a failed call never reuses its connection.
 from __future__ import annotations
 
 import io
+import os
 import select
 import threading
 import time
@@ -51,6 +52,16 @@ class ConnectionPool:
                 return
         conn.close()
 
+    def forget_after_fork(self) -> None:
+        """In a forked child: drop the parent's connections without touching its lock (another
+        thread may have held it at the fork). Closing the child's copies of the sockets leaves the
+        parent's connections open (no shutdown, no TLS close_notify)."""
+        self._lock = threading.Lock()
+        inherited, self._idle = self._idle, {}
+        for idle in inherited.values():
+            for _, conn in idle:
+                conn.close()
+
     def clear(self) -> None:
         with self._lock:
             conns = [conn for idle in self._idle.values() for _, conn in idle]
@@ -72,6 +83,8 @@ def _still_open(conn: HTTPConnection) -> bool:
 
 
 POOL = ConnectionPool()
+# A forked worker must never share a parent's socket (two processes would interleave on one stream).
+os.register_at_fork(after_in_child=POOL.forget_after_fork)
 
 
 class KeepAliveWebClient(WebClient):

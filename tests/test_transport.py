@@ -118,3 +118,24 @@ def test_a_connection_the_server_closed_is_not_reused() -> None:
     finally:
         server.close()
         POOL.clear()
+
+
+def test_a_forked_worker_does_not_inherit_pooled_connections(simulator: SlackSimulator) -> None:
+    import os
+
+    client = build_client("xoxb-t", simulator.base_url)
+    client.chat_postMessage(channel="C0FINANCE", text="parent, before the fork")
+    key = ("http", "127.0.0.1", simulator.port)
+    assert POOL._idle.get(key)  # the parent keeps one idle connection
+    pid = os.fork()
+    if pid == 0:  # the child: an empty pool, and its own connection for its own call
+        code = 0 if not POOL._idle.get(key) else 3
+        try:
+            client.chat_postMessage(channel="C0FINANCE", text="child")
+        except Exception:  # noqa: BLE001
+            code = 4
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert client.chat_postMessage(channel="C0FINANCE", text="parent, after")["ok"]  # its connection still works
+    assert len(simulator.messages("C0FINANCE")) == 3
