@@ -129,7 +129,7 @@ class Outbox:
             if on_error is not None:
                 on_error(exc)
 
-    def lease_until(self) -> tuple[str, Any]:
+    def new_lease(self) -> tuple[str, Any]:
         """(owner, until) for `storage.jobs.enqueue(lease=…)`: a job this instance runs at once."""
         return self.owner, self.deps.now() + self._lease()
 

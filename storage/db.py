@@ -54,16 +54,16 @@ class WriterLock:
             self._thread.release()
             raise
 
-    def __del__(self) -> None:
-        if self._fd is not None and self._pid == os.getpid():
-            os.close(self._fd)
-
     def release(self) -> None:
         try:
             if self._fd is not None and self._pid == os.getpid():
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._thread.release()
+
+    def __del__(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
 
 
 def make_engine(url: str, *, pool_size: int = 20) -> Engine:
@@ -172,6 +172,7 @@ class GroupCommitter:
     """
 
     IDLE_SECONDS = 5.0
+    THREAD_NAME = "askdesk-commit"
 
     def __init__(self, engine: Engine, *, max_batch: int = 64) -> None:
         self.engine = engine
@@ -185,14 +186,14 @@ class GroupCommitter:
 
     def run(self, work: Callable[[Connection], T], *, urgent: bool = False) -> T:
         """`urgent` work (someone is waiting for an acknowledgement) goes ahead of the rest."""
-        if threading.current_thread().name == "askdesk-commit":
+        if threading.current_thread().name == self.THREAD_NAME:
             raise RuntimeError("group_commit() called from inside a unit of group commit work")
         future: Future[T] = Future()
         with self._cv:
             (self._urgent if urgent else self._queue).append((work, future))
             if not self._running:
                 self._running = True
-                threading.Thread(target=self._loop, name="askdesk-commit", daemon=True).start()
+                threading.Thread(target=self._loop, name=self.THREAD_NAME, daemon=True).start()
             self._cv.notify()
         return future.result()
 

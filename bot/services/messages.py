@@ -111,6 +111,7 @@ def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
             deps.client.chat_postMessage(channel=new_post.channel, thread_ts=new_post.ts, text=text)
     req.post_state, req.post_error = "posted", None
     new_dm = sync_dm(deps, req, reconcile=retry)
+
     def record(conn: Connection) -> None:
         team_now = queries.mark_posted(conn, req.id, department=req.department,  # type: ignore[arg-type]
                                        channel=req.triage_channel, ts=req.triage_ts, dm=new_dm)

@@ -41,16 +41,23 @@ class Outcome:
     leased: list[ClaimedJob] = field(default_factory=list)  # enqueued already claimed by this instance
 
     def kick(self, deps: Deps) -> Outcome:
-        """Run this outcome's jobs now, in this thread."""
         deps.outbox.kick(self.jobs)  # type: ignore[attr-defined]
-        for job in self.leased:
-            deps.outbox.run(job)  # type: ignore[attr-defined]
         return self
 
     def start(self, deps: Deps, on_error: Callable[[BaseException], None] | None = None) -> Outcome:
         """Hand this outcome's leased jobs to the live pool (from an ack function, after the ack)."""
         deps.outbox.start(self.leased, on_error)  # type: ignore[attr-defined]
         return self
+
+
+def _gone(request_id: int) -> Outcome:
+    """The answer to an action naming a request that is not in the database (a stale or forged value)."""
+    return Outcome(False, f"Request #{request_id} no longer exists.")
+
+
+def _post_key(request_id: int, attempt: int | str) -> str:
+    """The outbox key of one posting of a request: its first post, a post after a transfer, a retry."""
+    return f"post:{request_id}:{attempt}"
 
 
 def _render_job(session: Session, req: Request) -> int | None:
@@ -82,26 +89,23 @@ def create_request(deps: Deps, *, team_slug: str, requester_id: str, text: str, 
                   summary=(summary or body.splitlines()[0]).strip()[:300], text=body, category=category,
                   urgency=urgency, source_permalink=source_permalink, source_channel=source_channel,
                   response_url=response_url, created_at=now, updated_at=now)
-    owner, until = deps.outbox.lease_until()  # type: ignore[attr-defined]
-    key = ""
+    owner, until = deps.outbox.new_lease()  # type: ignore[attr-defined]
 
     def save(conn: Connection) -> int | None:
         # Core inserts, committed before the slash command is acknowledged (in a group commit with
         # other requests arriving at the same time). The post job is inserted already leased to this
         # instance, which runs it right after the ack with the request in hand; should this process
         # die first, the clock takes it when the lease ends.
-        nonlocal key
         req.id = queries.insert_request(conn, req)
         queries.add_event(conn, req, "created", actor=requester_id, at=now,
                           detail={"category": category, "urgency": urgency})
-        key = f"post:{req.id}:0"
-        return job_queries.enqueue(conn, kind="post_request", key=key, payload={"request_id": req.id},
-                                   due_at=now, lease=(owner, until))
+        return job_queries.enqueue(conn, kind="post_request", key=_post_key(req.id, 0),
+                                   payload={"request_id": req.id}, due_at=now, lease=(owner, until))
 
     job_id = group_commit(deps.engine, save, urgent=True)  # the slash command's ack waits for it
     assert job_id is not None and req.id is not None  # the key embeds the new request's id
-    job = job_queries.leased(job_id, kind="post_request", key=key, payload={"request_id": req.id}, owner=owner,
-                             until=until, preloaded=req)
+    job = job_queries.leased(job_id, kind="post_request", key=_post_key(req.id, 0), payload={"request_id": req.id},
+                             owner=owner, until=until, preloaded=req)
     return Outcome(ok=True, request_id=req.id, request=req, leased=[job])
 
 
@@ -110,7 +114,7 @@ def claim(deps: Deps, *, request_id: int, actor: str) -> Outcome:
     with session_scope(deps.engine) as session:
         req = queries.get(session, request_id, for_update=True)
         if req is None:
-            return Outcome(False, f"Request #{request_id} no longer exists.")
+            return _gone(request_id)
         team = _team(deps, req.team)
         if not deps.directory.is_responder(team, actor):
             return Outcome(False, f"Only members of {team.name}'s triage channel can claim its requests.")
@@ -135,7 +139,7 @@ def resolve(deps: Deps, *, request_id: int, actor: str) -> Outcome:
     with session_scope(deps.engine) as session:
         req = queries.get(session, request_id, for_update=True)
         if req is None:
-            return Outcome(False, f"Request #{request_id} no longer exists.")
+            return _gone(request_id)
         team = _team(deps, req.team)
         if actor != req.requester_id and not deps.directory.is_responder(team, actor):
             return Outcome(False, f"Only {team.name}'s responders or the person who asked can resolve #{req.id}.")
@@ -160,7 +164,7 @@ def reopen(deps: Deps, *, request_id: int, actor: str) -> Outcome:
     with session_scope(deps.engine) as session:
         req = queries.get(session, request_id, for_update=True)
         if req is None:
-            return Outcome(False, f"Request #{request_id} no longer exists.")
+            return _gone(request_id)
         if actor != req.requester_id and not deps.settings.is_admin(actor):
             return Outcome(False, f"Only the person who asked (<@{req.requester_id}>) can reopen #{req.id}.")
         if req.status != "resolved":
@@ -181,7 +185,7 @@ def transfer(deps: Deps, *, request_id: int, actor: str, to_team: str, note: str
     with session_scope(deps.engine) as session:
         req = queries.get(session, request_id, for_update=True)
         if req is None:
-            return Outcome(False, f"Request #{request_id} no longer exists.")
+            return _gone(request_id)
         team = _team(deps, req.team)
         target = deps.settings.team(to_team)
         if not deps.directory.is_responder(team, actor):
@@ -203,7 +207,7 @@ def transfer(deps: Deps, *, request_id: int, actor: str, to_team: str, note: str
             job_queries.enqueue(session, kind="transfer_notice", key=f"moved:{req.id}:{req.transfer_count}",
                                 payload={"request_id": req.id, "channel": old_channel, "ts": old_ts,
                                          "from": team.slug, "to": target.slug}, due_at=now + KICK_GRACE),
-            job_queries.enqueue(session, kind="post_request", key=f"post:{req.id}:{req.transfer_count}",
+            job_queries.enqueue(session, kind="post_request", key=_post_key(req.id, req.transfer_count),
                                 payload={"request_id": req.id, "note": (note or "")[:1000], "by": actor,
                                          "from": team.slug}, due_at=now + KICK_GRACE),
         ]
@@ -229,7 +233,7 @@ def retry_post(deps: Deps, *, request_id: int, actor: str) -> Outcome:
     with session_scope(deps.engine) as session:
         req = queries.get(session, request_id, for_update=True)
         if req is None:
-            return Outcome(False, f"Request #{request_id} no longer exists.")
+            return _gone(request_id)
         if actor != req.requester_id and not deps.settings.is_admin(actor):
             return Outcome(False, "Only the person who asked or an admin can retry posting this request.")
         if req.post_state != "failed":
@@ -238,7 +242,7 @@ def retry_post(deps: Deps, *, request_id: int, actor: str) -> Outcome:
         now = deps.now()
         queries.add_event(session, req, "post_retry", actor=actor, at=now)
         session.add(req)
-        job = job_queries.enqueue(session, kind="post_request", key=f"post:{req.id}:{uuid.uuid4().hex[:8]}",
+        job = job_queries.enqueue(session, kind="post_request", key=_post_key(req.id, uuid.uuid4().hex[:8]),
                                   payload={"request_id": req.id}, due_at=now + KICK_GRACE)
     return Outcome(True, f"Trying again to post #{req.id}…", req.id, [job])
 
