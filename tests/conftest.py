@@ -4,6 +4,7 @@ is set — `make test` runs the suite on both)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -48,6 +49,26 @@ TEST_CONFIG: dict[str, Any] = {
     ],
     "scheduler": {"tick": "1s"},
 }
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    """Write a config dict (the shape of TEST_CONFIG) as the TOML file `askdesk` reads."""
+    lines = []
+    for section, body in config.items():
+        for table in body if isinstance(body, list) else [body]:
+            lines.append(f"[[{section}]]" if isinstance(body, list) else f"[{section}]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+            lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
 
 
 def populate(sim: SlackSimulator) -> None:

@@ -21,7 +21,7 @@ from bot.manifest import build_manifest
 from bot.simulator import SlackSimulator
 from bot.slack_driver import SlackDriver
 from storage.db import current_revision, make_engine, upgrade
-from tests.conftest import BOT_TOKEN, DAVE, FINANCE_CH, SIGNING_SECRET, TEST_CONFIG, make_settings
+from tests.conftest import BOT_TOKEN, DAVE, FINANCE_CH, SIGNING_SECRET, TEST_CONFIG, make_settings, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -126,13 +126,9 @@ def _env(sim: SlackSimulator, db_url: str, config: Path, **extra: str) -> dict[s
 
 
 def _write_config(tmp_path: Path) -> Path:
-    lines = ['[workspace]', 'timezone = "Europe/Berlin"', 'department_profile_field = "Department"']
-    for team in TEST_CONFIG["teams"]:
-        lines.append("[[teams]]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in team.items()]
-    path = tmp_path / "askdesk.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_config(tmp_path / "askdesk.toml", {
+        "workspace": {"timezone": "Europe/Berlin", "department_profile_field": "Department"},
+        "teams": TEST_CONFIG["teams"]})
 
 
 def test_manifest_command_prints_yaml(sim: SlackSimulator, db_url: str, tmp_path: Path) -> None:

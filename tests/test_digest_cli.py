@@ -9,37 +9,17 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
 
 from bot.services.digest_periods import period_for_week
 from bot.simulator import SlackSimulator
-from tests.conftest import BOT_TOKEN, FINANCE_CH, TEST_CONFIG
+from tests.conftest import BOT_TOKEN, FINANCE_CH, TEST_CONFIG, write_config
 from tests.digest_helpers import Seeder
 from tests.test_digest_figures import seed_week
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def write_config(path: Path, config: dict[str, Any]) -> Path:
-    lines = []
-    for section, body in config.items():
-        for table in body if isinstance(body, list) else [body]:
-            lines.append(f"[[{section}]]" if isinstance(body, list) else f"[{section}]")
-            lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
-            lines.append("")
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ when the instance driving the scheduler is SIGKILLed while surveys are falling d
 from __future__ import annotations
 
 import collections
-import json
 import os
 import signal
 import socket
@@ -19,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from bot.simulator import SlackSimulator
 from bot.slack_driver import SlackDriver
-from tests.conftest import BOT_TOKEN, FINANCE_CH, HR_CH, IT_CH, PG_URL, SIGNING_SECRET, TEST_CONFIG
+from tests.conftest import BOT_TOKEN, FINANCE_CH, HR_CH, IT_CH, PG_URL, SIGNING_SECRET, TEST_CONFIG, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = 200 if PG_URL else 80  # the issue's 200 on PostgreSQL; fewer on SQLite (two writers, one file)
@@ -61,17 +60,13 @@ class Instance:
 
 def _config(tmp_path: Path) -> Path:
     today = datetime.now(ZoneInfo("Europe/Berlin")).strftime("%a").lower()
-    lines = ['[workspace]', 'timezone = "Europe/Berlin"', 'department_profile_field = "Department"',
-             '[surveys]', 'delay = "4s"', 'working_hours = "00:00-23:59"', 'working_days = "mon-sun"',
-             'min_days_between = 0', 'expire_after = "1h"',
-             '[digest]', f'weekday = "{today}"', 'time = "00:00"',
-             '[scheduler]', 'tick = 0.2', 'lease = "5s"']
-    for team in TEST_CONFIG["teams"]:
-        lines.append("[[teams]]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in team.items()]
-    path = tmp_path / "askdesk.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_config(tmp_path / "askdesk.toml", {
+        "workspace": {"timezone": "Europe/Berlin", "department_profile_field": "Department"},
+        "surveys": {"delay": "4s", "working_hours": "00:00-23:59", "working_days": "mon-sun",
+                    "min_days_between": 0, "expire_after": "1h"},
+        "digest": {"weekday": today, "time": "00:00"},
+        "scheduler": {"tick": 0.2, "lease": "5s"},
+        "teams": TEST_CONFIG["teams"]})
 
 
 def test_two_instances_kill_the_leader_every_survey_and_digest_once(sim: SlackSimulator, db_url: str,
