@@ -55,22 +55,19 @@ def feedback_scenario(demo: Demo) -> None:
     if not (dave and priya and li):
         demo.print("  ✗ surveys did not arrive in time")
         return
-    demo.step(DAVE, "clicks [5] in his survey — one click is a complete answer")
-    demo.driver.block_action(user_id=DAVE, action_id="survey_score_5", value=_survey_id(dave),
-                             channel_id=demo.sim.dm_channel_for(DAVE), message_ts=dave["ts"])
-    demo.show()
-    demo.step(LI, "clicks [4]")
-    demo.driver.block_action(user_id=LI, action_id="survey_score_4", value=_survey_id(li),
-                             channel_id=demo.sim.dm_channel_for(LI), message_ts=li["ts"])
-    demo.show()
-    demo.step(MALLORY, "tries to click [1] on Dave's survey (forged) — refused, nothing changes")
-    demo.driver.block_action(user_id=MALLORY, action_id="survey_score_1", value=_survey_id(dave),
-                             channel_id=demo.sim.dm_channel_for(DAVE), message_ts=dave["ts"])
-    demo.show()
-    demo.step(PRIYA, "clicks [Tell us more…], rates the four dimensions and leaves an anonymous comment")
-    demo.driver.block_action(user_id=PRIYA, action_id="survey_more", value=_survey_id(priya),
-                             channel_id=demo.sim.dm_channel_for(PRIYA), message_ts=priya["ts"])
-    demo.show()
+    def press(user: str, action_id: str, survey: dict, owner: str, what: str) -> None:
+        """`user` presses a button on the survey DM that `owner` received."""
+        demo.step(user, what)
+        demo.driver.block_action(user_id=user, action_id=action_id, value=_survey_id(survey),
+                                 channel_id=demo.sim.dm_channel_for(owner), message_ts=survey["ts"])
+        demo.show()
+
+    press(DAVE, "survey_score_5", dave, DAVE, "clicks [5] in his survey — one click is a complete answer")
+    press(LI, "survey_score_4", li, LI, "clicks [4]")
+    press(MALLORY, "survey_score_1", dave, DAVE,
+          "tries to click [1] on Dave's survey (forged) — refused, nothing changes")
+    press(PRIYA, "survey_more", priya, PRIYA,
+          "clicks [Tell us more…], rates the four dimensions and leaves an anonymous comment")
 
     def pick(value: str) -> dict:
         return {"value": {"type": "static_select", "selected_option": {"value": value}}}
