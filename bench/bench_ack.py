@@ -21,19 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.common import free_port, pct, rss_mb, spawn, stop, wait_http, write_result
+from bench.common import FINANCE_TOML, free_port, pct, rss_mb, spawn, stop, wait_http, write_result
 from bot.simulator import SlackSimulator
 from bot.slack_driver import SlackDriver
 
 SECRET = "bench-signing-secret"
-CONFIG = """
-[workspace]
-timezone = "UTC"
-[[teams]]
-slug = "finance"
-name = "Finance"
-channel = "C0FINANCE"
-"""
+CONFIG = FINANCE_TOML
 
 
 def make_sim(latency: float, users: int) -> SlackSimulator:

@@ -33,7 +33,7 @@ from sqlalchemy import func, insert, text
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from bench.common import free_port, rss_mb, spawn, wait_http, write_result
+from bench.common import FINANCE_TOML, free_port, rss_mb, spawn, wait_http, write_result
 from bot.config import Settings, parse_config
 from bot.simulator import SlackSimulator
 from storage.db import make_engine, session_scope, upgrade
@@ -45,16 +45,7 @@ CONFIG: dict[str, Any] = {
     "surveys": {"delay": "30m", "working_hours": "00:00-23:59", "working_days": "mon-sun", "min_days_between": 7},
     "scheduler": {"tick": 0.5, "batch_size": 200, "workers": 16},
 }
-TOML = """
-[workspace]
-timezone = "UTC"
-[[teams]]
-slug = "finance"
-name = "Finance"
-channel = "C0FINANCE"
-[surveys]
-delay = "30m"
-"""
+TOML = FINANCE_TOML + '[surveys]\ndelay = "30m"\n'
 TABLES = ["request_events", "reactions", "surveys", "requests", "processed_events", "people", "digests", "jobs"]
 
 

@@ -12,6 +12,15 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The one team the benchmarks' askdesk processes serve (C0FINANCE in the simulator).
+FINANCE_TOML = """
+[workspace]
+timezone = "UTC"
+[[teams]]
+slug = "finance"
+name = "Finance"
+channel = "C0FINANCE"
+"""
 
 
 def free_port() -> int:
