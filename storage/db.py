@@ -13,7 +13,6 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -161,69 +160,102 @@ def connection_of(target: Writer) -> Connection:
 T = TypeVar("T")
 
 
+class _Unit:
+    """One caller's work in a group commit, and where its outcome lands."""
+
+    __slots__ = ("work", "done", "result", "error", "wake")
+
+    def __init__(self, work: Callable[[Connection], Any]) -> None:
+        self.work = work
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.wake = threading.Event()  # set when done, or when this unit's thread is to lead
+
+
 class GroupCommitter:
     """Group commit: short write transactions of many threads run as one database transaction.
 
     `run(work)` returns only after `work`'s writes are committed (or raises what `work` or the
     database raised), exactly as if it had its own transaction; but a busy instance pays for one
-    BEGIN/COMMIT and one turn of the writer lock per batch instead of per unit of work. One thread
-    takes whatever is queued (no waiting to fill a batch); when a batch fails, each of its units is
-    retried alone, so one bad unit never takes the others down with it. The thread ends when idle.
-    """
+    BEGIN/COMMIT and one turn of the writer lock per batch instead of per unit of work.
 
-    IDLE_SECONDS = 5.0
-    THREAD_NAME = "askdesk-commit"
+    Leader/follower, no thread of its own: a caller that finds nobody committing commits itself,
+    taking whatever else is queued (no waiting to fill a batch); callers that arrive meanwhile queue
+    and sleep until their unit is committed. Once the leader's own unit is done it hands the lead to
+    the oldest queued caller and returns. An uncontended write thus runs in its caller's thread with
+    no hand-off at all. When a batch fails, each of its units is retried alone, so one bad unit
+    never takes the others down with it.
+    """
 
     def __init__(self, engine: Engine, *, max_batch: int = 64) -> None:
         self.engine = engine
         self.max_batch = max_batch
-        self._queue: deque[tuple[Callable[[Connection], Any], Future[Any]]] = deque()
-        self._urgent: deque[tuple[Callable[[Connection], Any], Future[Any]]] = deque()
-        self._cv = threading.Condition()
-        self._running = False
+        self._queue: deque[_Unit] = deque()
+        self._urgent: deque[_Unit] = deque()
+        self._lock = threading.Lock()
+        self._leading = False
+        self._inside = threading.local()
         self.batches = 0  # counters, for tests and benchmarks
         self.units = 0
 
     def run(self, work: Callable[[Connection], T], *, urgent: bool = False) -> T:
         """`urgent` work (someone is waiting for an acknowledgement) goes ahead of the rest."""
-        if threading.current_thread().name == self.THREAD_NAME:
+        if getattr(self._inside, "active", False):
             raise RuntimeError("group_commit() called from inside a unit of group commit work")
-        future: Future[T] = Future()
-        with self._cv:
-            (self._urgent if urgent else self._queue).append((work, future))
-            if not self._running:
-                self._running = True
-                threading.Thread(target=self._loop, name=self.THREAD_NAME, daemon=True).start()
-            self._cv.notify()
-        return future.result()
+        unit = _Unit(work)
+        with self._lock:
+            (self._urgent if urgent else self._queue).append(unit)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            unit.wake.wait()
+        if not unit.done:  # nobody was committing, or the lead was handed to us
+            self._lead(unit)
+        if unit.error is not None:
+            raise unit.error
+        return unit.result  # type: ignore[no-any-return]
 
-    def _loop(self) -> None:
-        while True:
-            with self._cv:
-                if not self._queue and not self._urgent:
-                    self._cv.wait(self.IDLE_SECONDS)
-                    if not self._queue and not self._urgent:
-                        self._running = False
-                        return
-                batch = [self._urgent.popleft() for _ in range(min(len(self._urgent), self.max_batch))]
-                batch += [self._queue.popleft() for _ in range(min(len(self._queue), self.max_batch - len(batch)))]
-            self._commit(batch)
+    def _lead(self, own: _Unit) -> None:
+        self._inside.active = True
+        try:
+            while not own.done:
+                with self._lock:
+                    batch = [self._urgent.popleft() for _ in range(min(len(self._urgent), self.max_batch))]
+                    batch += [self._queue.popleft()
+                              for _ in range(min(len(self._queue), self.max_batch - len(batch)))]
+                self._commit(batch)
+        finally:
+            self._inside.active = False
+            with self._lock:  # pass the lead on (also if this thread was interrupted)
+                for line in (self._urgent, self._queue):
+                    if not own.done and own in line:
+                        line.remove(own)
+                heir = self._urgent[0] if self._urgent else self._queue[0] if self._queue else None
+                self._leading = heir is not None
+            if heir is not None:
+                heir.wake.set()
 
-    def _commit(self, batch: list[tuple[Callable[[Connection], Any], Future[Any]]]) -> None:
+    def _commit(self, batch: list[_Unit]) -> None:
         try:
             with self.engine.begin() as conn:
-                results = [work(conn) for work, _ in batch]
+                results = [unit.work(conn) for unit in batch]
         except BaseException as exc:  # noqa: BLE001 - handed to the caller(s)
             if len(batch) == 1:
-                batch[0][1].set_exception(exc)
+                self._finish(batch[0], None, exc)
                 return
             for unit in batch:  # find the unit that failed; the others commit on their own
                 self._commit([unit])
             return
         self.batches += 1
         self.units += len(batch)
-        for (_, future), result in zip(batch, results, strict=True):
-            future.set_result(result)
+        for unit, result in zip(batch, results, strict=True):
+            self._finish(unit, result, None)
+
+    @staticmethod
+    def _finish(unit: _Unit, result: Any, error: BaseException | None) -> None:
+        unit.result, unit.error, unit.done = result, error, True
+        unit.wake.set()
 
 
 _COMMITTERS: weakref.WeakKeyDictionary[Engine, GroupCommitter] = weakref.WeakKeyDictionary()

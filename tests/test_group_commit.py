@@ -140,3 +140,26 @@ def test_sqlite_writers_in_several_processes_queue_on_the_lock(db_url: str, engi
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0, 0]  # no "database is locked" in any of them
     assert _count(engine) == 450
+
+
+def test_an_uncontended_write_runs_in_its_callers_thread(engine: Engine) -> None:
+    committer = GroupCommitter(engine)
+    seen: list[threading.Thread] = []
+
+    def work(conn: Connection) -> None:
+        seen.append(threading.current_thread())
+
+    committer.run(work)
+    assert seen == [threading.current_thread()]  # no hand-off to another thread
+
+
+def test_group_commit_inside_a_unit_is_refused(engine: Engine) -> None:
+    committer = GroupCommitter(engine)
+
+    def nested(conn: Connection) -> None:
+        committer.run(_add("EvInner"))  # type: ignore[arg-type]
+
+    with pytest.raises(RuntimeError, match="inside a unit"):
+        committer.run(nested)
+    committer.run(_add("EvAfter"))  # type: ignore[arg-type] - the committer is still usable
+    assert _count(engine) == 1
