@@ -1,5 +1,10 @@
 """The baseline for bench_ack: the fastest bare Bolt app that only acks and posts one message.
 
+With `--floor DATABASE_URL` it is instead the least any implementation of askdesk's intake could do
+on the same stack: one durable INSERT before the ack (raw DB-API, no ORM, committed alone) and two
+plain-text posts after it (the triage post, then the requester's DM), with no Block Kit, no event
+history, no outbox. It measures how close to the bare app a real intake can get at all.
+
 Same server setup as `askdesk run --http` (Bolt's WSGI adapter under waitress, the same HTTP and
 listener thread counts, and, with `--workers`, the same process model), acking in the request
 thread with the post in a lazy listener (the fastest shape measured). Its listener pool is as large
@@ -31,6 +36,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=Settings.listener_threads)
     parser.add_argument("--http-threads", type=int, default=Settings.http_threads)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--floor", default=None, help="database URL: run the intake floor instead (see above)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.workers > 1:  # same process model as `askdesk run --workers N`
@@ -60,12 +66,67 @@ def serve(args: argparse.Namespace, sock: Any) -> None:
     def post(body: dict[str, Any], client: WebClient) -> None:
         client.chat_postMessage(channel=args.channel, text=body.get("text", ""))
 
-    app.command("/ask-finance")(ack=ack_only, lazy=[post])
+    if args.floor:
+        saved = floor_store(args.floor)
+
+        def ack_saved(ack: Any, body: dict[str, Any]) -> None:
+            ack(text=f"Saved as #{saved(body.get('user_id', ''), body.get('text', ''))}.")
+
+        from bot.slack_http import KeepAliveWebClient
+
+        pooled = KeepAliveWebClient(token="xoxb-bench", base_url=args.api)  # no connection set-up per call
+
+        def post_two(body: dict[str, Any]) -> None:
+            pooled.chat_postMessage(channel=args.channel, text=body.get("text", ""))
+            pooled.chat_postMessage(channel=body.get("user_id", ""), text="Your request was posted.")
+
+        app.command("/ask-finance")(ack=ack_saved, lazy=[post_two])
+    else:
+        app.command("/ask-finance")(ack=ack_only, lazy=[post])
     engine = create_engine("sqlite://")
     server = create_server(app, engine, host="127.0.0.1", port=args.port, threads=args.http_threads,
                            sockets=[sock] if sock else None)
     print("ready", flush=True)
     server.run()
+
+
+def floor_store(url: str) -> Any:
+    """`save(user, text) -> id`: one INSERT committed on its own, per request, on SQLite or PostgreSQL."""
+    import threading
+
+    local = threading.local()
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        path = url.split("///", 1)[1]
+        with sqlite3.connect(path) as setup:
+            setup.execute("PRAGMA journal_mode=WAL")
+            setup.execute("CREATE TABLE IF NOT EXISTS floor (id INTEGER PRIMARY KEY, user TEXT, text TEXT)")
+        lock = threading.Lock()  # one writer at a time, like askdesk (SQLite's busy handler sleeps)
+
+        def save_sqlite(user: str, text: str) -> int:
+            if not hasattr(local, "conn"):
+                local.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+                local.conn.execute("PRAGMA synchronous=NORMAL")
+            with lock:
+                row = local.conn.execute("INSERT INTO floor (user, text) VALUES (?, ?) RETURNING id",
+                                         (user, text)).fetchone()
+            return int(row[0])
+
+        return save_sqlite
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as setup:
+        setup.execute("CREATE TABLE IF NOT EXISTS floor (id SERIAL PRIMARY KEY, usr TEXT, text TEXT)")
+
+    def save_pg(user: str, text: str) -> int:
+        if not hasattr(local, "conn"):
+            local.conn = psycopg.connect(dsn, autocommit=True)
+        row = local.conn.execute("INSERT INTO floor (usr, text) VALUES (%s, %s) RETURNING id", (user, text)).fetchone()
+        return int(row[0])
+
+    return save_pg
 
 
 if __name__ == "__main__":

@@ -42,9 +42,10 @@ def make_sim(latency: float, users: int) -> SlackSimulator:
 def start_target(kind: str, sim: SlackSimulator, workdir: Path, workers: int = 1,
                  database_url: str | None = None) -> tuple[Any, str, int]:
     port = free_port()
-    if kind == "bare":
+    if kind in ("bare", "floor"):
+        floor = ["--floor", database_url or f"sqlite:///{workdir / 'floor.db'}"] if kind == "floor" else []
         proc = spawn(["-m", "bench.bare_app", "--port", str(port), "--api", sim.base_url, "--secret", SECRET,
-                      "--workers", str(workers)], log=workdir / "bare.log")
+                      "--workers", str(workers), *floor], log=workdir / f"{kind}.log")
     else:
         config = workdir / "askdesk.toml"
         config.write_text(CONFIG)
@@ -157,10 +158,13 @@ def main() -> None:
     parser.add_argument("--database-url", default=None,
                         help="askdesk's database (default: a fresh SQLite file); e.g. $ASKDESK_TEST_DATABASE_URL")
     parser.add_argument("--name", default="bench-ack", help="result file name under docs/")
+    parser.add_argument("--floor", action="store_true",
+                        help="also run the intake floor: bare + one raw INSERT before the ack + a second post")
     args = parser.parse_args()
+    kinds = ["bare", "floor", "askdesk"] if args.floor else ["bare", "askdesk"]
     with tempfile.TemporaryDirectory() as tmp:
-        results = [bench("bare", args, Path(tmp)), bench("askdesk", args, Path(tmp))]
-    bare, ours = results
+        results = [bench(kind, args, Path(tmp)) for kind in kinds]
+    bare, ours = results[0], results[-1]
     ratio = ours["handled_per_s"] / bare["handled_per_s"] if bare["handled_per_s"] else float("nan")
     ack_ratio = ours["acks_per_s"] / bare["acks_per_s"] if bare["acks_per_s"] else float("nan")
     cols = ["ack_p50_ms", "ack_p99_ms", "ack_max_ms", "acks_per_s", "handled_per_s", "post_delay_p99_s",
@@ -176,7 +180,12 @@ def main() -> None:
     for r in results:
         lines.append(f"| {r['target']} | " + " | ".join(str(r[c]) for c in cols) + " |")
     lines += ["", f"askdesk / bare, fully handled requests per second: **{ratio:.0%}**; acks per second: "
-              f"**{ack_ratio:.0%}**.", "",
+              f"**{ack_ratio:.0%}**.", ""]
+    if args.floor:
+        floor_ratio = results[1]["handled_per_s"] / bare["handled_per_s"] if bare["handled_per_s"] else float("nan")
+        lines += [f"floor / bare (one raw INSERT before the ack, two plain posts, nothing else): "
+                  f"**{floor_ratio:.0%}**.", ""]
+    lines += [
               "Targets: ack p99 < 300 ms; ≥ 80% of the bare app's throughput; every triage post within 5 s "
               "of its ack; idle RSS < 120 MB.", ""]
     path = write_result(args.name, "\n".join(lines), {"results": results, "ratio_handled": ratio,

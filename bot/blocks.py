@@ -26,6 +26,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.blockjson import to_json_ready
 from bot.config import URGENCIES, Team
 from bot.ids import INPUT, Action, Callback
 from bot.ids import Block as B
@@ -95,7 +96,7 @@ class Rendered:
     blocks: list[Block]
 
     def as_dicts(self) -> list[dict]:
-        return [b.to_dict() for b in self.blocks]
+        return [to_json_ready(b) for b in self.blocks]  # == [b.to_dict() …], in one pass
 
 
 def triage_message(req: Request, team: Team, *, origin_team: Team | None = None) -> Rendered:

@@ -51,6 +51,21 @@ TEST_CONFIG: dict[str, Any] = {
 }
 
 
+@pytest.fixture(autouse=True)
+def blocks_match_slack_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Block Kit message the app renders during any test is also serialised by slack_sdk's own
+    `to_dict()`, and the two must be equal (bot.blockjson is a faster route to the same JSON)."""
+    import bot.blocks
+    from bot.blockjson import to_json_ready
+
+    def checked(block: Any) -> dict[str, Any]:
+        fast = to_json_ready(block)
+        assert fast == block.to_dict(), f"bot.blockjson differs from slack_sdk for {type(block).__name__}"
+        return fast
+
+    monkeypatch.setattr(bot.blocks, "to_json_ready", checked)
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
