@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,63 @@ def connection_of(target: Writer) -> Connection:
 
 
 T = TypeVar("T")
+
+
+# SQL text, fixed values, bind processors, positional order (None: named parameters)
+_Plan = tuple[str, dict[str, Any], dict[str, Callable[[Any], Any]], tuple[str, ...] | None]
+
+
+class Prepared:
+    """A Core statement compiled once per dialect and run straight on the DB-API cursor of a
+    `Connection`, inside that connection's transaction.
+
+    For the few statements every slash command runs (the intake and the post record): SQLAlchemy's
+    own execution path costs about 3x (SQLite) and 1.6x (PostgreSQL) the CPU of the driver call itself.
+    Values still go through each column type's bind processor, and driver errors come out as
+    SQLAlchemy's exceptions (an unreachable database still invalidates the connection), exactly as
+    from `Connection.execute`.
+    """
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._plans: dict[str, _Plan] = {}
+
+    def _plan(self, dialect: Any) -> _Plan:
+        plan = self._plans.get(dialect.name)
+        if plan is None:
+            compiled = self.statement.compile(dialect=dialect)
+            fixed = {key: bind.effective_value for key, bind in compiled.binds.items() if not bind.required}
+            processors = {}
+            for key, bind in compiled.binds.items():
+                processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+                if processor is not None:
+                    processors[key] = processor
+            order = tuple(compiled.positiontup or ()) if dialect.positional else None
+            plan = self._plans[dialect.name] = (str(compiled), fixed, processors, order)
+        return plan
+
+    def execute(self, conn: Connection, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Run with `values` (by bind name); returns the rows of a RETURNING clause ([] without one)."""
+        dialect = conn.dialect
+        sql, fixed, processors, order = self._plan(dialect)
+        params = {**fixed, **values}
+        for key, processor in processors.items():
+            params[key] = processor(params[key])
+        args: Any = tuple(params[key] for key in order) if order is not None else params
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql, args)
+            return list(cursor.fetchall()) if cursor.description else []
+        except dialect.loaded_dbapi.Error as exc:
+            gone = dialect.is_disconnect(exc, raw, cursor)
+            if gone:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(sql, args, exc, dialect.loaded_dbapi.Error, connection_invalidated=gone,
+                                      dialect=dialect) from exc
+        finally:
+            cursor.close()
 
 
 class _Unit:

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from storage.db import Writer, connection_of
+from storage.db import Prepared, Writer, connection_of
 from storage.models import Job, utcnow
 
 
@@ -37,19 +37,25 @@ class ClaimedJob:
 
 _CLAIMED_COLUMNS = ("id", "kind", "key", "payload", "status", "attempts", "due_at", "lease_owner", "lease_until")
 _JOBS = Job.__table__  # type: ignore[attr-defined]
-_STATEMENTS: dict[str, Any] = {}
+_STATEMENTS: dict[str, Prepared] = {}
 
 
-def _insert_job(dialect: str) -> Any:
-    """INSERT .. ON CONFLICT (key) DO NOTHING RETURNING id, built once: values travel as parameters,
-    so no statement objects are constructed per call (this runs on the slash-command ack path)."""
+_INSERT_COLUMNS = ("kind", "key", "payload", "status", "due_at", "attempts", "created_at", "updated_at",
+                   "lease_owner", "lease_until")
+
+
+def _insert_job(dialect: str) -> Prepared:
+    """INSERT .. ON CONFLICT (key) DO NOTHING RETURNING id, prepared once per dialect (it runs on
+    the slash-command ack path)."""
     if dialect not in _STATEMENTS:
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        _STATEMENTS[dialect] = insert(_JOBS).on_conflict_do_nothing(index_elements=["key"]).returning(_JOBS.c.id)
+        _STATEMENTS[dialect] = Prepared(
+            insert(_JOBS).values({name: bindparam(name) for name in _INSERT_COLUMNS})
+            .on_conflict_do_nothing(index_elements=["key"]).returning(_JOBS.c.id))
     return _STATEMENTS[dialect]
 
 
-_FINISH = (update(_JOBS)
+_FINISH = Prepared(update(_JOBS)
            .where(_JOBS.c.id == bindparam("b_id"), _JOBS.c.lease_owner == bindparam("b_owner"),
                   _JOBS.c.status == "running")
            .values(status=bindparam("b_status"), last_error=bindparam("b_error"), lease_until=None,
@@ -86,11 +92,13 @@ def enqueue(
     values = {
         "kind": kind, "key": key, "payload": json.dumps(payload or {}, separators=(",", ":")),
         "status": "pending", "due_at": due_at or now, "attempts": 0, "created_at": now, "updated_at": now,
+        "lease_owner": None, "lease_until": None,
     }
     if lease is not None:
         values.update(status="running", attempts=1, lease_owner=lease[0], lease_until=lease[1])
     conn = connection_of(session)
-    new_id = conn.execute(_insert_job(conn.dialect.name), values).scalar_one_or_none()
+    rows = _insert_job(conn.dialect.name).execute(conn, values)
+    new_id = int(rows[0][0]) if rows else None
     if new_id is None and replace_finished:
         assert isinstance(session, Session)
         result = session.exec(  # type: ignore[call-overload]
@@ -154,10 +162,10 @@ def claim_due(session: Session, *, owner: str, lease: timedelta, limit: int,
 def finish(session: Writer, *, job_id: int, owner: str, status: str = "done",
            error: str | None = None) -> bool:
     """Mark a leased job finished; fenced so a job re-claimed by another worker is not touched."""
-    result = connection_of(session).execute(_FINISH, {
+    rows = _FINISH.execute(connection_of(session), {
         "b_id": job_id, "b_owner": owner, "b_status": status, "b_error": (error or None) and error[:300],
         "b_now": utcnow()})
-    return result.scalar_one_or_none() is not None
+    return bool(rows)
 
 
 def retry_later(session: Session, *, job_id: int, owner: str, due_at: datetime, error: str) -> bool:

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from storage.db import Writer, connection_of
+from storage.db import Prepared, Writer, connection_of
 from storage.models import ProcessedEvent, Request, RequestEvent, utcnow
 
 OPEN_STATUSES = ("open", "claimed")
@@ -26,12 +26,16 @@ def get(session: Session, request_id: int, *, for_update: bool = False) -> Reque
 
 
 _REQUESTS = Request.__table__  # type: ignore[attr-defined]
-_INSERT_REQUEST = insert(_REQUESTS).returning(_REQUESTS.c.id)
-_INSERT_EVENT = insert(RequestEvent.__table__)  # type: ignore[attr-defined]
 _REQUEST_COLUMNS = tuple(c.name for c in _REQUESTS.columns if c.name != "id")
+_EVENT_COLUMNS = ("request_id", "kind", "actor_id", "team", "at", "detail")
+# The statements every slash command runs, prepared once (storage.db.Prepared): values travel as parameters.
+_INSERT_REQUEST = Prepared(insert(_REQUESTS).values({name: bindparam(name) for name in _REQUEST_COLUMNS})
+                           .returning(_REQUESTS.c.id))
+_INSERT_EVENT = Prepared(insert(RequestEvent.__table__)  # type: ignore[attr-defined]
+                         .values({name: bindparam(name) for name in _EVENT_COLUMNS}))
 
 
-_MARK_POSTED = (update(_REQUESTS).where(_REQUESTS.c.id == bindparam("b_id"))
+_MARK_POSTED = Prepared(update(_REQUESTS).where(_REQUESTS.c.id == bindparam("b_id"))
                 .values(department=bindparam("b_department"), triage_channel=bindparam("b_channel"),
                         triage_ts=bindparam("b_ts"), post_state="posted", post_error=None, response_url=None,
                         dm_channel=func.coalesce(bindparam("b_dm_channel"), _REQUESTS.c.dm_channel),
@@ -42,23 +46,23 @@ _MARK_POSTED = (update(_REQUESTS).where(_REQUESTS.c.id == bindparam("b_id"))
 def mark_posted(session: Writer, request_id: int, *, department: str, channel: str | None, ts: str | None,
                 dm: tuple[str, str] | None) -> str | None:
     """Store where a request was posted (and its requester DM); returns its team, None if it is gone."""
-    row = connection_of(session).execute(_MARK_POSTED, {
+    rows = _MARK_POSTED.execute(connection_of(session), {
         "b_id": request_id, "b_department": department, "b_channel": channel, "b_ts": ts,
-        "b_dm_channel": dm[0] if dm else None, "b_dm_ts": dm[1] if dm else None}).first()
-    return row.team if row else None
+        "b_dm_channel": dm[0] if dm else None, "b_dm_ts": dm[1] if dm else None})
+    return str(rows[0][1]) if rows else None
 
 
 def insert_request(session: Writer, req: Request) -> int:
-    """Insert a new request with one prepared Core statement (values as parameters); returns its id."""
+    """Insert a new request with one prepared statement; returns its id."""
     values = {name: getattr(req, name) for name in _REQUEST_COLUMNS}
-    return int(connection_of(session).execute(_INSERT_REQUEST, values).scalar_one())
+    return int(_INSERT_REQUEST.execute(connection_of(session), values)[0][0])
 
 
 def add_event(session: Writer, req: Request, kind: str, *, actor: str | None, at: datetime,
               detail: dict[str, Any] | None = None) -> None:
     """Append to the request's history (a Core insert: no ORM bookkeeping on hot paths)."""
     assert req.id is not None
-    connection_of(session).execute(_INSERT_EVENT, {
+    _INSERT_EVENT.execute(connection_of(session), {
         "request_id": req.id, "kind": kind, "actor_id": actor, "team": req.team, "at": at,
         "detail": json.dumps(detail, ensure_ascii=False) if detail else None})
 

@@ -1,0 +1,71 @@
+"""storage.db.Prepared: hot-path statements run on the DB-API cursor, on the real database of the run,
+behave like Connection.execute: same stored values, SQLAlchemy's exceptions, recovery after a lost
+connection."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from storage import jobs
+from storage.db import Prepared
+from storage.models import Job, ProcessedEvent
+
+EVENTS = ProcessedEvent.__table__  # type: ignore[attr-defined]
+ADD = Prepared(insert(EVENTS).values(event_id=bindparam("event_id"), received_at=bindparam("at"))
+               .returning(EVENTS.c.event_id))
+
+
+def test_values_are_stored_as_connection_execute_stores_them(engine: Engine) -> None:
+    at = datetime(2026, 11, 27, 9, 30, 15, 123456, tzinfo=UTC)
+    with engine.begin() as conn:
+        assert ADD.execute(conn, {"event_id": "EvPrepared", "at": at}) == [("EvPrepared",)]
+        conn.execute(insert(EVENTS).values(event_id="EvCore", received_at=at))
+    with engine.connect() as conn:
+        rows = conn.execute(select(EVENTS.c.event_id, EVENTS.c.received_at).order_by(EVENTS.c.event_id)).all()
+        raw = conn.execute(text("SELECT received_at FROM processed_events ORDER BY event_id")).scalars().all()
+    assert [r.received_at for r in rows] == [at, at]  # read back through the column type, both alike
+    assert raw[0] == raw[1]  # ...and stored byte for byte alike
+
+
+def test_a_job_enqueued_through_it_reads_back_whole(engine: Engine) -> None:
+    until = datetime.now(UTC) + timedelta(seconds=60)
+    with engine.begin() as conn:
+        job_id = jobs.enqueue(conn, kind="post_request", key="post:1:0", payload={"request_id": 1},
+                              lease=("me", until))
+        assert jobs.enqueue(conn, kind="post_request", key="post:1:0") is None  # same key: nothing new
+    with engine.connect() as conn:
+        job = conn.execute(select(Job.__table__).where(Job.__table__.c.id == job_id)).one()  # type: ignore[attr-defined]
+    assert (job.status, job.attempts, job.lease_owner, job.payload) == ("running", 1, "me", '{"request_id":1}')
+    assert job.lease_until == until
+    with engine.begin() as conn:
+        assert jobs.finish(conn, job_id=job_id, owner="someone else") is False  # fenced
+        assert jobs.finish(conn, job_id=job_id, owner="me") is True
+
+
+def test_driver_errors_come_out_as_sqlalchemy_errors(engine: Engine) -> None:
+    at = datetime.now(UTC)
+    with engine.begin() as conn:
+        ADD.execute(conn, {"event_id": "EvTwice", "at": at})
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        ADD.execute(conn, {"event_id": "EvTwice", "at": at})
+    with engine.begin() as conn:  # the pool hands out a working connection afterwards
+        ADD.execute(conn, {"event_id": "EvAfter", "at": at})
+
+
+def test_a_connection_killed_mid_transaction_is_invalidated(engine: Engine, db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a server-side kill needs PostgreSQL")
+    with pytest.raises(DBAPIError) as caught, engine.begin() as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            admin.commit()
+        ADD.execute(conn, {"event_id": "EvLost", "at": datetime.now(UTC)})
+    assert caught.value.connection_invalidated
+    with engine.begin() as conn:  # the dead connection left the pool; the next one works
+        ADD.execute(conn, {"event_id": "EvNext", "at": datetime.now(UTC)})
