@@ -14,7 +14,7 @@ from bot.runtime import Deps
 from handlers import register_all
 from handlers.common import handle_error, is_db_down
 from storage import requests as queries
-from storage.db import session_scope
+from storage.db import read_scope
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +116,13 @@ def create_app(deps: Deps, *, socket_mode: bool = False) -> App:
 
     @app.middleware
     def dedupe_events(body: dict[str, Any], next: Callable[[], Any]) -> Any:  # noqa: A002 - Bolt's name
+        # A redelivery of an event whose effect is stored stops here. The id itself is recorded by
+        # the service that stores the effect, in the same transaction (queries.first_seen), so a
+        # delivery whose work failed is never marked seen and its redelivery is processed.
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if event_id:
-            with session_scope(deps.engine) as session:
-                if not queries.first_seen(session, str(event_id), now=deps.now()):
+            with read_scope(deps.engine) as session:
+                if queries.seen(session, str(event_id)):
                     log.info("duplicate delivery of %s ignored", event_id)
                     return BoltResponse(status=200, body="")
         return next()

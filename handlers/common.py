@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from slack_bolt import BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
@@ -90,20 +91,33 @@ def funnel(fn: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-def safe_ack(fn: Callable[..., None]) -> Callable[..., None]:
-    """Wrap an ack function: it must always ack, even when it fails (Bolt 1.30 can lose the ack)."""
+def event_id_of(body: dict[str, Any]) -> str | None:
+    """The Events API delivery's id (the same on Slack's retries), if this is one."""
+    event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+    return str(event_id) if event_id else None
+
+
+def safe_ack(fn: Callable[..., None]) -> Callable[..., BoltResponse | None]:
+    """Wrap an ack function: it must always ack, even when it fails (Bolt 1.30 can lose the ack).
+
+    An Events API delivery that failed because the database is unreachable is answered 503 instead,
+    so Slack delivers it again later (nothing of it was stored, not even its event id)."""
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
+    def wrapper(*args: Any, **kwargs: Any) -> BoltResponse | None:
         ack = kwargs["ack"]
         try:
             fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001
+            if ack.response is None and is_db_down(exc) and event_id_of(kwargs.get("body") or {}):
+                log.warning("database unavailable: %s; the event will be delivered again", type(exc).__name__)
+                return BoltResponse(status=503, body="")
             if ack.response is None:
                 text = DB_DOWN if is_db_down(exc) else user_message_for(exc)
                 _ack_failure(ack, kwargs, text)
             else:
                 user_message_for(exc)
+        return None
 
     return wrapper
 

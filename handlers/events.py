@@ -8,7 +8,7 @@ from slack_bolt import Ack, App
 
 from bot.runtime import Deps
 from bot.services import requests as service
-from handlers.common import safe_ack
+from handlers.common import event_id_of, safe_ack
 
 
 def is_thread_reply(event: dict[str, Any]) -> bool:
@@ -22,11 +22,12 @@ def register(app: App, deps: Deps) -> None:
     triage_channels = {t.channel for t in deps.settings.teams}
 
     @safe_ack
-    def on_message(ack: Ack, event: dict[str, Any]) -> None:
+    def on_message(ack: Ack, body: dict[str, Any], event: dict[str, Any]) -> None:
         # a few ms of database work, stored before the ack: an event is not delivered again once acked
         channel = event.get("channel")
         if isinstance(channel, str) and channel in triage_channels and is_thread_reply(event):
-            service.thread_reply(deps, channel=event["channel"], thread_ts=event["thread_ts"], user=event["user"])
+            service.thread_reply(deps, channel=event["channel"], thread_ts=event["thread_ts"], user=event["user"],
+                                 event_id=event_id_of(body))
         ack()
 
     app.event("message")(on_message)

@@ -12,7 +12,7 @@ from bot.feedback_blocks import parse_survey_form
 from bot.ids import Action, Block, Callback
 from bot.runtime import Deps
 from bot.services import feedback, ratings
-from handlers.common import funnel, noop_ack, safe_ack, tell
+from handlers.common import event_id_of, funnel, noop_ack, safe_ack, tell
 
 SCORE_ACTION = re.compile(rf"^{Action.SURVEY_SCORE.value}_([1-5])$")
 
@@ -30,14 +30,16 @@ def _survey_id(raw: Any) -> int | None:
 
 
 def register(app: App, deps: Deps) -> None:
-    @funnel
-    def on_reaction(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
+    @safe_ack
+    def on_reaction(ack: Ack, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
+        # stored before the ack, like thread replies: once acked, Slack never delivers the event again
         reaction = ratings.parse_reaction(event, bot_user_of(body, context))
         if reaction is not None:
-            ratings.record(deps, reaction)
+            ratings.record(deps, reaction, event_id=event_id_of(body))
+        ack()
 
     for name in ("reaction_added", "reaction_removed"):
-        app.event(name)(ack=noop_ack, lazy=[on_reaction])
+        app.event(name)(on_reaction)
 
     @funnel
     def on_score(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:

@@ -91,8 +91,16 @@ def open_queue(session: Session, team: str, *, limit: int = 20) -> tuple[list[Re
     return list(rows), int(total)
 
 
+def seen(session: Session, event_id: str) -> bool:
+    """Whether this Events API event id was recorded already (its effect is stored)."""
+    return session.get(ProcessedEvent, event_id[:64]) is not None
+
+
 def first_seen(session: Session, event_id: str, *, now: datetime | None = None) -> bool:
-    """Record an Events API event id; False when it was seen before (a retry or duplicate)."""
+    """Record an Events API event id; False when it was seen before (a retry or duplicate).
+
+    Called in the transaction that stores the event's effect, so the two commit together: an event
+    whose work failed is not marked seen, and Slack's redelivery of it is processed."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = (insert(ProcessedEvent).values(event_id=event_id[:64], received_at=now or utcnow())
             .on_conflict_do_nothing(index_elements=["event_id"]).returning(ProcessedEvent.event_id))

@@ -60,12 +60,17 @@ def parse_reaction(event: dict[str, Any], bot_user_id: str | None) -> ReactionEv
                          channel=str(item["channel"]), ts=str(item["ts"]))
 
 
-def record(deps: Deps, reaction: ReactionEvent) -> str:
-    """Apply one reaction event; returns what happened: ignored | stored | duplicate | removed | absent."""
+def record(deps: Deps, reaction: ReactionEvent, *, event_id: str | None = None) -> str:
+    """Apply one reaction event; returns what happened: ignored | stored | duplicate | removed | absent.
+
+    `event_id` (the Events API delivery) is recorded in the same transaction as the reaction, so a
+    redelivery is a no-op ("duplicate") and a delivery that failed half-way is applied when redelivered."""
     score = score_of(reaction.emoji, deps.settings.ratings)
     if score is None:
         return "ignored"
     with session_scope(deps.engine) as session:
+        if event_id and not request_queries.first_seen(session, event_id, now=deps.now()):
+            return "duplicate"
         req = request_queries.by_message(session, reaction.channel, reaction.ts)
         if req is None or req.id is None:
             return "ignored"

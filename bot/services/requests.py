@@ -214,10 +214,14 @@ def transfer(deps: Deps, *, request_id: int, actor: str, to_team: str, note: str
     return Outcome(True, f"#{req.id} moved to {target.name}.", req.id, jobs)
 
 
-def thread_reply(deps: Deps, *, channel: str, thread_ts: str, user: str) -> Outcome:
-    """A reply in a request's triage thread: the first one by a responder is the first response."""
+def thread_reply(deps: Deps, *, channel: str, thread_ts: str, user: str, event_id: str | None = None) -> Outcome:
+    """A reply in a request's triage thread: the first one by a responder is the first response.
+
+    `event_id` (the Events API delivery) is recorded in the same transaction: a redelivery does nothing."""
     now = deps.now()
     with session_scope(deps.engine) as session:
+        if event_id and not queries.first_seen(session, event_id, now=now):
+            return Outcome(False)
         req = queries.by_message(session, channel, thread_ts)
         if req is None or req.first_response_at is not None or user == req.requester_id:
             return Outcome(False, request_id=req.id if req else None)
