@@ -116,7 +116,7 @@ class DigestSettings:
 @dataclass(frozen=True)
 class SchedulerSettings:
     tick: timedelta = timedelta(seconds=1)
-    lease: timedelta = timedelta(seconds=60)
+    lease: timedelta = timedelta(seconds=15)
     batch_size: int = 200
     workers: int = 16
 
@@ -338,7 +338,7 @@ def _parse_scheduler(path: str, data: Mapping[str, Any]) -> SchedulerSettings:
         raise r.fail("tick", "a positive duration", data.get("tick"))
     return SchedulerSettings(
         tick=tick,
-        lease=r.duration("lease", timedelta(seconds=60)),
+        lease=r.duration("lease", timedelta(seconds=15)),
         batch_size=r.get("batch_size", int, "a whole number", 200),
         workers=r.get("workers", int, "a whole number", 16),
     )

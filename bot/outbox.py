@@ -96,6 +96,12 @@ class Outbox:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="askdesk-job")
         self.live = BoundedExecutor(live_threads, live_threads * 2)
         self._stopping = threading.Event()
+        # Jobs running in this process, and the heartbeat that keeps their leases alive while they run
+        # (so a slow Slack call never lets another worker claim the job a second time).
+        self._running: dict[int, int] = {}
+        self._running_lock = threading.Lock()
+        self._heartbeat: threading.Thread | None = None
+        self.renewals = 0  # leases extended, for tests
 
     @property
     def owner(self) -> str:
@@ -150,11 +156,47 @@ class Outbox:
         wait(futures)
         for fut in futures:
             outcome = fut.result()
-            setattr(result, outcome, getattr(result, outcome) + 1)
+            if outcome != "skipped":
+                setattr(result, outcome, getattr(result, outcome) + 1)
         return result
 
     def run(self, job: ClaimedJob) -> str:
-        """Run one leased job; returns 'done', 'retried' or 'failed'. Never raises."""
+        """Run one leased job; returns 'done', 'retried' or 'failed'. Never raises.
+
+        A job this process is already running (its lease lapsed while the database was unreachable
+        for the heartbeat, and the clock claimed it back) is not run a second time: it stays leased
+        to this process, and the heartbeat renews it while the first run goes on."""
+        assert job.id is not None
+        with self._running_lock:
+            if job.id in self._running:
+                log.info("job %s %s is already running here; not starting it twice", job.id, job.key)
+                return "skipped"
+            self._running[job.id] = job.attempts
+            if self._heartbeat is None:
+                self._heartbeat = threading.Thread(target=self._beat, name="askdesk-lease-heartbeat", daemon=True)
+                self._heartbeat.start()
+        try:
+            return self._run(job)
+        finally:
+            with self._running_lock:
+                self._running.pop(job.id, None)
+
+    def _beat(self) -> None:
+        """Every third of a lease, extend the leases of the jobs running here (one UPDATE)."""
+        interval = max(self._lease().total_seconds() / 3, 0.05)
+        while not self._stopping.wait(interval):
+            with self._running_lock:
+                running = list(self._running)
+            if not running:
+                continue
+            try:
+                with session_scope(self.deps.engine) as session:
+                    self.renewals += job_queries.renew(session, job_ids=running, owner=self.owner,
+                                                       until=self.deps.now() + self._lease())
+            except Exception as exc:  # noqa: BLE001 - the next beat tries again; fencing keeps it safe
+                log.warning("lease heartbeat failed: %s", type(exc).__name__)
+
+    def _run(self, job: ClaimedJob) -> str:
         handler = HANDLERS.get(job.kind)
         assert job.id is not None
         try:

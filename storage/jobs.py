@@ -168,6 +168,19 @@ def finish(session: Writer, *, job_id: int, owner: str, status: str = "done",
     return bool(rows)
 
 
+def renew(session: Writer, *, job_ids: Sequence[int], owner: str, until: datetime) -> int:
+    """Extend the lease of jobs this owner is still running (a heartbeat); returns how many it kept.
+
+    Fenced like `finish`: a job another worker has meanwhile claimed is left alone."""
+    if not job_ids:
+        return 0
+    result = connection_of(session).execute(
+        update(_JOBS).where(_JOBS.c.id.in_(list(job_ids)), _JOBS.c.lease_owner == owner,
+                            _JOBS.c.status == "running")
+        .values(lease_until=until))
+    return int(result.rowcount or 0)
+
+
 def retry_later(session: Session, *, job_id: int, owner: str, due_at: datetime, error: str) -> bool:
     result = session.exec(  # type: ignore[call-overload]
         update(Job).where(col(Job.id) == job_id, col(Job.lease_owner) == owner, col(Job.status) == "running")

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,6 +24,7 @@ from sqlmodel import Session, select
 from bot.simulator import SlackSimulator
 from bot.slack_driver import SlackDriver
 from storage import feedback as queries
+from storage import jobs as job_queries
 from storage.db import make_engine, session_scope
 from storage.models import Job, Request, Survey
 from tests.conftest import ALICE, BOT_TOKEN, DAVE, FINANCE_CH, GENERAL, SIGNING_SECRET
@@ -231,5 +233,41 @@ def test_request_killed_while_posting_is_reclaimed_and_posted_once(world: World)
         assert len(sim.messages(DAVE)) == 1  # one status DM
         job = read(db_url, lambda s: s.exec(select(Job).where(Job.key == "post:1:0")).one())
         assert job.status == "done" and job.attempts == 2
+    finally:
+        app.stop()
+
+
+def test_a_post_slower_than_its_lease_is_renewed_not_claimed_twice(world: World) -> None:
+    """While a job runs, its process renews the lease (every third of it), so a triage post that Slack
+    takes four leases to answer is neither claimed by another worker nor run twice."""
+    sim, db_url, _ = world
+    app = make_app(world, delay="1h", lease="1s")
+
+    def job() -> Job:
+        return read(db_url, lambda s: s.exec(select(Job).where(Job.key == "post:1:0")).one())
+
+    try:
+        driver = app.start()
+        sim.delay_next("chat.postMessage", seconds=4)
+        assert driver.slash("/ask-finance", "Slack is slow today", user_id=DAVE, channel_id=GENERAL).ok
+        first = sim.wait_for(job, timeout=10)
+        sim.wait_for(lambda: job().lease_until > first.lease_until, timeout=10)  # renewed while Slack answers
+        engine = make_engine(db_url)
+        try:
+            with session_scope(engine) as s:  # another worker looking for expired leases finds none
+                assert job_queries.claim_due(s, owner="intruder", lease=timedelta(seconds=1), limit=10) == []
+        finally:
+            engine.dispose()
+        still = job()
+        assert (still.status, still.attempts, still.lease_owner) == ("running", 1, first.lease_owner)
+
+        def posted() -> Request | None:
+            req = read(db_url, lambda s: s.get(Request, 1))
+            return req if req is not None and req.post_state == "posted" and req.dm_ts else None
+
+        sim.wait_for(posted, timeout=20)
+        assert len(sim.messages(FINANCE_CH)) == 1 and len(sim.messages(DAVE)) == 1
+        done = job()
+        assert (done.status, done.attempts, done.lease_owner) == ("done", 1, first.lease_owner)
     finally:
         app.stop()
