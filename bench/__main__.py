@@ -1,7 +1,8 @@
 """`python -m bench` (or `make bench`): lists the benchmarks and how to run them."""
 
 BENCHMARKS = {
-    "bench_ack": "ack latency and throughput vs a bare Bolt app (SQLite; --database-url for PostgreSQL)",
+    "bench_ack": "ack latency and throughput vs a bare Bolt app (--floor: also the least an intake can do; "
+                 "--workers 2; --database-url for PostgreSQL)",
     "bench_surveys": "10,000 surveys due at once; startup with 100,000 pending surveys",
     "bench_digest": "every team digest + the organisation digest over 1,000,000 requests (--engine sqlite|postgres)",
 }

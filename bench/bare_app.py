@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("--floor", default=None, help="database URL: run the intake floor instead (see above)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.floor:
+        floor_setup(args.floor)  # once, before any worker forks (two creating the table would collide)
     if args.workers > 1:  # same process model as `askdesk run --workers N`
         import os
 
@@ -90,8 +92,25 @@ def serve(args: argparse.Namespace, sock: Any) -> None:
     server.run()
 
 
+def floor_setup(url: str) -> None:
+    """Create the floor's one table (SQLite in WAL mode, like askdesk)."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(url.split("///", 1)[1]) as setup:
+            setup.execute("PRAGMA journal_mode=WAL")
+            setup.execute("CREATE TABLE IF NOT EXISTS floor (id INTEGER PRIMARY KEY, user TEXT, text TEXT)")
+        return
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as setup:
+        setup.execute("CREATE TABLE IF NOT EXISTS floor (id SERIAL PRIMARY KEY, usr TEXT, text TEXT)")
+
+
 def floor_store(url: str) -> Any:
     """`save(user, text) -> id`: one INSERT committed on its own, per request, on SQLite or PostgreSQL."""
+    import fcntl
+    import os
     import threading
 
     local = threading.local()
@@ -99,26 +118,27 @@ def floor_store(url: str) -> Any:
         import sqlite3
 
         path = url.split("///", 1)[1]
-        with sqlite3.connect(path) as setup:
-            setup.execute("PRAGMA journal_mode=WAL")
-            setup.execute("CREATE TABLE IF NOT EXISTS floor (id INTEGER PRIMARY KEY, user TEXT, text TEXT)")
-        lock = threading.Lock()  # one writer at a time, like askdesk (SQLite's busy handler sleeps)
+        # one writer at a time, like askdesk: a thread lock, and a file lock across `--workers`
+        # processes (SQLite's own busy handler sleeps in growing steps when writers collide)
+        lock, lock_file = threading.Lock(), os.open(f"{path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
 
         def save_sqlite(user: str, text: str) -> int:
             if not hasattr(local, "conn"):
                 local.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
                 local.conn.execute("PRAGMA synchronous=NORMAL")
             with lock:
-                row = local.conn.execute("INSERT INTO floor (user, text) VALUES (?, ?) RETURNING id",
-                                         (user, text)).fetchone()
+                fcntl.flock(lock_file, fcntl.LOCK_EX)
+                try:
+                    row = local.conn.execute("INSERT INTO floor (user, text) VALUES (?, ?) RETURNING id",
+                                             (user, text)).fetchone()
+                finally:
+                    fcntl.flock(lock_file, fcntl.LOCK_UN)
             return int(row[0])
 
         return save_sqlite
     import psycopg
 
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as setup:
-        setup.execute("CREATE TABLE IF NOT EXISTS floor (id SERIAL PRIMARY KEY, usr TEXT, text TEXT)")
 
     def save_pg(user: str, text: str) -> int:
         if not hasattr(local, "conn"):

@@ -1,12 +1,15 @@
 """Acknowledgement latency and throughput of `askdesk run --http` against a bare Bolt app.
 
     .venv/bin/python -m bench.bench_ack [--requests 2000] [--concurrency 32] [--latency 0.2]
+                                        [--workers N] [--floor] [--database-url URL] [--name NAME]
 
 Both apps run as subprocesses with the same server setup (Bolt's WSGI adapter under waitress);
 the Slack simulator answers every Web API call after `--latency` seconds. 32 client threads send
 signed `/ask-finance` commands; we measure ack latency, throughput (acks/s and fully handled
 requests/s: ack and triage post both done), and each request's delay from ack to triage post.
-Results go to docs/bench-ack.md.
+`--floor` adds a third app between the two: the bare app plus the least any intake must do (one
+raw INSERT before the ack, a second plain post after it; see bench/bare_app.py).
+Results go to docs/<NAME>.md (default docs/bench-ack.md).
 """
 
 from __future__ import annotations

@@ -171,13 +171,19 @@ def finish(session: Writer, *, job_id: int, owner: str, status: str = "done",
 def renew(session: Writer, *, job_ids: Sequence[int], owner: str, until: datetime) -> int:
     """Extend the lease of jobs this owner is still running (a heartbeat); returns how many it kept.
 
-    Fenced like `finish`: a job another worker has meanwhile claimed is left alone."""
+    Fenced like `finish`: a job another worker has meanwhile claimed is left alone. On PostgreSQL a
+    row another transaction holds (a job being finished right now) is skipped, not waited for: one
+    UPDATE locking many rows while a batch that finishes several jobs locks them in another order is
+    a deadlock (PostgreSQL breaks it after `deadlock_timeout`, 1 s, which every ack in the batch
+    would wait). The next beat renews a skipped row if it is still running."""
     if not job_ids:
         return 0
-    result = connection_of(session).execute(
-        update(_JOBS).where(_JOBS.c.id.in_(list(job_ids)), _JOBS.c.lease_owner == owner,
-                            _JOBS.c.status == "running")
-        .values(lease_until=until))
+    conn = connection_of(session)
+    mine = and_(_JOBS.c.id.in_(list(job_ids)), _JOBS.c.lease_owner == owner, _JOBS.c.status == "running")
+    if conn.dialect.name == "postgresql":
+        free = select(_JOBS.c.id).where(mine).with_for_update(skip_locked=True)
+        mine = _JOBS.c.id.in_(free.scalar_subquery())
+    result = conn.execute(update(_JOBS).where(mine).values(lease_until=until))
     return int(result.rowcount or 0)
 
 
