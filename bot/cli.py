@@ -52,6 +52,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     log.info("askdesk starting (%s mode, database %s, %d teams)", "Socket" if socket_mode else "HTTP",
              redact_url(settings.database_url), len(settings.teams))
     clock.start()
+    from bot.runtime import settle_heap
+
+    settle_heap()
     stop_requested: list[int] = []
 
     def on_signal(signum: int, _frame: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -24,6 +25,15 @@ log = logging.getLogger(__name__)
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def settle_heap() -> None:
+    """Call once the app is built, before serving: what exists now (modules, the app, config) lives
+    for the whole process, so move it out of the cyclic garbage collector's sight (`gc.freeze`).
+    Without this every full collection walks all of it: 70-115 ms pauses, a few times a minute under
+    load, in which no request is acknowledged."""
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 import threading
 import weakref
 from collections import deque
@@ -66,6 +67,44 @@ class WriterLock:
             os.close(self._fd)
 
 
+class WalCheckpointer:
+    """Checkpoints a SQLite WAL from a background thread, so that no commit has to.
+
+    Left to itself, SQLite checkpoints inside the COMMIT that takes the WAL past 1,000 pages: with the
+    write lock held, it copies the pages into the database file and syncs it, and every writer waits
+    (under load, each slash command's ack with it: bursts of 100-200 ms every few seconds). Here
+    commits only append; this thread runs a PASSIVE checkpoint (which never waits for readers or
+    writers) every `INTERVAL` seconds, on its own connection, until the engine is gone. SQLite's own
+    automatic checkpoint stays on at `BACKSTOP_PAGES` in case this thread cannot keep up."""
+
+    INTERVAL = 1.0
+    BACKSTOP_PAGES = 10_000
+
+    def __init__(self, engine: Engine, path: str) -> None:
+        self._engine = weakref.ref(engine)
+        self.path = path
+        self.runs = 0  # completed checkpoints, for tests
+        self._stop = threading.Event()
+        threading.Thread(target=self._loop, name="askdesk-wal-checkpoint", daemon=True).start()
+
+    def _loop(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while not self._stop.wait(self.INTERVAL):
+                if self._engine() is None or not os.path.exists(self.path):
+                    return
+                try:
+                    if conn is None:
+                        conn = sqlite3.connect(self.path, timeout=1, isolation_level=None, check_same_thread=False)
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self.runs += 1
+                except sqlite3.Error as exc:  # busy, or the file went away: try again next time
+                    log.debug("WAL checkpoint of %s skipped: %s", self.path, exc)
+        finally:
+            if conn is not None:
+                conn.close()
+
+
 def make_engine(url: str, *, pool_size: int = 20) -> Engine:
     """Create an engine tuned for the URL's backend (SQLite WAL + busy timeout, or PostgreSQL pool)."""
     if url.startswith("sqlite"):
@@ -85,13 +124,17 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA wal_autocheckpoint={WalCheckpointer.BACKSTOP_PAGES}")
             cur.close()
 
         # One writer at a time: SQLite's own busy handler sleeps in growing steps (up to 100 ms)
         # when writers collide, so writers queue on a lock instead (threads of this process, and
         # other processes on the same file: `askdesk run --workers N`), and each transaction takes
         # SQLite's write lock at BEGIN (no read-to-write upgrade failures).
-        writer = WriterLock(make_url(url).database)
+        database = make_url(url).database
+        writer = WriterLock(database)
+        if database and database != ":memory:":
+            WalCheckpointer(engine, database)
 
         def _release(info: dict) -> None:
             if info.pop("askdesk_writer", False):

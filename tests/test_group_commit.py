@@ -3,13 +3,15 @@ database of the run (SQLite file or PostgreSQL)."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import sqlite3
 import threading
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, insert, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import GroupCommitter, make_engine
@@ -163,3 +165,27 @@ def test_group_commit_inside_a_unit_is_refused(engine: Engine) -> None:
         committer.run(nested)
     committer.run(_add("EvAfter"))  # type: ignore[arg-type] - the committer is still usable
     assert _count(engine) == 1
+
+
+def test_sqlite_wal_is_checkpointed_in_the_background(db_url: str, engine: Engine) -> None:
+    """Commits only append to the WAL (SQLite's automatic checkpoint is a backstop at 10,000 pages);
+    a background thread moves committed pages into the database file."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL checkpoints on its own")
+    path = make_url(db_url).database
+    assert path
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
+    with engine.begin() as conn:
+        for i in range(200):
+            conn.execute(insert(EVENTS).values(event_id=f"EvWal{i}", received_at=datetime.now(UTC)))
+
+    def in_database_file() -> int:  # the main file alone, WAL ignored
+        with contextlib.closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as raw:
+            return int(raw.execute("SELECT count(*) FROM processed_events").fetchone()[0])
+
+    for _ in range(300):  # the checkpointer runs every second: poll with a bound
+        if in_database_file() == 200:
+            break
+        threading.Event().wait(0.02)
+    assert in_database_file() == 200
