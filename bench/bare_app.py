@@ -92,53 +92,61 @@ def serve(args: argparse.Namespace, sock: Any) -> None:
     server.run()
 
 
+def _sqlite_path(url: str) -> str | None:
+    return url.split("///", 1)[1] if url.startswith("sqlite") else None
+
+
+def _pg_dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
 def floor_setup(url: str) -> None:
     """Create the floor's one table (SQLite in WAL mode, like askdesk)."""
-    if url.startswith("sqlite"):
+    path = _sqlite_path(url)
+    if path is not None:
         import sqlite3
 
-        with sqlite3.connect(url.split("///", 1)[1]) as setup:
+        with sqlite3.connect(path) as setup:
             setup.execute("PRAGMA journal_mode=WAL")
             setup.execute("CREATE TABLE IF NOT EXISTS floor (id INTEGER PRIMARY KEY, user TEXT, text TEXT)")
         return
     import psycopg
 
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as setup:
+    with psycopg.connect(_pg_dsn(url), autocommit=True) as setup:
         setup.execute("CREATE TABLE IF NOT EXISTS floor (id SERIAL PRIMARY KEY, usr TEXT, text TEXT)")
 
 
 def floor_store(url: str) -> Any:
     """`save(user, text) -> id`: one INSERT committed on its own, per request, on SQLite or PostgreSQL."""
-    import fcntl
-    import os
     import threading
 
     local = threading.local()
-    if url.startswith("sqlite"):
+    path = _sqlite_path(url)
+    if path is not None:
         import sqlite3
 
-        path = url.split("///", 1)[1]
-        # one writer at a time, like askdesk: a thread lock, and a file lock across `--workers`
-        # processes (SQLite's own busy handler sleeps in growing steps when writers collide)
-        lock, lock_file = threading.Lock(), os.open(f"{path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
+        from storage.db import WriterLock
+
+        # one writer at a time, with askdesk's own lock (threads, and `--workers` processes via flock):
+        # SQLite's busy handler sleeps in growing steps when writers collide
+        writer = WriterLock(path)
 
         def save_sqlite(user: str, text: str) -> int:
             if not hasattr(local, "conn"):
                 local.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
                 local.conn.execute("PRAGMA synchronous=NORMAL")
-            with lock:
-                fcntl.flock(lock_file, fcntl.LOCK_EX)
-                try:
-                    row = local.conn.execute("INSERT INTO floor (user, text) VALUES (?, ?) RETURNING id",
-                                             (user, text)).fetchone()
-                finally:
-                    fcntl.flock(lock_file, fcntl.LOCK_UN)
+            writer.acquire()
+            try:
+                row = local.conn.execute("INSERT INTO floor (user, text) VALUES (?, ?) RETURNING id",
+                                         (user, text)).fetchone()
+            finally:
+                writer.release()
             return int(row[0])
 
         return save_sqlite
     import psycopg
 
-    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    dsn = _pg_dsn(url)
 
     def save_pg(user: str, text: str) -> int:
         if not hasattr(local, "conn"):

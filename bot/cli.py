@@ -22,10 +22,10 @@ def _settings(args: argparse.Namespace, *, require_signing_secret: bool = False)
 
 
 def boot(settings: Settings, *, socket_mode: bool = False, migrate: bool = True) -> tuple[Any, Any, Any]:
-    """Migrate the database (unless already done) and build deps, app and clock."""
+    """Migrate the database (unless already done) and build deps, app and clock, ready to serve."""
     import bot.jobs  # noqa: F401 - registers job handlers and periodic tasks
     from bot.app import create_app
-    from bot.runtime import build_deps
+    from bot.runtime import build_deps, settle_heap
     from bot.scheduler import Clock
     from storage.db import make_engine, upgrade
 
@@ -34,7 +34,9 @@ def boot(settings: Settings, *, socket_mode: bool = False, migrate: bool = True)
     engine = make_engine(settings.database_url)
     deps = build_deps(settings, engine)
     app = create_app(deps, socket_mode=socket_mode)
-    return deps, app, Clock(deps)
+    clock = Clock(deps)
+    settle_heap()  # everything built so far lives as long as the process
+    return deps, app, clock
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -52,9 +54,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     log.info("askdesk starting (%s mode, database %s, %d teams)", "Socket" if socket_mode else "HTTP",
              redact_url(settings.database_url), len(settings.teams))
     clock.start()
-    from bot.runtime import settle_heap
-
-    settle_heap()
     stop_requested: list[int] = []
 
     def on_signal(signum: int, _frame: Any) -> None:

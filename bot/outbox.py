@@ -62,6 +62,7 @@ class TickResult:
     done: int = 0
     retried: int = 0
     failed: int = 0
+    skipped: int = 0  # already running in this process
 
 
 def backoff(attempts: int) -> float:
@@ -98,10 +99,9 @@ class Outbox:
         self._stopping = threading.Event()
         # Jobs running in this process, and the heartbeat that keeps their leases alive while they run
         # (so a slow Slack call never lets another worker claim the job a second time).
-        self._running: dict[int, int] = {}
+        self._running: set[int] = set()
         self._running_lock = threading.Lock()
         self._heartbeat: threading.Thread | None = None
-        self.renewals = 0  # leases extended, for tests
 
     @property
     def owner(self) -> str:
@@ -156,12 +156,11 @@ class Outbox:
         wait(futures)
         for fut in futures:
             outcome = fut.result()
-            if outcome != "skipped":
-                setattr(result, outcome, getattr(result, outcome) + 1)
+            setattr(result, outcome, getattr(result, outcome) + 1)
         return result
 
     def run(self, job: ClaimedJob) -> str:
-        """Run one leased job; returns 'done', 'retried' or 'failed'. Never raises.
+        """Run one leased job; returns 'done', 'retried', 'failed' or 'skipped'. Never raises.
 
         A job this process is already running (its lease lapsed while the database was unreachable
         for the heartbeat, and the clock claimed it back) is not run a second time: it stays leased
@@ -171,7 +170,7 @@ class Outbox:
             if job.id in self._running:
                 log.info("job %s %s is already running here; not starting it twice", job.id, job.key)
                 return "skipped"
-            self._running[job.id] = job.attempts
+            self._running.add(job.id)
             if self._heartbeat is None:
                 self._heartbeat = threading.Thread(target=self._beat, name="askdesk-lease-heartbeat", daemon=True)
                 self._heartbeat.start()
@@ -179,7 +178,7 @@ class Outbox:
             return self._run(job)
         finally:
             with self._running_lock:
-                self._running.pop(job.id, None)
+                self._running.discard(job.id)
 
     def _beat(self) -> None:
         """Every third of a lease, extend the leases of the jobs running here (one UPDATE)."""
@@ -191,14 +190,13 @@ class Outbox:
                 continue
             try:
                 with session_scope(self.deps.engine) as session:
-                    self.renewals += job_queries.renew(session, job_ids=running, owner=self.owner,
-                                                       until=self.deps.now() + self._lease())
+                    job_queries.renew(session, job_ids=running, owner=self.owner, until=self.deps.now() + self._lease())
             except Exception as exc:  # noqa: BLE001 - the next beat tries again; fencing keeps it safe
                 log.warning("lease heartbeat failed: %s", type(exc).__name__)
 
     def _run(self, job: ClaimedJob) -> str:
-        handler = HANDLERS.get(job.kind)
         assert job.id is not None
+        handler = HANDLERS.get(job.kind)
         try:
             if handler is None:
                 raise PermanentFailure(f"no handler for job kind {job.kind!r}")

@@ -31,12 +31,10 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def _child(settings: Settings, sock: socket.socket) -> int:
     from bot.cli import boot, drain
-    from bot.runtime import settle_heap
     from bot.server import create_server
 
     deps, app, clock = boot(settings, migrate=False)  # the parent migrated before forking
     clock.start()
-    settle_heap()
 
     def on_term(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt

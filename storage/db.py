@@ -11,6 +11,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -83,21 +84,19 @@ class WalCheckpointer:
     def __init__(self, engine: Engine, path: str) -> None:
         self._engine = weakref.ref(engine)
         self.path = path
-        self.runs = 0  # completed checkpoints, for tests
-        self._stop = threading.Event()
         threading.Thread(target=self._loop, name="askdesk-wal-checkpoint", daemon=True).start()
 
     def _loop(self) -> None:
         conn: sqlite3.Connection | None = None
         try:
-            while not self._stop.wait(self.INTERVAL):
+            while True:
+                time.sleep(self.INTERVAL)
                 if self._engine() is None or not os.path.exists(self.path):
                     return
                 try:
                     if conn is None:
                         conn = sqlite3.connect(self.path, timeout=1, isolation_level=None, check_same_thread=False)
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    self.runs += 1
                 except sqlite3.Error as exc:  # busy, or the file went away: try again next time
                     log.debug("WAL checkpoint of %s skipped: %s", self.path, exc)
         finally:

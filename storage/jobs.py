@@ -44,6 +44,11 @@ _INSERT_COLUMNS = ("kind", "key", "payload", "status", "due_at", "attempts", "cr
                    "lease_owner", "lease_until")
 
 
+def _payload_json(payload: dict[str, Any] | None) -> str:
+    """A job's payload as stored (compact JSON)."""
+    return json.dumps(payload or {}, separators=(",", ":"))
+
+
 def _insert_job(dialect: str) -> Prepared:
     """INSERT .. ON CONFLICT (key) DO NOTHING RETURNING id, prepared once per dialect (it runs on
     the slash-command ack path)."""
@@ -90,7 +95,7 @@ def enqueue(
     """
     now = utcnow()
     values = {
-        "kind": kind, "key": key, "payload": json.dumps(payload or {}, separators=(",", ":")),
+        "kind": kind, "key": key, "payload": _payload_json(payload),
         "status": "pending", "due_at": due_at or now, "attempts": 0, "created_at": now, "updated_at": now,
         "lease_owner": None, "lease_until": None,
     }
@@ -116,7 +121,7 @@ def leased(job_id: int, *, kind: str, key: str, payload: dict[str, Any] | None, 
            preloaded: Any = None) -> ClaimedJob:
     """The runner's view of a job just enqueued with `lease=(owner, until)`."""
     now = utcnow()
-    return ClaimedJob(id=job_id, kind=kind, key=key, payload=json.dumps(payload or {}, separators=(",", ":")),
+    return ClaimedJob(id=job_id, kind=kind, key=key, payload=_payload_json(payload),
                       status="running", attempts=1, due_at=now, lease_owner=owner, lease_until=until,
                       preloaded=preloaded)
 
