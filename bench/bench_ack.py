@@ -1,12 +1,14 @@
 """Acknowledgement latency and throughput of `askdesk run --http` against a bare Bolt app.
 
-    .venv/bin/python -m bench.bench_ack [--requests 2000] [--concurrency 32] [--latency 0.2]
+    .venv/bin/python -m bench.bench_ack [--requests 2000] [--rounds 5] [--concurrency 32] [--latency 0.2]
                                         [--workers N] [--floor] [--database-url URL] [--name NAME]
 
 Both apps run as subprocesses with the same server setup (Bolt's WSGI adapter under waitress);
 the Slack simulator answers every Web API call after `--latency` seconds. 32 client threads send
 signed `/ask-finance` commands; we measure ack latency, throughput (acks/s and fully handled
 requests/s: ack and triage post both done), and each request's delay from ack to triage post.
+All apps are started first and then take turns (`--rounds`), so a machine whose speed drifts
+(a shared host) slows them alike; the ratio is given over all rounds and round by round.
 `--floor` adds a third app between the two: the bare app plus the least any intake must do (one
 raw INSERT before the ack, a second plain post after it; see bench/bare_app.py).
 Results go to docs/<NAME>.md (default docs/bench-ack.md).
@@ -63,7 +65,8 @@ def start_target(kind: str, sim: SlackSimulator, workdir: Path, workers: int = 1
     return proc, base + "/slack/events", proc.pid
 
 
-def run_load(kind: str, sim: SlackSimulator, url: str, n: int, concurrency: int, tag: str) -> dict[str, Any]:
+def run_load(sim: SlackSimulator, url: str, n: int, concurrency: int, tag: str) -> dict[str, Any]:
+    """`n` signed commands from `concurrency` clients; raw timings (see `summarize`)."""
     driver = SlackDriver(url, SECRET, sim)
     acks: dict[int, tuple[float, float]] = {}
     errors: list[str] = []
@@ -100,28 +103,21 @@ def run_load(kind: str, sim: SlackSimulator, url: str, n: int, concurrency: int,
             break
         time.sleep(0.1)
     t_done = max(posts.values()) if posts else time.monotonic()
-    latencies = [(e - s) * 1000 for s, e in acks.values()]
-    post_delays = [posts[i] - acks[i][1] for i in posts if i in acks]
-    return {
-        "target": kind, "requests": n, "concurrency": concurrency, "errors": len(errors),
-        "ack_p50_ms": round(pct(latencies, 50), 1), "ack_p95_ms": round(pct(latencies, 95), 1),
-        "ack_p99_ms": round(pct(latencies, 99), 1), "ack_max_ms": round(max(latencies), 1),
-        "acks_per_s": round(n / (t_acked - t0), 1),
-        "handled_per_s": round(len(posts) / (t_done - t0), 1),
-        "triage_posts": len(posts), "post_delay_p50_s": round(pct(post_delays, 50), 2),
-        "post_delay_p99_s": round(pct(post_delays, 99), 2), "post_delay_max_s": round(max(post_delays or [0]), 2),
-    }
+    return {"n": n, "errors": len(errors), "latencies": [(e - s) * 1000 for s, e in acks.values()],
+            "post_delays": [posts[i] - acks[i][1] for i in posts if i in acks], "posts": len(posts),
+            "ack_s": t_acked - t0, "done_s": t_done - t0}
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process plus its worker children, from /proc."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU time of a process plus its worker children, from /proc."""
     children = Path(f"/proc/{pid}/task/{pid}/children")
     pids = [pid] + ([int(c) for c in children.read_text().split()] if children.exists() else [])
-    ticks = 0
+    user = system = 0
     for p in pids:
         fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+        user, system = user + int(fields[11]), system + int(fields[12])
+    tick = os.sysconf("SC_CLK_TCK")
+    return user / tick, system / tick
 
 
 def total_rss(pid: int) -> float:
@@ -131,33 +127,74 @@ def total_rss(pid: int) -> float:
     return rss_mb(pid) + sum(rss_mb(k) for k in kids)
 
 
-def bench(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    sim = make_sim(args.latency, 5000)
-    proc, url, pid = start_target(kind, sim, workdir, args.workers, args.database_url)
-    try:
+class Target:
+    """One app under test, started once and loaded in turns with the others."""
+
+    def __init__(self, kind: str, args: argparse.Namespace, workdir: Path) -> None:
+        self.kind = kind
+        self.sim = make_sim(args.latency, 5000)
+        self.proc, self.url, self.pid = start_target(kind, self.sim, workdir, args.workers, args.database_url)
+        self.rounds: list[dict[str, Any]] = []
         time.sleep(1.0)
-        idle_rss = total_rss(pid)
-        run_load(kind, sim, url, 64, args.concurrency, "warm")
-        sim.reset_calls()
-        cpu_before, own_before = cpu_seconds(pid), time.process_time()
-        result = run_load(kind, sim, url, args.requests, args.concurrency, "run")
-        result["cpu_ms_per_request"] = round((cpu_seconds(pid) - cpu_before) / args.requests * 1000, 1)
-        # this process: the 32 clients and the Slack fake, sharing the same 2 cores with the app
-        result["bench_cpu_ms_per_request"] = round((time.process_time() - own_before) / args.requests * 1000, 1)
-        result["idle_rss_mb"] = round(idle_rss, 1)
-        result["rss_after_mb"] = round(total_rss(pid), 1)
+        self.idle_rss = total_rss(self.pid)
+
+    def warm(self, concurrency: int) -> None:
+        run_load(self.sim, self.url, 64, concurrency, "warm")
+        deadline = time.monotonic() + 30  # let the warm-up's posts land before the first measured round
+        while len(self.sim.calls_to("chat.postMessage")) < 64 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+
+    def round(self, n: int, concurrency: int, tag: str) -> dict[str, Any]:
+        self.sim.reset_calls()
+        cpu_before, own_before = cpu_seconds(self.pid), time.process_time()
+        result = run_load(self.sim, self.url, n, concurrency, tag)
+        user, system = (after - before for after, before in zip(cpu_seconds(self.pid), cpu_before, strict=True))
+        result.update(cpu_s=user + system, sys_s=system, bench_cpu_s=time.process_time() - own_before)
+        self.rounds.append(result)
         return result
-    finally:
-        stop(proc)
-        sim.stop()
+
+    def close(self) -> None:
+        self.rss_after = total_rss(self.pid)
+        stop(self.proc)
+        self.sim.stop()
+
+    def summary(self) -> dict[str, Any]:
+        rounds = self.rounds
+        n = sum(r["n"] for r in rounds)
+        lat = [x for r in rounds for x in r["latencies"]]
+        delays = [x for r in rounds for x in r["post_delays"]]
+        return {
+            "target": self.kind, "requests": n, "rounds": len(rounds), "errors": sum(r["errors"] for r in rounds),
+            "ack_p50_ms": round(pct(lat, 50), 1), "ack_p95_ms": round(pct(lat, 95), 1),
+            "ack_p99_ms": round(pct(lat, 99), 1), "ack_max_ms": round(max(lat), 1),
+            "acks_per_s": round(n / sum(r["ack_s"] for r in rounds), 1),
+            "handled_per_s": round(sum(r["posts"] for r in rounds) / sum(r["done_s"] for r in rounds), 1),
+            "triage_posts": sum(r["posts"] for r in rounds),
+            "post_delay_p50_s": round(pct(delays, 50), 2), "post_delay_p99_s": round(pct(delays, 99), 2),
+            "post_delay_max_s": round(max(delays or [0]), 2),
+            "cpu_ms_per_request": round(sum(r["cpu_s"] for r in rounds) / n * 1000, 2),
+            "cpu_sys_ms_per_request": round(sum(r["sys_s"] for r in rounds) / n * 1000, 2),
+            # this process: the 32 clients and the Slack fake, sharing the same 2 cores with the app
+            "bench_cpu_ms_per_request": round(sum(r["bench_cpu_s"] for r in rounds) / n * 1000, 2),
+            "idle_rss_mb": round(self.idle_rss, 1), "rss_after_mb": round(self.rss_after, 1),
+            "round_handled_per_s": [round(r["posts"] / r["done_s"], 1) for r in rounds],
+        }
+
+
+def median(values: list[float]) -> float:
+    return pct(values, 50)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=2000, help="requests per app, over all rounds")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="the apps take turns, ROUNDS times each, so that drift in the machine's speed "
+                             "hits them alike")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency", type=float, default=0.2)
-    parser.add_argument("--workers", type=int, default=1, help="worker processes for BOTH apps")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes for EVERY app")
     parser.add_argument("--database-url", default=None,
                         help="askdesk's database (default: a fresh SQLite file); e.g. $ASKDESK_TEST_DATABASE_URL")
     parser.add_argument("--name", default="bench-ack", help="result file name under docs/")
@@ -165,34 +202,59 @@ def main() -> None:
                         help="also run the intake floor: bare + one raw INSERT before the ack + a second post")
     args = parser.parse_args()
     kinds = ["bare", "floor", "askdesk"] if args.floor else ["bare", "askdesk"]
+    per_round = max(1, args.requests // args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
-        results = [bench(kind, args, Path(tmp)) for kind in kinds]
+        targets = []
+        try:
+            for kind in kinds:
+                targets.append(Target(kind, args, Path(tmp)))
+            for target in targets:
+                target.warm(args.concurrency)
+            for r in range(args.rounds):
+                for target in targets:
+                    target.round(per_round, args.concurrency, f"run{r}")
+        finally:
+            for target in targets:
+                target.close()
+        results = [t.summary() for t in targets]
     bare, ours = results[0], results[-1]
+
+    def ratios(other: dict[str, Any]) -> list[float]:
+        return [o / b for o, b in zip(other["round_handled_per_s"], bare["round_handled_per_s"], strict=True)]
+
     ratio = ours["handled_per_s"] / bare["handled_per_s"] if bare["handled_per_s"] else float("nan")
-    ack_ratio = ours["acks_per_s"] / bare["acks_per_s"] if bare["acks_per_s"] else float("nan")
+    ours_rounds = ratios(ours)
     cols = ["ack_p50_ms", "ack_p99_ms", "ack_max_ms", "acks_per_s", "handled_per_s", "post_delay_p99_s",
-            "post_delay_max_s", "cpu_ms_per_request", "bench_cpu_ms_per_request", "errors", "idle_rss_mb",
-            "rss_after_mb"]
+            "post_delay_max_s", "cpu_ms_per_request", "cpu_sys_ms_per_request", "bench_cpu_ms_per_request",
+            "errors", "idle_rss_mb", "rss_after_mb"]
     lines = ["# bench_ack: acknowledgement latency and throughput", "",
-             f"Command: `.venv/bin/python -m bench.bench_ack --requests {args.requests} --concurrency "
-             f"{args.concurrency} --latency {args.latency} --workers {args.workers}`"
-             f"{' on PostgreSQL' if args.database_url else ' on SQLite'}  ",
+             f"Command: `.venv/bin/python -m bench.bench_ack --requests {args.requests} --rounds {args.rounds} "
+             f"--concurrency {args.concurrency} --latency {args.latency} --workers {args.workers}"
+             f"{' --floor' if args.floor else ''}`{' on PostgreSQL' if args.database_url else ' on SQLite'}  ",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-             f"run at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
+             f"run at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.  ",
+             f"The apps took turns: {args.rounds} rounds of {per_round} requests each, in the order "
+             f"{', '.join(kinds)}.", "",
              "| target | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for r in results:
         lines.append(f"| {r['target']} | " + " | ".join(str(r[c]) for c in cols) + " |")
-    lines += ["", f"askdesk / bare, fully handled requests per second: **{ratio:.0%}**; acks per second: "
-              f"**{ack_ratio:.0%}**.", ""]
+    lines += ["", "Fully handled requests per second (ack and triage post both done), round by round:", ""]
+    for r in results:
+        lines.append(f"- {r['target']}: {', '.join(str(x) for x in r['round_handled_per_s'])}")
+    lines += ["", f"askdesk / bare over all rounds: **{ratio:.0%}**; round by round: "
+              f"{', '.join(f'{x:.0%}' for x in ours_rounds)} (median **{median(ours_rounds):.0%}**).", ""]
+    data: dict[str, Any] = {"results": results, "ratio_handled": ratio, "ratio_rounds": ours_rounds}
     if args.floor:
-        floor_ratio = results[1]["handled_per_s"] / bare["handled_per_s"] if bare["handled_per_s"] else float("nan")
+        floor = results[1]
+        floor_rounds = ratios(floor)
+        floor_ratio = floor["handled_per_s"] / bare["handled_per_s"] if bare["handled_per_s"] else float("nan")
         lines += [f"floor / bare (one raw INSERT before the ack, two plain posts, nothing else): "
-                  f"**{floor_ratio:.0%}**.", ""]
-    lines += [
-              "Targets: ack p99 < 300 ms; ≥ 80% of the bare app's throughput; every triage post within 5 s "
+                  f"**{floor_ratio:.0%}**; round by round: {', '.join(f'{x:.0%}' for x in floor_rounds)} "
+                  f"(median **{median(floor_rounds):.0%}**).", ""]
+        data.update(ratio_floor=floor_ratio, ratio_floor_rounds=floor_rounds)
+    lines += ["Targets: ack p99 < 300 ms; ≥ 80% of the bare app's throughput; every triage post within 5 s "
               "of its ack; idle RSS < 120 MB.", ""]
-    path = write_result(args.name, "\n".join(lines), {"results": results, "ratio_handled": ratio,
-                                                         "ratio_acks": ack_ratio})
+    path = write_result(args.name, "\n".join(lines), data)
     print("\n".join(lines))
     print(f"written to {path}")
 
