@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from storage.db import Prepared, Writer, connection_of
+from storage.db import MultiRow, Prepared, Writer, connection_of, run_raw
 from storage.models import Job, utcnow
 
 
@@ -115,6 +115,39 @@ def enqueue(
         )
         new_id = result.scalar_one_or_none()
     return new_id
+
+
+_JOB_ROWS = MultiRow(_JOBS, _INSERT_COLUMNS, returning=("id", "key"), on_conflict="key")
+
+
+def enqueue_leased_many(conn: Writer, jobs: list[tuple[str, str, dict[str, Any] | None, datetime]], *,
+                        lease: tuple[str, datetime]) -> dict[str, int]:
+    """Insert (kind, key, payload, due_at) jobs already leased to `lease` (owner, until), in one
+    statement; {key: new id} (a key that existed is left alone and absent)."""
+    if not jobs:
+        return {}
+    now = utcnow()
+    owner, until = lease
+    rows = [{"kind": kind, "key": key, "payload": _payload_json(payload), "status": "running", "due_at": due_at,
+             "attempts": 1, "created_at": now, "updated_at": now, "lease_owner": owner, "lease_until": until}
+            for kind, key, payload, due_at in jobs]
+    return {str(key): int(job_id) for job_id, key in _JOB_ROWS.execute(connection_of(conn), rows)}
+
+
+def finish_many(conn: Writer, *, job_ids: Sequence[int], owner: str) -> set[int]:
+    """`finish` (status done) for many jobs of one owner in one statement; the ids it finished."""
+    if not job_ids:
+        return set()
+    target = connection_of(conn)
+    dialect = target.dialect
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    stamp = _JOBS.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
+    now = utcnow()
+    sql = (f"UPDATE jobs SET status = 'done', last_error = NULL, lease_until = NULL, updated_at = {marker} "
+           f"WHERE id IN ({', '.join([marker] * len(job_ids))}) AND lease_owner = {marker} AND status = 'running' "
+           "RETURNING id")
+    rows = run_raw(target, sql, (stamp(now) if stamp else now, *job_ids, owner))
+    return {int(row[0]) for row in rows}
 
 
 def leased(job_id: int, *, kind: str, key: str, payload: dict[str, Any] | None, owner: str, until: datetime,

@@ -7,16 +7,14 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
-from sqlalchemy.engine import Connection
 
 from bot import blocks
 from bot.outbox import PermanentFailure, job_handler, on_failure
 from bot.runtime import Deps
 from bot.services.delivery import post_once
 from bot.slack import is_permanent, slack_error
-from storage import jobs as job_queries
 from storage import requests as queries
-from storage.db import group_commit, session_scope
+from storage.db import group_batched, session_scope
 from storage.jobs import ClaimedJob
 from storage.models import Request
 
@@ -112,17 +110,13 @@ def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     req.post_state, req.post_error = "posted", None
     new_dm = sync_dm(deps, req, reconcile=retry)
 
-    def record(conn: Connection) -> None:
-        team_now = queries.mark_posted(conn, req.id, department=req.department,  # type: ignore[arg-type]
-                                       channel=req.triage_channel, ts=req.triage_ts, dm=new_dm)
-        if team_now is None:
-            raise PermanentFailure(f"request {req.id} is gone")
-        if new_post:
-            req.team = team_now
-            queries.add_event(conn, req, "posted", actor=None, at=now, detail={"channel": new_post.channel})
-        job_queries.finish(conn, job_id=job.id, owner=deps.instance_id)
-
-    group_commit(deps.engine, record)
+    record = queries.PostRecord(
+        request_id=req.id, department=req.department, channel=req.triage_channel,  # type: ignore[arg-type]
+        ts=req.triage_ts, dm=new_dm, new_post=new_post is not None, at=now, job_id=job.id, owner=deps.instance_id)
+    team_now = group_batched(deps.engine, queries.record_posts, record)
+    if team_now is None:
+        raise PermanentFailure(f"request {req.id} is gone")
+    req.team = team_now
     job.status = "done"
 
 

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from bot.config import URGENCIES, Team
@@ -20,7 +19,7 @@ from bot.runtime import Deps
 from bot.services import feedback
 from storage import jobs as job_queries
 from storage import requests as queries
-from storage.db import group_commit, session_scope
+from storage.db import group_batched, session_scope
 from storage.jobs import ClaimedJob
 from storage.models import Request
 
@@ -85,28 +84,28 @@ def create_request(deps: Deps, *, team_slug: str, requester_id: str, text: str, 
     if category and team.categories and category not in team.categories:
         raise InputError(f"'{category}' is not one of {team.name}'s categories: {', '.join(team.categories)}.")
     now = deps.now()
-    req = Request(team=team.slug, origin_team=team.slug, requester_id=requester_id, department="",
-                  summary=(summary or body.splitlines()[0]).strip()[:300], text=body, category=category,
-                  urgency=urgency, source_permalink=source_permalink, source_channel=source_channel,
-                  response_url=response_url, created_at=now, updated_at=now)
+    values = queries.request_values(
+        team=team.slug, origin_team=team.slug, requester_id=requester_id, department="",
+        summary=(summary or body.splitlines()[0]).strip()[:300], text=body, category=category, urgency=urgency,
+        source_permalink=source_permalink, source_channel=source_channel, response_url=response_url,
+        created_at=now, updated_at=now)
     owner, until = deps.outbox.new_lease()  # type: ignore[attr-defined]
+    # Committed before the slash command is acknowledged, in a group commit with the other requests
+    # arriving at the same time (one INSERT per table for all of them). The post job is inserted
+    # already leased to this instance, which runs it right after the ack with the request in hand;
+    # should this process die first, the clock takes it when the lease ends.
+    new = queries.NewRequest(values=values, detail={"category": category, "urgency": urgency},
+                             job_kind="post_request", job_key=_first_post_key, lease=(owner, until))
+    request_id, job_id = group_batched(deps.engine, queries.insert_new, new, urgent=True)
+    assert job_id is not None  # the key embeds the new request's id
+    req = queries.as_request({**values, "id": request_id})
+    job = job_queries.leased(job_id, kind="post_request", key=_first_post_key(request_id),
+                             payload={"request_id": request_id}, owner=owner, until=until, preloaded=req)
+    return Outcome(ok=True, request_id=request_id, request=req, leased=[job])
 
-    def save(conn: Connection) -> int | None:
-        # Core inserts, committed before the slash command is acknowledged (in a group commit with
-        # other requests arriving at the same time). The post job is inserted already leased to this
-        # instance, which runs it right after the ack with the request in hand; should this process
-        # die first, the clock takes it when the lease ends.
-        req.id = queries.insert_request(conn, req)
-        queries.add_event(conn, req, "created", actor=requester_id, at=now,
-                          detail={"category": category, "urgency": urgency})
-        return job_queries.enqueue(conn, kind="post_request", key=_post_key(req.id, 0),
-                                   payload={"request_id": req.id}, due_at=now, lease=(owner, until))
 
-    job_id = group_commit(deps.engine, save, urgent=True)  # the slash command's ack waits for it
-    assert job_id is not None and req.id is not None  # the key embeds the new request's id
-    job = job_queries.leased(job_id, kind="post_request", key=_post_key(req.id, 0), payload={"request_id": req.id},
-                             owner=owner, until=until, preloaded=req)
-    return Outcome(ok=True, request_id=req.id, request=req, leased=[job])
+def _first_post_key(request_id: int) -> str:
+    return _post_key(request_id, 0)
 
 
 def claim(deps: Deps, *, request_id: int, actor: str) -> Outcome:
