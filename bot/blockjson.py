@@ -9,6 +9,7 @@ define their own `to_dict` (options, confirm dialogs, …) are serialised by tha
 
 from __future__ import annotations
 
+import inspect
 from functools import cache
 from typing import Any
 
@@ -48,7 +49,7 @@ def to_json_ready(obj: JsonObject) -> dict[str, Any]:
         getattr(obj, name)()
     kind = getattr(obj, "type", None)
     out: dict[str, Any] = {}
-    for key in sorted(obj.attributes):
+    for key in _keys(obj):
         value = getattr(obj, key, None)
         if value is None:
             continue
@@ -56,3 +57,19 @@ def to_json_ready(obj: JsonObject) -> dict[str, Any]:
             continue
         out[key] = _compatible(value)
     return out
+
+
+_KEYS: dict[type, tuple[str, ...]] = {}
+
+
+def _keys(obj: JsonObject) -> tuple[str, ...]:
+    """`sorted(obj.attributes)`. Block Kit classes declare `attributes` as a property returning a
+    fixed set per class, which slack_sdk builds anew on every read (set unions up the class tree):
+    for those it is computed once per class. Anything else is read from the instance every time."""
+    cls = type(obj)
+    keys = _KEYS.get(cls)
+    if keys is None:
+        keys = tuple(sorted(obj.attributes))
+        if isinstance(inspect.getattr_static(cls, "attributes", None), (property, set, frozenset)):
+            _KEYS[cls] = keys
+    return keys
