@@ -41,7 +41,7 @@ from slack_sdk import WebClient
 
 IDLE_LIMIT = 20.0  # seconds; below common server keep-alive timeouts, so Slack rarely closes first
 MAX_IDLE_PER_HOST = 64
-RECV_SIZE = 65536  # per-connection receive buffer
+RECV_SIZE = 16384  # per-connection receive buffer (Web API answers are a few KB; larger ones take more reads)
 
 _DISALLOWED_PATH_CHAR = re.compile("[^\x21-\x7e]").search  # what http.client refuses, plus non-ASCII
 _default_ssl: ssl.SSLContext | None = None

@@ -275,10 +275,10 @@ class MultiRow:
     """One INSERT of many rows (`INSERT .. VALUES (..), (..), ..`): a batch of units of group commit
     writes each table once, instead of once per unit.
 
-    The SQL is built per dialect and row count from the table's columns (positional parameters);
-    values go through each column type's bind processor, as in `Prepared`. Batches are cut into
-    power-of-two chunks, so at most seven statement shapes per dialect exist for batches of 64.
-    `on_conflict` names a unique column: rows that collide on it are skipped (and not RETURNed).
+    The SQL is built per dialect and row count from the table's columns (positional parameters) and
+    kept (batches hold at most 64 units: a few hundred KB of SQL text at most); values go through
+    each column type's bind processor, as in `Prepared`. `on_conflict` names a unique column: rows
+    that collide on it are skipped (and not RETURNed).
     """
 
     def __init__(self, table: Any, columns: tuple[str, ...], *, returning: tuple[str, ...] = (),
@@ -310,20 +310,13 @@ class MultiRow:
 
     def execute(self, conn: Connection, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         """Insert `rows` (dicts by column name); the RETURNING rows of all of them, in no set order."""
+        if not rows:
+            return []
         dialect = conn.dialect
-        processors = self._bind(dialect)
-        out: list[tuple[Any, ...]] = []
-        start = 0
-        while start < len(rows):
-            size = 1 << ((len(rows) - start).bit_length() - 1)  # the largest power of two that fits
-            args: list[Any] = []
-            for row in rows[start:start + size]:
-                for name, processor in zip(self.columns, processors, strict=True):
-                    value = row[name]
-                    args.append(processor(value) if processor is not None else value)
-            out += run_raw(conn, self._statement(dialect, size), tuple(args))
-            start += size
-        return out
+        plan = tuple(zip(self.columns, self._bind(dialect), strict=True))
+        args = [processor(row[name]) if processor is not None else row[name]
+                for row in rows for name, processor in plan]
+        return run_raw(conn, self._statement(dialect, len(rows)), tuple(args))
 
 
 def allocate_ids(conn: Connection, table: Any, count: int) -> list[int]:

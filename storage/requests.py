@@ -142,17 +142,12 @@ def record_posts(conn: Writer, items: list[PostRecord]) -> list[str | None]:
     `posted` events, and their post jobs finished; three statements for all of them. Each item's
     request team, or None when the request is gone (then nothing is written for it)."""
     target = connection_of(conn)
-    teams: dict[int, str] = {}
-    start = 0
-    while start < len(items):
-        size = 1 << ((len(items) - start).bit_length() - 1)  # power-of-two chunks: few statement shapes
-        args: list[Any] = []
-        for item in items[start:start + size]:
-            dm_channel, dm_ts = item.dm if item.dm else (None, None)
-            args += [item.request_id, item.department, item.channel, item.ts, dm_channel, dm_ts]
-        for rid, team in run_raw(target, _mark_posted_sql(target.dialect, size), tuple(args)):
-            teams[int(rid)] = str(team)
-        start += size
+    args: list[Any] = []
+    for item in items:
+        dm_channel, dm_ts = item.dm if item.dm else (None, None)
+        args += [item.request_id, item.department, item.channel, item.ts, dm_channel, dm_ts]
+    teams = {int(rid): str(team) for rid, team in run_raw(target, _mark_posted_sql(target.dialect, len(items)),
+                                                           tuple(args))}
     found = [item for item in items if item.request_id in teams]
     _EVENT_ROWS.execute(target, [
         {"request_id": item.request_id, "kind": "posted", "actor_id": None, "team": teams[item.request_id],
