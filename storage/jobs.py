@@ -120,17 +120,16 @@ def enqueue(
 _JOB_ROWS = MultiRow(_JOBS, _INSERT_COLUMNS, returning=("id", "key"), on_conflict="key")
 
 
-def enqueue_leased_many(conn: Writer, jobs: list[tuple[str, str, dict[str, Any] | None, datetime]], *,
-                        lease: tuple[str, datetime]) -> dict[str, int]:
-    """Insert (kind, key, payload, due_at) jobs already leased to `lease` (owner, until), in one
-    statement; {key: new id} (a key that existed is left alone and absent)."""
+def enqueue_leased_many(conn: Writer, jobs: list[tuple[str, str, dict[str, Any] | None, datetime,
+                                                     tuple[str, datetime]]]) -> dict[str, int]:
+    """Insert (kind, key, payload, due_at, lease) jobs, each already leased (`lease`: owner, until),
+    in one statement; {key: new id} (a key that existed is left alone and absent)."""
     if not jobs:
         return {}
     now = utcnow()
-    owner, until = lease
     rows = [{"kind": kind, "key": key, "payload": _payload_json(payload), "status": "running", "due_at": due_at,
              "attempts": 1, "created_at": now, "updated_at": now, "lease_owner": owner, "lease_until": until}
-            for kind, key, payload, due_at in jobs]
+            for kind, key, payload, due_at, (owner, until) in jobs]
     return {str(key): int(job_id) for job_id, key in _JOB_ROWS.execute(connection_of(conn), rows)}
 
 

@@ -87,11 +87,9 @@ def insert_new(conn: Writer, items: list[NewRequest]) -> list[tuple[int, int | N
          "at": item.values["created_at"], "detail": _detail(item.detail)}
         for item, rid in zip(items, ids, strict=True)])
     keys = [item.job_key(rid) for item, rid in zip(items, ids, strict=True)]
-    job_ids: dict[str, int] = {}
-    for lease in dict.fromkeys(item.lease for item in items):  # one owner and lease per instance
-        job_ids.update(job_queries.enqueue_leased_many(target, [
-            (item.job_kind, key, {"request_id": rid}, item.values["created_at"])
-            for item, rid, key in zip(items, ids, keys, strict=True) if item.lease == lease], lease=lease))
+    job_ids = job_queries.enqueue_leased_many(target, [
+        (item.job_kind, key, {"request_id": rid}, item.values["created_at"], item.lease)
+        for item, rid, key in zip(items, ids, keys, strict=True)])
     return [(rid, job_ids.get(key)) for rid, key in zip(ids, keys, strict=True)]
 
 
