@@ -1,12 +1,16 @@
 """The baseline for bench_ack: the fastest bare Bolt app that only acks and posts one message.
 
+With `--keepalive` its post goes over askdesk's own pooled transport (bot.slack_http) rather than
+Bolt's stock client, which opens a connection per call: the bare app with that advantage too.
+
 With `--floor DATABASE_URL` it is instead the least any implementation of askdesk's intake could do
 on the same stack: one durable INSERT before the ack (raw DB-API, no ORM, committed alone) and two
 plain-text posts after it (the triage post, then the requester's DM), with no Block Kit, no event
 history, no outbox. It measures how close to the bare app a real intake can get at all.
 
 Same server setup as `askdesk run --http` (Bolt's WSGI adapter under waitress, the same HTTP and
-listener thread counts, and, with `--workers`, the same process model), acking in the request
+listener thread counts, the same interpreter settings (bot.runtime.tune_for_serving) and, with
+`--workers`, the same process model), acking in the request
 thread with the post in a lazy listener (the fastest shape measured). Its listener pool is as large
 as askdesk's, so with the Slack fake answering in 200 ms it is not capped by its threads.
 """
@@ -23,6 +27,7 @@ from slack_sdk import WebClient
 from sqlalchemy import create_engine
 
 from bot.config import Settings
+from bot.runtime import tune_for_serving
 from bot.server import create_server
 
 
@@ -37,6 +42,8 @@ def main() -> None:
     parser.add_argument("--http-threads", type=int, default=Settings.http_threads)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--floor", default=None, help="database URL: run the intake floor instead (see above)")
+    parser.add_argument("--keepalive", action="store_true",
+                        help="post with askdesk's pooled transport (bot.slack_http) instead of Bolt's client")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.floor:
@@ -58,6 +65,7 @@ def main() -> None:
 
 
 def serve(args: argparse.Namespace, sock: Any) -> None:
+    tune_for_serving()  # the interpreter settings `askdesk run` serves with
     client = WebClient(token="xoxb-bench", base_url=args.api)
     app = App(signing_secret=args.secret, client=client, process_before_response=True,
               token_verification_enabled=False, listener_executor=ThreadPoolExecutor(args.threads))
@@ -83,6 +91,15 @@ def serve(args: argparse.Namespace, sock: Any) -> None:
             pooled.chat_postMessage(channel=body.get("user_id", ""), text="Your request was posted.")
 
         app.command("/ask-finance")(ack=ack_saved, lazy=[post_two])
+    elif args.keepalive:
+        from bot.slack_http import KeepAliveWebClient
+
+        pooled_one = KeepAliveWebClient(token="xoxb-bench", base_url=args.api)
+
+        def post_pooled(body: dict[str, Any]) -> None:
+            pooled_one.chat_postMessage(channel=args.channel, text=body.get("text", ""))
+
+        app.command("/ask-finance")(ack=ack_only, lazy=[post_pooled])
     else:
         app.command("/ask-finance")(ack=ack_only, lazy=[post])
     engine = create_engine("sqlite://")

@@ -47,8 +47,9 @@ def make_sim(latency: float, users: int) -> SlackSimulator:
 def start_target(kind: str, sim: SlackSimulator, workdir: Path, workers: int = 1,
                  database_url: str | None = None) -> tuple[Any, str, int]:
     port = free_port()
-    if kind in ("bare", "floor"):
+    if kind in ("bare", "bare-keepalive", "floor"):
         floor = ["--floor", database_url or f"sqlite:///{workdir / 'floor.db'}"] if kind == "floor" else []
+        floor += ["--keepalive"] if kind == "bare-keepalive" else []
         proc = spawn(["-m", "bench.bare_app", "--port", str(port), "--api", sim.base_url, "--secret", SECRET,
                       "--workers", str(workers), *floor], log=workdir / f"{kind}.log")
     else:
@@ -200,8 +201,11 @@ def main() -> None:
     parser.add_argument("--name", default="bench-ack", help="result file name under docs/")
     parser.add_argument("--floor", action="store_true",
                         help="also run the intake floor: bare + one raw INSERT before the ack + a second post")
+    parser.add_argument("--bare-keepalive", action="store_true",
+                        help="also run the bare app posting over askdesk's pooled transport instead of Bolt's client")
     args = parser.parse_args()
-    kinds = ["bare", "floor", "askdesk"] if args.floor else ["bare", "askdesk"]
+    kinds = ["bare", *(["bare-keepalive"] if args.bare_keepalive else []), *(["floor"] if args.floor else []),
+             "askdesk"]
     per_round = max(1, args.requests // args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
         targets = []
@@ -230,7 +234,8 @@ def main() -> None:
     lines = ["# bench_ack: acknowledgement latency and throughput", "",
              f"Command: `.venv/bin/python -m bench.bench_ack --requests {args.requests} --rounds {args.rounds} "
              f"--concurrency {args.concurrency} --latency {args.latency} --workers {args.workers}"
-             f"{' --floor' if args.floor else ''}`{' on PostgreSQL' if args.database_url else ' on SQLite'}  ",
+             f"{' --floor' if args.floor else ''}{' --bare-keepalive' if args.bare_keepalive else ''}`"
+             f"{' on PostgreSQL' if args.database_url else ' on SQLite'}  ",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
              f"run at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.  ",
              f"The apps took turns: {args.rounds} rounds of {per_round} requests each, in the order "
@@ -244,14 +249,23 @@ def main() -> None:
     lines += ["", f"askdesk / bare over all rounds: **{ratio:.0%}**; round by round: "
               f"{', '.join(f'{x:.0%}' for x in ours_rounds)} (median **{median(ours_rounds):.0%}**).", ""]
     data: dict[str, Any] = {"results": results, "ratio_handled": ratio, "ratio_rounds": ours_rounds}
-    if args.floor:
-        floor = results[1]
-        floor_rounds = ratios(floor)
-        floor_ratio = floor["handled_per_s"] / bare["handled_per_s"] if bare["handled_per_s"] else float("nan")
-        lines += [f"floor / bare (one raw INSERT before the ack, two plain posts, nothing else): "
-                  f"**{floor_ratio:.0%}**; round by round: {', '.join(f'{x:.0%}' for x in floor_rounds)} "
-                  f"(median **{median(floor_rounds):.0%}**).", ""]
-        data.update(ratio_floor=floor_ratio, ratio_floor_rounds=floor_rounds)
+    for other, what in (("bare-keepalive", "the bare app posting over askdesk's pooled transport"),
+                        ("floor", "one raw INSERT before the ack, two plain posts, nothing else")):
+        if other not in kinds:
+            continue
+        found = results[kinds.index(other)]
+        rounds = ratios(found)
+        whole = found["handled_per_s"] / bare["handled_per_s"] if bare["handled_per_s"] else float("nan")
+        lines += [f"{other} / bare ({what}): **{whole:.0%}**; round by round: "
+                  f"{', '.join(f'{x:.0%}' for x in rounds)} (median **{median(rounds):.0%}**).", ""]
+        data.update({f"ratio_{other}": whole, f"ratio_{other}_rounds": rounds})
+    if "bare-keepalive" in kinds:
+        ka = results[kinds.index("bare-keepalive")]
+        against = [o / b for o, b in zip(ours["round_handled_per_s"], ka["round_handled_per_s"], strict=True)]
+        whole = ours["handled_per_s"] / ka["handled_per_s"] if ka["handled_per_s"] else float("nan")
+        lines += [f"askdesk / bare-keepalive: **{whole:.0%}**; round by round: "
+                  f"{', '.join(f'{x:.0%}' for x in against)} (median **{median(against):.0%}**).", ""]
+        data.update(ratio_vs_bare_keepalive=whole, ratio_vs_bare_keepalive_rounds=against)
     lines += ["Targets: ack p99 < 300 ms; ≥ 80% of the bare app's throughput; every triage post within 5 s "
               "of its ack; idle RSS < 120 MB.", ""]
     path = write_result(args.name, "\n".join(lines), data)
