@@ -110,7 +110,8 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            # statements kept prepared per connection: group-commit batches use one per row count
+            connect_args={"check_same_thread": False, "timeout": 30, "cached_statements": 512},
             pool_size=pool_size,
             max_overflow=4 * pool_size,
             pool_timeout=30,
