@@ -8,7 +8,8 @@ the Slack simulator answers every Web API call after `--latency` seconds. 32 cli
 signed `/ask-finance` commands; we measure ack latency, throughput (acks/s and fully handled
 requests/s: ack and triage post both done), and each request's delay from ack to triage post.
 All apps are started first and then take turns (`--rounds`), so a machine whose speed drifts
-(a shared host) slows them alike; the ratio is given over all rounds and round by round.
+(a shared host) slows them alike; the ratio is given over all rounds and round by round. After its
+round each app is left to finish its post-ack work (until it uses no more CPU) before the next starts.
 `--floor` adds a third app between the two: the bare app plus the least any intake must do (one
 raw INSERT before the ack, a second plain post after it; see bench/bare_app.py).
 Results go to docs/<NAME>.md (default docs/bench-ack.md).
@@ -146,6 +147,18 @@ class Target:
             time.sleep(0.05)
         time.sleep(0.5)
 
+    def settle(self, quiet: float = 0.3, limit: float = 10.0) -> None:
+        """Wait until this app has stopped using CPU (its last DMs and records done, its WAL
+        checkpointed), so that it does not run on into the next app's round."""
+        deadline = time.monotonic() + limit
+        last = sum(cpu_seconds(self.pid))
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            now = sum(cpu_seconds(self.pid))
+            if now - last < 0.01:  # less than one clock tick of CPU in the last `quiet` seconds
+                return
+            last = now
+
     def round(self, n: int, concurrency: int, tag: str) -> dict[str, Any]:
         self.sim.reset_calls()
         cpu_before, own_before = cpu_seconds(self.pid), time.process_time()
@@ -153,6 +166,7 @@ class Target:
         user, system = (after - before for after, before in zip(cpu_seconds(self.pid), cpu_before, strict=True))
         result.update(cpu_s=user + system, sys_s=system, bench_cpu_s=time.process_time() - own_before)
         self.rounds.append(result)
+        self.settle()
         return result
 
     def close(self) -> None:
@@ -214,6 +228,7 @@ def main() -> None:
                 targets.append(Target(kind, args, Path(tmp)))
             for target in targets:
                 target.warm(args.concurrency)
+                target.settle()
             for r in range(args.rounds):
                 for target in targets:
                     target.round(per_round, args.concurrency, f"run{r}")
