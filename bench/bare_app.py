@@ -9,8 +9,7 @@ plain-text posts after it (the triage post, then the requester's DM), with no Bl
 history, no outbox. It measures how close to the bare app a real intake can get at all.
 
 Same server setup as `askdesk run --http` (Bolt's WSGI adapter under waitress, the same HTTP and
-listener thread counts, the same interpreter settings (bot.runtime.tune_for_serving) and, with
-`--workers`, the same process model), acking in the request
+listener thread counts, and, with `--workers`, the same process model), acking in the request
 thread with the post in a lazy listener (the fastest shape measured). Its listener pool is as large
 as askdesk's, so with the Slack fake answering in 200 ms it is not capped by its threads.
 """
@@ -27,7 +26,6 @@ from slack_sdk import WebClient
 from sqlalchemy import create_engine
 
 from bot.config import Settings
-from bot.runtime import tune_for_serving
 from bot.server import create_server
 
 
@@ -65,7 +63,6 @@ def main() -> None:
 
 
 def serve(args: argparse.Namespace, sock: Any) -> None:
-    tune_for_serving()  # the interpreter settings `askdesk run` serves with
     client = WebClient(token="xoxb-bench", base_url=args.api)
     app = App(signing_secret=args.secret, client=client, process_before_response=True,
               token_verification_enabled=False, listener_executor=ThreadPoolExecutor(args.threads))

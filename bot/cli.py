@@ -51,9 +51,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         return serve_workers(settings, host=args.host, port=args.port or settings.port, workers=args.workers)
     deps, app, clock = boot(settings, socket_mode=socket_mode)
-    from bot.runtime import tune_for_serving
-
-    tune_for_serving()
     log.info("askdesk starting (%s mode, database %s, %d teams)", "Socket" if socket_mode else "HTTP",
              redact_url(settings.database_url), len(settings.teams))
     clock.start()

@@ -6,7 +6,6 @@ import gc
 import logging
 import os
 import socket
-import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -26,24 +25,6 @@ log = logging.getLogger(__name__)
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-# How long a thread may hold the GIL while others wait for it (CPython's default: 5 ms).
-SWITCH_INTERVAL = 0.02
-
-
-def tune_for_serving() -> None:
-    """Interpreter settings for a serving process (`askdesk run`, and each of its workers).
-
-    Serving means a couple of hundred threads that each run a short stretch of Python between two
-    socket or database calls. Every such call gives the GIL up and getting it back takes a turn; with
-    CPython's default 5 ms switch interval, a thread that still has work is also made to hand the GIL
-    over every 5 ms, and those forced switches, with the cache misses that follow, cost CPU on every
-    request. Measured with bench_ack (SQLite, one process): 20 ms gave both askdesk and the bare Bolt
-    app more throughput, askdesk more (about 75 % of the bare app instead of about 67 %); 1 ms was
-    worse. A CPU-bound stretch (a digest's chart) can now keep an ack waiting up to 20 ms per turn
-    instead of 5, far inside Slack's 3 s."""
-    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def settle_heap() -> None:

@@ -31,11 +31,9 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def _child(settings: Settings, sock: socket.socket) -> int:
     from bot.cli import boot, drain
-    from bot.runtime import tune_for_serving
     from bot.server import create_server
 
     deps, app, clock = boot(settings, migrate=False)  # the parent migrated before forking
-    tune_for_serving()
     clock.start()
 
     def on_term(_signum: int, _frame: Any) -> None:

@@ -231,15 +231,3 @@ def _fresh_database(tmp_path: Path, pg_database: str | None) -> str:
     admin.dispose()
     return url.set(database=name).render_as_string(hide_password=False)
 
-
-def test_serving_processes_let_threads_hold_the_gil_longer() -> None:
-    import sys
-
-    from bot.runtime import SWITCH_INTERVAL, tune_for_serving
-
-    before = sys.getswitchinterval()
-    try:
-        tune_for_serving()
-        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL) != pytest.approx(before)
-    finally:
-        sys.setswitchinterval(before)
