@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import insert, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -18,6 +18,7 @@ from storage import jobs
 from storage import requests as queries
 from storage.db import GroupCommitter, allocate_ids
 from storage.models import Job, Request, RequestEvent
+from tests.test_group_commit import in_one_batch
 
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 LEASE = ("instance-a", NOW + timedelta(seconds=15))
@@ -113,36 +114,10 @@ def test_concurrent_callers_each_get_their_own_rows(engine: Engine) -> None:
 
 def test_a_bad_item_fails_alone_and_the_rest_of_its_batch_commits(engine: Engine) -> None:
     committer = GroupCommitter(engine)
-    release, started = threading.Event(), threading.Event()
-
-    def hold(conn: Connection) -> None:
-        started.set()
-        release.wait(10)
-
-    runner = threading.Thread(target=committer.run, args=(hold,))
-    runner.start()
-    assert started.wait(10)
     bad = _new("bad")
     bad.values["team"] = None  # NOT NULL
-    outcomes: dict[str, object] = {}
-
-    def submit(name: str, item: queries.NewRequest) -> None:
-        try:
-            outcomes[name] = committer.run_batched(queries.insert_new, item)
-        except Exception as exc:  # noqa: BLE001
-            outcomes[name] = exc
-
-    threads = [threading.Thread(target=submit, args=(name, item))
-               for name, item in (("a", _new("a")), ("bad", bad), ("b", _new("b")))]
-    for t in threads:
-        t.start()
-    for _ in range(500):
-        if len(committer._queue) >= 3:
-            break
-        threading.Event().wait(0.01)
-    release.set()
-    for t in [runner, *threads]:
-        t.join()
+    outcomes = in_one_batch(committer, {name: (lambda item=item: committer.run_batched(queries.insert_new, item))
+                                        for name, item in (("a", _new("a")), ("bad", bad), ("b", _new("b")))})
     assert isinstance(outcomes["bad"], IntegrityError)
     for name in ("a", "b"):
         rid, _ = outcomes[name]  # type: ignore[misc]

@@ -7,6 +7,7 @@ import contextlib
 import multiprocessing
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -66,6 +67,28 @@ def _blocked(committer: GroupCommitter) -> tuple[threading.Event, threading.Thre
     return release, runner
 
 
+def in_one_batch(committer: GroupCommitter, calls: dict[str, Callable[[], object]]) -> dict[str, object]:
+    """Run each call in its own thread so that all their units land in one batch; what each call
+    returned, or the exception it raised, by name."""
+    release, runner = _blocked(committer)
+    outcomes: dict[str, object] = {}
+
+    def submit(name: str) -> None:
+        try:
+            outcomes[name] = calls[name]()
+        except Exception as exc:  # noqa: BLE001
+            outcomes[name] = exc
+
+    threads = [threading.Thread(target=submit, args=(name,)) for name in calls]
+    for t in threads:
+        t.start()
+    _wait_queued(committer, len(calls))
+    release.set()
+    for t in [runner, *threads]:
+        t.join()
+    return outcomes
+
+
 def _wait_queued(committer: GroupCommitter, n: int) -> None:
     for _ in range(500):
         if len(committer._queue) + len(committer._urgent) >= n:
@@ -77,22 +100,8 @@ def _wait_queued(committer: GroupCommitter, n: int) -> None:
 def test_a_failing_unit_fails_alone(engine: Engine) -> None:
     committer = GroupCommitter(engine)
     committer.run(_add("EvTaken"))  # type: ignore[arg-type]
-    release, runner = _blocked(committer)
-    outcomes: dict[str, object] = {}
-
-    def submit(event_id: str) -> None:
-        try:
-            outcomes[event_id] = committer.run(_add(event_id))  # type: ignore[arg-type]
-        except Exception as exc:  # noqa: BLE001
-            outcomes[event_id] = exc
-
-    threads = [threading.Thread(target=submit, args=(e,)) for e in ("EvA", "EvTaken", "EvB")]
-    for t in threads:
-        t.start()
-    _wait_queued(committer, 3)
-    release.set()
-    for t in [runner, *threads]:
-        t.join()
+    outcomes = in_one_batch(committer, {e: (lambda e=e: committer.run(_add(e)))  # type: ignore[misc]
+                                        for e in ("EvA", "EvTaken", "EvB")})
     assert outcomes["EvA"] == "EvA" and outcomes["EvB"] == "EvB"
     assert isinstance(outcomes["EvTaken"], IntegrityError)  # the duplicate key, and only it
     assert _count(engine) == 3
