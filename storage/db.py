@@ -268,7 +268,7 @@ def run_raw(conn: Connection, sql: str, args: Any) -> list[tuple[Any, ...]]:
         cursor.close()
 
 
-def _marker(dialect: Any) -> str:
+def param_marker(dialect: Any) -> str:
     """The driver's positional parameter marker (sqlite3: ?, psycopg: %s)."""
     return "?" if dialect.paramstyle == "qmark" else "%s"
 
@@ -293,7 +293,7 @@ class MultiRow:
         sql = self._sql.get((dialect.name, rows))
         if sql is None:
             quote = dialect.identifier_preparer.quote
-            group = "(" + ", ".join([_marker(dialect)] * len(self.columns)) + ")"
+            group = "(" + ", ".join([param_marker(dialect)] * len(self.columns)) + ")"
             sql = (f"INSERT INTO {quote(self.table.name)} ({', '.join(quote(c) for c in self.columns)}) "
                    f"VALUES {', '.join([group] * rows)}")
             if self.on_conflict:

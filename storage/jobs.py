@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from storage.db import MultiRow, Prepared, Writer, connection_of, run_raw
+from storage.db import MultiRow, Prepared, Writer, connection_of, param_marker, run_raw
 from storage.models import Job, utcnow
 
 
@@ -47,6 +47,16 @@ _INSERT_COLUMNS = ("kind", "key", "payload", "status", "due_at", "attempts", "cr
 def _payload_json(payload: dict[str, Any] | None) -> str:
     """A job's payload as stored (compact JSON)."""
     return json.dumps(payload or {}, separators=(",", ":"))
+
+
+def _job_row(kind: str, key: str, payload: dict[str, Any] | None, due_at: datetime, now: datetime,
+             lease: tuple[str, datetime] | None) -> dict[str, Any]:
+    """A new job's row (`_INSERT_COLUMNS`): pending, or with `lease` (owner, until) already running."""
+    if lease is None:
+        return {"kind": kind, "key": key, "payload": _payload_json(payload), "status": "pending", "due_at": due_at,
+                "attempts": 0, "created_at": now, "updated_at": now, "lease_owner": None, "lease_until": None}
+    return {"kind": kind, "key": key, "payload": _payload_json(payload), "status": "running", "due_at": due_at,
+            "attempts": 1, "created_at": now, "updated_at": now, "lease_owner": lease[0], "lease_until": lease[1]}
 
 
 def _insert_job(dialect: str) -> Prepared:
@@ -94,13 +104,7 @@ def enqueue(
     with `leased()` (no separate claim); should the owner die, the clock claims it when the lease ends.
     """
     now = utcnow()
-    values = {
-        "kind": kind, "key": key, "payload": _payload_json(payload),
-        "status": "pending", "due_at": due_at or now, "attempts": 0, "created_at": now, "updated_at": now,
-        "lease_owner": None, "lease_until": None,
-    }
-    if lease is not None:
-        values.update(status="running", attempts=1, lease_owner=lease[0], lease_until=lease[1])
+    values = _job_row(kind, key, payload, due_at or now, now, lease)
     conn = connection_of(session)
     rows = _insert_job(conn.dialect.name).execute(conn, values)
     new_id = int(rows[0][0]) if rows else None
@@ -127,9 +131,7 @@ def enqueue_leased_many(conn: Writer, jobs: list[tuple[str, str, dict[str, Any] 
     if not jobs:
         return {}
     now = utcnow()
-    rows = [{"kind": kind, "key": key, "payload": _payload_json(payload), "status": "running", "due_at": due_at,
-             "attempts": 1, "created_at": now, "updated_at": now, "lease_owner": owner, "lease_until": until}
-            for kind, key, payload, due_at, (owner, until) in jobs]
+    rows = [_job_row(kind, key, payload, due_at, now, lease) for kind, key, payload, due_at, lease in jobs]
     return {str(key): int(job_id) for job_id, key in _JOB_ROWS.execute(connection_of(conn), rows)}
 
 
@@ -139,7 +141,7 @@ def finish_many(conn: Writer, *, job_ids: Sequence[int], owner: str) -> set[int]
         return set()
     target = connection_of(conn)
     dialect = target.dialect
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    marker = param_marker(dialect)
     stamp = _JOBS.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
     now = utcnow()
     sql = (f"UPDATE jobs SET status = 'done', last_error = NULL, lease_until = NULL, updated_at = {marker} "

@@ -83,9 +83,8 @@ def insert_new(conn: Writer, items: list[NewRequest]) -> list[tuple[int, int | N
     ids = allocate_ids(target, _REQUESTS, len(items))
     _REQUEST_ROWS.execute(target, [{**item.values, "id": rid} for item, rid in zip(items, ids, strict=True)])
     _EVENT_ROWS.execute(target, [
-        {"request_id": rid, "kind": "created", "actor_id": item.values["requester_id"], "team": item.values["team"],
-         "at": item.values["created_at"], "detail": _detail(item.detail)}
-        for item, rid in zip(items, ids, strict=True)])
+        _event_row(rid, "created", item.values["requester_id"], item.values["team"], item.values["created_at"],
+                   item.detail) for item, rid in zip(items, ids, strict=True)])
     keys = [item.job_key(rid) for item, rid in zip(items, ids, strict=True)]
     job_ids = job_queries.enqueue_leased_many(target, [
         (item.job_kind, key, {"request_id": rid}, item.values["created_at"], item.lease)
@@ -111,6 +110,7 @@ class PostRecord:
 
 
 _POSTED_SQL: dict[tuple[str, int], str] = {}
+_POSTED_COLUMNS = ("id", "department", "channel", "ts", "dm_channel", "dm_ts")  # the order of record_posts' values
 
 
 def _mark_posted_sql(dialect: Any, rows: int) -> str:
@@ -118,14 +118,13 @@ def _mark_posted_sql(dialect: Any, rows: int) -> str:
     sql = _POSTED_SQL.get((dialect.name, rows))
     if sql is None:
         if dialect.name == "postgresql":
-            row = "(CAST(%s AS INTEGER), CAST(%s AS TEXT), CAST(%s AS TEXT), CAST(%s AS TEXT), CAST(%s AS TEXT), " \
-                  "CAST(%s AS TEXT))"
-            source = f"(VALUES {', '.join([row] * rows)}) AS v (id, department, channel, ts, dm_channel, dm_ts)"
-            c = {name: f"v.{name}" for name in ("id", "department", "channel", "ts", "dm_channel", "dm_ts")}
+            row = "(" + ", ".join(["CAST(%s AS INTEGER)"] + ["CAST(%s AS TEXT)"] * (len(_POSTED_COLUMNS) - 1)) + ")"
+            source = f"(VALUES {', '.join([row] * rows)}) AS v ({', '.join(_POSTED_COLUMNS)})"
+            c = {name: f"v.{name}" for name in _POSTED_COLUMNS}
         else:  # SQLite names the columns of VALUES column1, column2, ...
-            source = f"(VALUES {', '.join(['(?, ?, ?, ?, ?, ?)'] * rows)}) AS v"
-            c = {name: f"v.column{i}" for i, name in
-                 enumerate(("id", "department", "channel", "ts", "dm_channel", "dm_ts"), start=1)}
+            row = "(" + ", ".join(["?"] * len(_POSTED_COLUMNS)) + ")"
+            source = f"(VALUES {', '.join([row] * rows)}) AS v"
+            c = {name: f"v.column{i}" for i, name in enumerate(_POSTED_COLUMNS, start=1)}
         sql = _POSTED_SQL[(dialect.name, rows)] = (
             f"UPDATE requests SET department = {c['department']}, triage_channel = {c['channel']}, "
             f"triage_ts = {c['ts']}, post_state = 'posted', post_error = NULL, response_url = NULL, "
@@ -148,24 +147,25 @@ def record_posts(conn: Writer, items: list[PostRecord]) -> list[str | None]:
                                                            tuple(args))}
     found = [item for item in items if item.request_id in teams]
     _EVENT_ROWS.execute(target, [
-        {"request_id": item.request_id, "kind": "posted", "actor_id": None, "team": teams[item.request_id],
-         "at": item.at, "detail": _detail({"channel": item.channel})} for item in found if item.new_post])
+        _event_row(item.request_id, "posted", None, teams[item.request_id], item.at, {"channel": item.channel})
+        for item in found if item.new_post])
     for owner in dict.fromkeys(item.owner for item in found):
         job_queries.finish_many(target, job_ids=[item.job_id for item in found if item.owner == owner], owner=owner)
     return [teams.get(item.request_id) for item in items]
 
 
-def _detail(detail: dict[str, Any] | None) -> str | None:
-    return json.dumps(detail, ensure_ascii=False) if detail else None
+def _event_row(request_id: int, kind: str, actor: str | None, team: str, at: datetime,
+               detail: dict[str, Any] | None) -> dict[str, Any]:
+    """A history row (`_EVENT_COLUMNS`), its detail stored as JSON."""
+    return {"request_id": request_id, "kind": kind, "actor_id": actor, "team": team, "at": at,
+            "detail": json.dumps(detail, ensure_ascii=False) if detail else None}
 
 
 def add_event(session: Writer, req: Request, kind: str, *, actor: str | None, at: datetime,
               detail: dict[str, Any] | None = None) -> None:
     """Append to the request's history (a Core insert: no ORM bookkeeping on hot paths)."""
     assert req.id is not None
-    _INSERT_EVENT.execute(connection_of(session), {
-        "request_id": req.id, "kind": kind, "actor_id": actor, "team": req.team, "at": at,
-        "detail": _detail(detail)})
+    _INSERT_EVENT.execute(connection_of(session), _event_row(req.id, kind, actor, req.team, at, detail))
 
 
 def by_message(session: Session, channel: str, ts: str) -> Request | None:

@@ -230,4 +230,3 @@ def _fresh_database(tmp_path: Path, pg_database: str | None) -> str:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return url.set(database=name).render_as_string(hide_password=False)
-

@@ -78,51 +78,14 @@ def test_errors_keep_slack_sdks_shapes(simulator: SlackSimulator) -> None:
     assert len(simulator.messages("C0FINANCE")) == 1  # only the call that succeeded posted
 
 
-class OneShotServer:
-    """Answers one HTTP request per connection with a keep-alive response, then closes it — the way a
-    server whose idle timeout has passed leaves a pooled connection behind."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.connections = 0
-        self.closed = threading.Semaphore(0)  # released after each connection is closed
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/api/"
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(65536)
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length")), 0)
-                while len(body) < length:
-                    body += conn.recv(65536)
-                payload = b'{"ok": true, "ts": "1.0", "channel": "C0FINANCE"}'
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
-                             b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload))
-            self.closed.release()
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 def test_a_connection_the_server_closed_is_not_reused() -> None:
     POOL.clear()
-    server = OneShotServer()
+    # each answer is a keep-alive response after which the server closes the connection anyway: the
+    # way a server whose idle timeout has passed leaves a pooled connection behind
+    server = ScriptedServer(*[(answer(), True)] * 3)
     try:
         # no retry handlers at all: a stale connection must be noticed before sending, not retried
-        client = KeepAliveWebClient(token="xoxb-t", base_url=server.url, retry_handlers=[])
+        client = KeepAliveWebClient(token="xoxb-t", base_url=server.url(), retry_handlers=[])
         for i in range(3):
             assert client.chat_postMessage(channel="C0FINANCE", text=f"m{i}")["ok"]
             assert server.closed.acquire(timeout=5)  # the pooled connection is now dead on the server side
@@ -183,6 +146,7 @@ class ScriptedServer:
         self.tls = tls
         self.requests: list[bytes] = []
         self.connections = 0
+        self.closed = threading.Semaphore(0)  # released after each connection is closed
         self._lock = threading.Lock()
         self.sock = socket.create_server(("127.0.0.1", 0))
         threading.Thread(target=self._accept, daemon=True).start()
@@ -238,6 +202,7 @@ class ScriptedServer:
             return
         finally:
             conn.close()
+            self.closed.release()
 
     def close(self) -> None:
         self.sock.close()
