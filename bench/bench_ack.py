@@ -1,10 +1,13 @@
 """Acknowledgement latency and throughput of `askdesk run --http` against a bare Bolt app.
 
     .venv/bin/python -m bench.bench_ack [--requests 2000] [--rounds 5] [--concurrency 32] [--latency 0.2]
-                                        [--workers N] [--floor] [--database-url URL] [--name NAME]
+                                        [--workers N] [--floor] [--bare-keepalive] [--fake-in-process]
+                                        [--database-url URL] [--name NAME]
 
 Both apps run as subprocesses with the same server setup (Bolt's WSGI adapter under waitress);
-the Slack simulator answers every Web API call after `--latency` seconds. 32 client threads send
+the Slack simulator answers every Web API call after `--latency` seconds. Each app has its own
+simulator, in a process of its own (bench/slack_fake.py; `--fake-in-process` puts it in this one,
+beside the load generator, as before). 32 client threads in this process send
 signed `/ask-finance` commands; we measure ack latency, throughput (acks/s and fully handled
 requests/s: ack and triage post both done), and each request's delay from ack to triage post.
 All apps are started first and then take turns (`--rounds`), so a machine whose speed drifts
@@ -28,35 +31,25 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import FINANCE_TOML, free_port, pct, rss_mb, spawn, stop, wait_http, write_result
-from bot.simulator import SlackSimulator
+from bench.slack_fake import LocalFake, RemoteFake
 from bot.slack_driver import SlackDriver
 
 SECRET = "bench-signing-secret"
 CONFIG = FINANCE_TOML
 
 
-def make_sim(latency: float, users: int) -> SlackSimulator:
-    sim = SlackSimulator(latency=latency)
-    members = ["UBOT", "U0RESP"]
-    sim.add_channel("C0FINANCE", name="finance", members=members)
-    for i in range(users):
-        sim.add_user(f"U0B{i:05d}", name=f"user{i}")
-    sim.add_user("U0RESP", name="resp")
-    return sim.start()
-
-
-def start_target(kind: str, sim: SlackSimulator, workdir: Path, workers: int = 1,
+def start_target(kind: str, api_url: str, workdir: Path, workers: int = 1,
                  database_url: str | None = None) -> tuple[Any, str, int]:
     port = free_port()
     if kind in ("bare", "bare-keepalive", "floor"):
         floor = ["--floor", database_url or f"sqlite:///{workdir / 'floor.db'}"] if kind == "floor" else []
         floor += ["--keepalive"] if kind == "bare-keepalive" else []
-        proc = spawn(["-m", "bench.bare_app", "--port", str(port), "--api", sim.base_url, "--secret", SECRET,
+        proc = spawn(["-m", "bench.bare_app", "--port", str(port), "--api", api_url, "--secret", SECRET,
                       "--workers", str(workers), *floor], log=workdir / f"{kind}.log")
     else:
         config = workdir / "askdesk.toml"
         config.write_text(CONFIG)
-        env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": sim.base_url,
+        env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": api_url,
                "DATABASE_URL": database_url or f"sqlite:///{workdir / 'bench.db'}", "ASKDESK_CONFIG": str(config),
                "LOG_LEVEL": "WARNING", "SLACK_APP_TOKEN": ""}
         proc = spawn(["-m", "bot", "run", "--http", "--host", "127.0.0.1", "--port", str(port),
@@ -67,9 +60,9 @@ def start_target(kind: str, sim: SlackSimulator, workdir: Path, workers: int = 1
     return proc, base + "/slack/events", proc.pid
 
 
-def run_load(sim: SlackSimulator, url: str, n: int, concurrency: int, tag: str) -> dict[str, Any]:
+def run_load(fake: LocalFake | RemoteFake, url: str, n: int, concurrency: int, tag: str) -> dict[str, Any]:
     """`n` signed commands from `concurrency` clients; raw timings (see `summarize`)."""
-    driver = SlackDriver(url, SECRET, sim)
+    driver = SlackDriver(url, SECRET, fake.world)
     acks: dict[int, tuple[float, float]] = {}
     errors: list[str] = []
     lock = threading.Lock()
@@ -92,15 +85,7 @@ def run_load(sim: SlackSimulator, url: str, n: int, concurrency: int, tag: str) 
     deadline = time.monotonic() + 120
     posts: dict[int, float] = {}
     while time.monotonic() < deadline:
-        for call in sim.calls_to("chat.postMessage"):
-            if call.args.get("channel") != "C0FINANCE":
-                continue
-            text = str(call.args.get("text", ""))
-            marker = text.find(f"{tag}-")
-            if marker >= 0:
-                num = text[marker + len(tag) + 1:].split()[0]
-                if num.isdigit():
-                    posts.setdefault(int(num), call.at)
+        posts = fake.posts(tag)
         if len(posts) >= n:
             break
         time.sleep(0.1)
@@ -134,16 +119,17 @@ class Target:
 
     def __init__(self, kind: str, args: argparse.Namespace, workdir: Path) -> None:
         self.kind = kind
-        self.sim = make_sim(args.latency, 5000)
-        self.proc, self.url, self.pid = start_target(kind, self.sim, workdir, args.workers, args.database_url)
+        self.fake = (LocalFake if args.fake_in_process else RemoteFake)(args.latency, 5000)
+        self.proc, self.url, self.pid = start_target(kind, self.fake.base_url, workdir, args.workers,
+                                                     args.database_url)
         self.rounds: list[dict[str, Any]] = []
         time.sleep(1.0)
         self.idle_rss = total_rss(self.pid)
 
     def warm(self, concurrency: int) -> None:
-        run_load(self.sim, self.url, 64, concurrency, "warm")
+        run_load(self.fake, self.url, 64, concurrency, "warm")
         deadline = time.monotonic() + 30  # let the warm-up's posts land before the first measured round
-        while len(self.sim.calls_to("chat.postMessage")) < 64 and time.monotonic() < deadline:
+        while self.fake.count("chat.postMessage") < 64 and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.5)
 
@@ -160,11 +146,15 @@ class Target:
             last = now
 
     def round(self, n: int, concurrency: int, tag: str) -> dict[str, Any]:
-        self.sim.reset_calls()
+        self.fake.reset()
+        remote = self.fake.pid != os.getpid()
         cpu_before, own_before = cpu_seconds(self.pid), time.process_time()
-        result = run_load(self.sim, self.url, n, concurrency, tag)
+        fake_before = sum(cpu_seconds(self.fake.pid)) if remote else 0.0
+        result = run_load(self.fake, self.url, n, concurrency, tag)
         user, system = (after - before for after, before in zip(cpu_seconds(self.pid), cpu_before, strict=True))
-        result.update(cpu_s=user + system, sys_s=system, bench_cpu_s=time.process_time() - own_before)
+        fake_cpu = sum(cpu_seconds(self.fake.pid)) - fake_before if remote else float("nan")
+        result.update(cpu_s=user + system, sys_s=system, bench_cpu_s=time.process_time() - own_before,
+                      fake_cpu_s=fake_cpu)
         self.rounds.append(result)
         self.settle()
         return result
@@ -172,7 +162,7 @@ class Target:
     def close(self) -> None:
         self.rss_after = total_rss(self.pid)
         stop(self.proc)
-        self.sim.stop()
+        self.fake.stop()
 
     def summary(self) -> dict[str, Any]:
         rounds = self.rounds
@@ -190,8 +180,10 @@ class Target:
             "post_delay_max_s": round(max(delays or [0]), 2),
             "cpu_ms_per_request": round(sum(r["cpu_s"] for r in rounds) / n * 1000, 2),
             "cpu_sys_ms_per_request": round(sum(r["sys_s"] for r in rounds) / n * 1000, 2),
-            # this process: the 32 clients and the Slack fake, sharing the same 2 cores with the app
+            # this process: the 32 clients (and the Slack fake with --fake-in-process), and the fake in its
+            # own process: the harness shares the same 2 cores with the app
             "bench_cpu_ms_per_request": round(sum(r["bench_cpu_s"] for r in rounds) / n * 1000, 2),
+            "fake_cpu_ms_per_request": round(sum(r["fake_cpu_s"] for r in rounds) / n * 1000, 2),
             "idle_rss_mb": round(self.idle_rss, 1), "rss_after_mb": round(self.rss_after, 1),
             "round_handled_per_s": [round(r["posts"] / r["done_s"], 1) for r in rounds],
         }
@@ -215,6 +207,9 @@ def main() -> None:
     parser.add_argument("--name", default="bench-ack", help="result file name under docs/")
     parser.add_argument("--floor", action="store_true",
                         help="also run the intake floor: bare + one raw INSERT before the ack + a second post")
+    parser.add_argument("--fake-in-process", action="store_true",
+                        help="run the Slack fake in this process, beside the load generator (as before it had "
+                             "a process of its own), instead of in a child process")
     parser.add_argument("--bare-keepalive", action="store_true",
                         help="also run the bare app posting over askdesk's pooled transport instead of Bolt's client")
     args = parser.parse_args()
@@ -245,11 +240,13 @@ def main() -> None:
     ours_rounds = ratios(ours)
     cols = ["ack_p50_ms", "ack_p99_ms", "ack_max_ms", "acks_per_s", "handled_per_s", "post_delay_p99_s",
             "post_delay_max_s", "cpu_ms_per_request", "cpu_sys_ms_per_request", "bench_cpu_ms_per_request",
+            "fake_cpu_ms_per_request",
             "errors", "idle_rss_mb", "rss_after_mb"]
     lines = ["# bench_ack: acknowledgement latency and throughput", "",
              f"Command: `.venv/bin/python -m bench.bench_ack --requests {args.requests} --rounds {args.rounds} "
              f"--concurrency {args.concurrency} --latency {args.latency} --workers {args.workers}"
-             f"{' --floor' if args.floor else ''}{' --bare-keepalive' if args.bare_keepalive else ''}`"
+             f"{' --floor' if args.floor else ''}{' --bare-keepalive' if args.bare_keepalive else ''}"
+             f"{' --fake-in-process' if args.fake_in_process else ''}`"
              f"{' on PostgreSQL' if args.database_url else ' on SQLite'}  ",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
              f"run at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.  ",
