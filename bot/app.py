@@ -8,7 +8,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 
 from bot.runtime import Deps
 from handlers import register_all
@@ -125,6 +125,14 @@ def create_app(deps: Deps, *, socket_mode: bool = False) -> App:
                 if queries.seen(session, str(event_id)):
                     log.info("duplicate delivery of %s ignored", event_id)
                     return BoltResponse(status=200, body="")
+        return next()
+
+    @app.middleware
+    def pooled_client(context: BoltContext, next: Callable[[], Any]) -> Any:  # noqa: A002 - Bolt's name
+        # Bolt gives each request a new stock WebClient, which opens a connection (a TLS handshake)
+        # per call. Listeners get askdesk's client instead: the same token, base URL and retry
+        # handlers, over pooled keep-alive connections. No listener changes its token.
+        context["client"] = deps.client
         return next()
 
     @app.error

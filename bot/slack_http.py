@@ -189,6 +189,11 @@ class ConnectionPool:
                 return
         conn.close()
 
+    def idle(self, key: tuple[str, str, int]) -> int:
+        """How many idle connections to (scheme, host, port) the pool holds."""
+        with self._lock:
+            return len(self._idle.get(key, ()))
+
     def forget_after_fork(self) -> None:
         """In a forked child: drop the parent's connections without touching its lock (another
         thread may have held it at the fork). Closing the child's copies of the sockets leaves the

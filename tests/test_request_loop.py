@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from bot.ids import Action, Block, Callback
+from bot.slack_http import POOL
 from storage import requests as queries
 from storage.db import session_scope
 from storage.models import Request, RequestEvent
@@ -186,6 +187,21 @@ def test_empty_command_opens_modal_and_submission_creates_request(h: Harness) ->
     req = h.wait(lambda: _latest_posted(h, ERIN))
     assert (req.summary, req.category, req.urgency, req.department) == ("Card limit", "Expenses", "high", "Other")
     assert req.text == "Card limit\n\nNeed 5k"
+
+
+def test_listener_calls_reuse_pooled_connections(h: Harness) -> None:
+    """Bolt gives every request a new stock WebClient (a new connection, in production a TLS handshake,
+    for each call, which eats into a trigger_id's 3 seconds); askdesk's listeners call Slack over the
+    pooled keep-alive connections instead."""
+    key = ("http", "127.0.0.1", h.sim.port)
+    opened = []
+    for _ in range(4):
+        assert h.driver.slash("/ask-finance", "", user_id=ERIN, channel_id=GENERAL).status == 200
+        h.wait(lambda n=len(opened): len(h.sim.opened_views) > n)
+        # the opener has given its connection back, so the next call can find one idle
+        h.wait(lambda: POOL.idle(key) >= 1)
+        opened.append(h.sim.connections)
+    assert opened[-1] == opened[0], opened  # the later modals came over a connection already open
 
 
 def test_message_shortcut_attaches_permalink_and_picks_team(h: Harness) -> None:
