@@ -201,6 +201,15 @@ def test_listener_calls_reuse_pooled_connections(h: Harness) -> None:
         # the opener has given its connection back, so the next call can find one idle
         h.wait(lambda: POOL.idle(key) >= 1)
         opened.append(h.sim.connections)
+    # the message shortcut opens its modal from a lazy listener, which Bolt runs on a deep copy of the
+    # request's context: the copied client still sends over the shared pool
+    for _ in range(2):
+        n = len(h.sim.opened_views)
+        assert h.driver.message_shortcut(user_id=ERIN, callback_id=Callback.SHORTCUT.value, channel_id=GENERAL,
+                                         message={"ts": "1700000000.000300", "user": DAVE, "text": "?"}).status == 200
+        h.wait(lambda n=n: len(h.sim.opened_views) > n)
+        h.wait(lambda: POOL.idle(key) >= 1)
+        opened.append(h.sim.connections)
     assert opened[-1] == opened[0], opened  # the later modals came over a connection already open
 
 
