@@ -152,7 +152,7 @@ class Target:
         fake_before = sum(cpu_seconds(self.fake.pid)) if remote else 0.0
         result = run_load(self.fake, self.url, n, concurrency, tag)
         user, system = (after - before for after, before in zip(cpu_seconds(self.pid), cpu_before, strict=True))
-        fake_cpu = sum(cpu_seconds(self.fake.pid)) - fake_before if remote else float("nan")
+        fake_cpu = sum(cpu_seconds(self.fake.pid)) - fake_before if remote else None  # in ours: bench_cpu
         result.update(cpu_s=user + system, sys_s=system, bench_cpu_s=time.process_time() - own_before,
                       fake_cpu_s=fake_cpu)
         self.rounds.append(result)
@@ -183,7 +183,8 @@ class Target:
             # this process: the 32 clients (and the Slack fake with --fake-in-process), and the fake in its
             # own process: the harness shares the same 2 cores with the app
             "bench_cpu_ms_per_request": round(sum(r["bench_cpu_s"] for r in rounds) / n * 1000, 2),
-            "fake_cpu_ms_per_request": round(sum(r["fake_cpu_s"] for r in rounds) / n * 1000, 2),
+            "fake_cpu_ms_per_request": None if rounds[0]["fake_cpu_s"] is None else
+            round(sum(r["fake_cpu_s"] for r in rounds) / n * 1000, 2),
             "idle_rss_mb": round(self.idle_rss, 1), "rss_after_mb": round(self.rss_after, 1),
             "round_handled_per_s": [round(r["posts"] / r["done_s"], 1) for r in rounds],
         }
