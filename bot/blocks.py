@@ -116,8 +116,6 @@ def triage_message(req: Request, team: Team, *, origin_team: Team | None = None)
         md_section(preview),
     ]
     context = [f"Opened {slack_date(req.created_at, '{date_short_pretty} {time} ({ago})')}"]
-    if req.summary and req.text != req.summary:
-        pass
     if req.source_permalink:
         context.append(f"<{req.source_permalink}|original message>")
     if req.transfer_count and origin_team and origin_team.slug != team.slug:
