@@ -12,11 +12,13 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import builtin_handlers
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -292,9 +294,12 @@ def test_response_url_posts(simulator: SlackSimulator) -> None:
 # ---------------------------------------------------------------------------------------- fault injection
 def test_rate_limit_injection_is_retried_by_slack_sdk(simulator: SlackSimulator,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    slept: list[float] = []  # the handler sleeps Retry-After + random(): record instead of sleeping
-    monkeypatch.setattr("slack_sdk.http_retry.builtin_handlers.random.random", lambda: 0.0)
-    monkeypatch.setattr("slack_sdk.http_retry.builtin_handlers.time.sleep", slept.append)
+    # The handler sleeps Retry-After + random(): record instead of sleeping. Only the handler module's
+    # names are replaced: patching time.sleep itself would also catch other threads (an earlier
+    # test's WAL checkpointer sleeping between checkpoints) and make them spin.
+    slept: list[float] = []
+    monkeypatch.setattr(builtin_handlers, "random", SimpleNamespace(random=lambda: 0.0))
+    monkeypatch.setattr(builtin_handlers, "time", SimpleNamespace(sleep=slept.append))
     client = WebClient(token=TOKEN, base_url=simulator.base_url,
                        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)])
     simulator.rate_limit_next("chat.postMessage", retry_after=3)
