@@ -123,13 +123,10 @@ class RemoteFake:
 
 
 def serve(latency: float, users: int) -> None:
-    sim = build_world(latency, users).start()
-    print(json.dumps({"base_url": sim.base_url, "root_url": sim.root_url, "pid": os.getpid()}), flush=True)
-    answers: dict[str, Any] = {
-        "reset": lambda: sim.reset_calls(),
-        "count": lambda method: len(sim.calls_to(method)),
-        "posts": lambda tag, channel: triage_posts(sim.calls_to("chat.postMessage"), tag, channel),
-    }
+    """The child's side of `RemoteFake`: a `LocalFake` here, its methods answered over stdin/stdout."""
+    fake = LocalFake(latency, users)
+    print(json.dumps({"base_url": fake.base_url, "root_url": fake.sim.root_url, "pid": fake.pid}), flush=True)
+    answers: dict[str, Any] = {"reset": fake.reset, "count": fake.count, "posts": fake.posts}
     try:
         for line in sys.stdin:
             command, *words = line.split()
@@ -138,7 +135,7 @@ def serve(latency: float, users: int) -> None:
                 break
             print(json.dumps(answers[command](*words)), flush=True)
     finally:
-        sim.stop()
+        fake.stop()
 
 
 def main() -> None:

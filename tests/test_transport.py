@@ -216,7 +216,7 @@ def pool() -> Iterator[None]:
 
 
 def pooled(server: ScriptedServer, scheme: str = "http", host: str = "127.0.0.1") -> int:
-    return len(POOL._idle.get((scheme, host, server.port), []))
+    return POOL.idle((scheme, host, server.port))
 
 
 def test_requests_are_what_http_client_sent(pool: None) -> None:
