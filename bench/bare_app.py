@@ -1,6 +1,6 @@
 """The baseline for bench_ack: the fastest bare Bolt app that only acks and posts one message.
 
-With `--keepalive` its post goes over askdesk's own pooled transport (bot.slack_http) rather than
+With `--keepalive` its post goes over askdesk's own pooled transport (bot.slack.http) rather than
 Bolt's stock client, which opens a connection per call: the bare app with that advantage too.
 
 With `--floor DATABASE_URL` it is instead the least any implementation of askdesk's intake could do
@@ -26,7 +26,7 @@ from slack_sdk import WebClient
 from sqlalchemy import create_engine
 
 from bot.config import Settings
-from bot.server import create_server
+from bot.runtime.server import create_server
 
 
 def main() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--floor", default=None, help="database URL: run the intake floor instead (see above)")
     parser.add_argument("--keepalive", action="store_true",
-                        help="post with askdesk's pooled transport (bot.slack_http) instead of Bolt's client")
+                        help="post with askdesk's pooled transport (bot.slack.http) instead of Bolt's client")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.floor:
@@ -49,7 +49,7 @@ def main() -> None:
     if args.workers > 1:  # same process model as `askdesk run --workers N`
         import os
 
-        from bot.workers import _listen
+        from bot.runtime.workers import _listen
 
         sock = _listen("127.0.0.1", args.port)
         for _ in range(args.workers):
@@ -79,7 +79,7 @@ def serve(args: argparse.Namespace, sock: Any) -> None:
         def ack_saved(ack: Any, body: dict[str, Any]) -> None:
             ack(text=f"Saved as #{saved(body.get('user_id', ''), body.get('text', ''))}.")
 
-        from bot.slack_http import KeepAliveWebClient
+        from bot.slack.http import KeepAliveWebClient
 
         pooled = KeepAliveWebClient(token="xoxb-bench", base_url=args.api)  # no connection set-up per call
 
@@ -89,7 +89,7 @@ def serve(args: argparse.Namespace, sock: Any) -> None:
 
         app.command("/ask-finance")(ack=ack_saved, lazy=[post_two])
     elif args.keepalive:
-        from bot.slack_http import KeepAliveWebClient
+        from bot.slack.http import KeepAliveWebClient
 
         pooled_one = KeepAliveWebClient(token="xoxb-bench", base_url=args.api)
 

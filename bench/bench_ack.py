@@ -32,7 +32,7 @@ from typing import Any
 
 from bench.common import FINANCE_TOML, free_port, pct, rss_mb, spawn, stop, wait_http, write_result
 from bench.slack_fake import LocalFake, RemoteFake
-from bot.slack_driver import SlackDriver
+from slacksim.driver import SlackDriver
 
 SECRET = "bench-signing-secret"
 CONFIG = FINANCE_TOML

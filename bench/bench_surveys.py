@@ -35,7 +35,7 @@ from sqlmodel import col, select
 
 from bench.common import FINANCE_TOML, free_port, rss_mb, spawn, wait_http, write_result
 from bot.config import Settings, parse_config
-from bot.simulator import SlackSimulator
+from slacksim.simulator import SlackSimulator
 from storage.db import make_engine, session_scope, upgrade
 from storage.models import Job, Request, Survey
 
@@ -108,9 +108,9 @@ def burst(n: int, db_url: str) -> dict[str, Any]:
     import logging
     import multiprocessing
 
-    import bot.jobs  # noqa: F401 - registers the survey jobs
-    from bot.runtime import build_deps
-    from bot.scheduler import Clock
+    import bot.runtime.jobs  # noqa: F401 - registers the survey jobs
+    from bot.runtime.deps import build_deps
+    from bot.runtime.scheduler import Clock
 
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "tick skipped: still running" is expected
     ours, theirs = multiprocessing.Pipe()

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bench.common import ROOT
-from bot.simulator import Call, SlackSimulator
+from slacksim.simulator import Call, SlackSimulator
 
 CHANNEL = "C0FINANCE"
 

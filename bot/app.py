@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 
-from bot.runtime import Deps
+from bot.runtime.deps import Deps
 from handlers import register_all
 from handlers.common import handle_error, is_db_down
 from storage import requests as queries

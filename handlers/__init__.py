@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.runtime import Deps
+from bot.runtime.deps import Deps
 
 
 def register_all(app: App, deps: Deps) -> None:

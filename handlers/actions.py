@@ -8,9 +8,9 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from bot import blocks
-from bot.ids import Action
-from bot.runtime import Deps
+from bot.render import blocks
+from bot.render.ids import Action
+from bot.runtime.deps import Deps
 from bot.services import requests as service
 from handlers.common import funnel, noop_ack, safe_ack, tell
 from handlers.home import publish_home

@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk.webhook import WebhookClient
 
-from bot.runtime import Deps
+from bot.runtime.deps import Deps
 from bot.services.digest_access import USAGE, current_figures
 from handlers.common import funnel, safe_ack
 

@@ -8,9 +8,9 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import blocks
 from bot.config import Team
-from bot.runtime import Deps
+from bot.render import blocks
+from bot.runtime.deps import Deps
 from bot.services import requests as service
 from handlers.common import funnel, handle_error, safe_ack, tell
 

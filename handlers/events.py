@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.runtime import Deps
+from bot.runtime.deps import Deps
 from bot.services import requests as service
 from handlers.common import event_id_of, safe_ack
 

@@ -8,9 +8,9 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from bot.feedback_blocks import parse_survey_form
-from bot.ids import Action, Block, Callback
-from bot.runtime import Deps
+from bot.render.feedback_blocks import parse_survey_form
+from bot.render.ids import Action, Block, Callback
+from bot.runtime.deps import Deps
 from bot.services import feedback, ratings
 from handlers.common import event_id_of, funnel, noop_ack, safe_ack, tell
 

@@ -7,8 +7,8 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot import blocks
-from bot.runtime import Deps
+from bot.render import blocks
+from bot.runtime.deps import Deps
 from bot.services import requests as service
 from handlers.common import funnel, noop_ack
 

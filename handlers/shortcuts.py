@@ -7,9 +7,9 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot import blocks
-from bot.ids import Callback
-from bot.runtime import Deps
+from bot.render import blocks
+from bot.render.ids import Callback
+from bot.runtime.deps import Deps
 from handlers.common import funnel, noop_ack
 
 

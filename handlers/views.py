@@ -8,8 +8,8 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from bot.ids import INPUT, Block, Callback
-from bot.runtime import Deps
+from bot.render.ids import INPUT, Block, Callback
+from bot.runtime.deps import Deps
 from bot.services import requests as service
 from handlers.common import funnel, handle_error, safe_ack, tell
 

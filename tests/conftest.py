@@ -19,14 +19,14 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
-import bot.jobs  # noqa: F401 - registers job handlers
+import bot.runtime.jobs  # noqa: F401 - registers job handlers
 from bot.app import create_app
 from bot.config import Settings, parse_config
-from bot.runtime import Deps, build_deps
-from bot.scheduler import Clock
-from bot.server import create_server
-from bot.simulator import SlackSimulator
-from bot.slack_driver import SlackDriver
+from bot.runtime.deps import Deps, build_deps
+from bot.runtime.scheduler import Clock
+from bot.runtime.server import create_server
+from slacksim.driver import SlackDriver
+from slacksim.simulator import SlackSimulator
 from storage.db import make_engine, upgrade
 
 SIGNING_SECRET = "test-signing-secret-8f1e2d"
@@ -54,16 +54,16 @@ TEST_CONFIG: dict[str, Any] = {
 @pytest.fixture(autouse=True)
 def blocks_match_slack_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every Block Kit message the app renders during any test is also serialised by slack_sdk's own
-    `to_dict()`, and the two must be equal (bot.blockjson is a faster route to the same JSON)."""
-    import bot.blocks
-    from bot.blockjson import to_json_ready
+    `to_dict()`, and the two must be equal (bot.render.blockjson is a faster route to the same JSON)."""
+    import bot.render.blocks
+    from bot.render.blockjson import to_json_ready
 
     def checked(block: Any) -> dict[str, Any]:
         fast = to_json_ready(block)
-        assert fast == block.to_dict(), f"bot.blockjson differs from slack_sdk for {type(block).__name__}"
+        assert fast == block.to_dict(), f"bot.render.blockjson differs from slack_sdk for {type(block).__name__}"
         return fast
 
-    monkeypatch.setattr(bot.blocks, "to_json_ready", checked)
+    monkeypatch.setattr(bot.render.blocks, "to_json_ready", checked)
 
 
 def _toml_value(value: Any) -> str:

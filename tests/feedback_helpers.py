@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot.ids import Action
-from bot.scheduler import Clock
+from bot.render.ids import Action
+from bot.runtime.scheduler import Clock
 from storage import feedback as queries
 from storage import jobs as job_queries
 from storage.db import session_scope

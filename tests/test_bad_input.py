@@ -8,7 +8,7 @@ import urllib.request
 
 from sqlmodel import select
 
-from bot.ids import Action
+from bot.render.ids import Action
 from storage.db import session_scope
 from storage.models import Job, Request
 from tests.conftest import ALICE, DAVE, FINANCE_CH, GENERAL, Harness

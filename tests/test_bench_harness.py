@@ -8,8 +8,8 @@ import time
 import pytest
 
 from bench.slack_fake import CHANNEL, LocalFake, RemoteFake
-from bot.slack import build_client
-from bot.slack_driver import SlackDriver
+from bot.slack.client import build_client
+from slacksim.driver import SlackDriver
 
 
 @pytest.mark.parametrize("kind", [RemoteFake, LocalFake])

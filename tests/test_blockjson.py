@@ -1,4 +1,4 @@
-"""bot.blockjson.to_json_ready against slack_sdk's own to_dict (the conftest fixture also compares
+"""bot.render.blockjson.to_json_ready against slack_sdk's own to_dict (the conftest fixture also compares
 the two for every message rendered anywhere in the suite)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
-from bot.blockjson import to_json_ready
+from bot.render.blockjson import to_json_ready
 
 
 def test_objects_with_their_own_to_dict_and_empty_allowed_lists() -> None:

@@ -16,10 +16,10 @@ import pytest
 import yaml
 from sqlalchemy import text
 
+from bot.cli.manifest import build_manifest
 from bot.config import ConfigError, load_settings, parse_config, parse_duration
-from bot.manifest import build_manifest
-from bot.simulator import SlackSimulator
-from bot.slack_driver import SlackDriver
+from slacksim.driver import SlackDriver
+from slacksim.simulator import SlackSimulator
 from storage.db import current_revision, make_engine, upgrade
 from tests.conftest import BOT_TOKEN, DAVE, FINANCE_CH, SIGNING_SECRET, TEST_CONFIG, make_settings, write_config
 

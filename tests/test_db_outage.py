@@ -22,9 +22,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
-from bot.ids import Action, Block, Callback
-from bot.simulator import SlackSimulator
+from bot.render.ids import Action, Block, Callback
 from handlers.common import DB_DOWN
+from slacksim.simulator import SlackSimulator
 from storage.db import session_scope
 from storage.models import Job, Person, ProcessedEvent, Request, RequestEvent
 from tests.conftest import ALICE, DAVE, FINANCE_CH, GENERAL, Harness, make_settings, start_harness

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from bot.services.digest_periods import period_for_week
-from bot.simulator import SlackSimulator
+from slacksim.simulator import SlackSimulator
 from tests.conftest import BOT_TOKEN, FINANCE_CH, TEST_CONFIG, write_config
 from tests.digest_helpers import Seeder
 from tests.test_digest_figures import seed_week

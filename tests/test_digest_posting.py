@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.scheduler import Clock
+from bot.runtime.scheduler import Clock
 from bot.services import digest_jobs
 from bot.services.digest_periods import period_ending
-from bot.simulator import SlackSimulator
+from slacksim.simulator import SlackSimulator
 from storage.db import session_scope
 from storage.models import Digest
 from tests.conftest import (
@@ -270,7 +270,7 @@ def big_team(i: int, *, departments: int, categories: int) -> Any:
 
 
 def check_limits(rendered: Any) -> None:
-    from bot.simulator_state import validate_blocks
+    from slacksim.state import validate_blocks
 
     blocks = rendered.as_dicts()  # slack_sdk validates lengths in to_dict()
     validate_blocks(blocks)
@@ -286,7 +286,7 @@ def check_limits(rendered: Any) -> None:
 
 
 def test_block_kit_limits_hold_for_huge_digests() -> None:
-    from bot import digest_blocks
+    from bot.render import digest_blocks
     from bot.services.digests import OrgDigest
 
     team = big_team(1, departments=60, categories=40)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import DEFAULT_RATINGS, Team
-from bot.feedback_blocks import (
+from bot.render.feedback_blocks import (
     SurveyForm,
     dimension_block,
     parse_survey_form,
@@ -16,7 +16,7 @@ from bot.feedback_blocks import (
     survey_message,
     survey_modal,
 )
-from bot.ids import Block
+from bot.render.ids import Block
 from bot.services.ratings import base_emoji, score_of
 from bot.services.surveys import next_working_time, zone
 from storage.models import Request, Survey

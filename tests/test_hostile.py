@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, func, text
 from sqlmodel import Session, select
 
-from bot.ids import Action, Block, Callback
-from bot.simulator import SlackSimulator
-from bot.slack_driver import SlackDriver
+from bot.render.ids import Action, Block, Callback
+from slacksim.driver import SlackDriver
+from slacksim.simulator import SlackSimulator
 from storage.db import session_scope
 from storage.models import Job, Person, ProcessedEvent, Reaction, Request, RequestEvent, Survey
 from tests.conftest import (

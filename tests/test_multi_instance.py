@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.simulator import SlackSimulator
-from bot.slack_driver import SlackDriver
+from slacksim.driver import SlackDriver
+from slacksim.simulator import SlackSimulator
 from tests.conftest import BOT_TOKEN, FINANCE_CH, HR_CH, IT_CH, PG_URL, SIGNING_SECRET, TEST_CONFIG, write_config
 
 ROOT = Path(__file__).resolve().parent.parent

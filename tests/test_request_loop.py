@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.ids import Action, Block, Callback
-from bot.slack_http import POOL
+from bot.render.ids import Action, Block, Callback
+from bot.slack.http import POOL
 from storage import requests as queries
 from storage.db import session_scope
 from storage.models import Request, RequestEvent

@@ -21,8 +21,8 @@ from typing import TypeVar
 import pytest
 from sqlmodel import Session, select
 
-from bot.simulator import SlackSimulator
-from bot.slack_driver import SlackDriver
+from slacksim.driver import SlackDriver
+from slacksim.simulator import SlackSimulator
 from storage import feedback as queries
 from storage import jobs as job_queries
 from storage.db import make_engine, session_scope

@@ -17,11 +17,11 @@ from sqlalchemy import func
 from sqlmodel import select
 
 import storage.requests
-from bot.ids import Action, Block, Callback
-from bot.logs import RedactingFilter
-from bot.runtime import build_deps
-from bot.simulator import SlackSimulator
-from bot.slack_driver import SlackDriver
+from bot.render.ids import Action, Block, Callback
+from bot.runtime.deps import build_deps
+from bot.runtime.logs import RedactingFilter
+from slacksim.driver import SlackDriver
+from slacksim.simulator import SlackSimulator
 from storage.db import make_engine, session_scope
 from storage.models import Job, ProcessedEvent, Request, RequestEvent
 from tests.conftest import (

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.simulator import SlackSimulator
-from bot.slack_driver import SlackDriver
+from slacksim.driver import SlackDriver
+from slacksim.simulator import SlackSimulator
 from storage.db import make_engine, session_scope
 from storage.models import Job, Request
 from tests.conftest import BOT_TOKEN, FINANCE_CH, GENERAL, SIGNING_SECRET, populate

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from slack_sdk.signature import SignatureVerifier
 
-from bot.slack_driver import SlackDriver
+from slacksim.driver import SlackDriver
 
 VECTOR = json.loads((Path(__file__).parent / "fixtures" / "signing.test-vector.docs.json").read_text())
 

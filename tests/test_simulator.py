@@ -1,4 +1,4 @@
-"""Tests of the loopback Slack fake (bot.simulator) and the signed-request driver (bot.slack_driver),
+"""Tests of the loopback Slack fake (slacksim.simulator) and the signed-request driver (slacksim.driver),
 driven by the real slack_sdk WebClient and a real Bolt app."""
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryInt
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
-from bot.simulator import SlackSimulator
-from bot.slack_driver import SlackDriver
+from slacksim.driver import SlackDriver
+from slacksim.simulator import SlackSimulator
 
 TOKEN = "xoxb-test"
 SECRET = "simulator-test-secret"

@@ -25,9 +25,9 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from sqlalchemy import text
 
-from bot.simulator import SlackSimulator
-from bot.simulator_socket import accept_key
-from bot.slack_driver import DriverResponse, SlackDriver
+from slacksim.driver import DriverResponse, SlackDriver
+from slacksim.simulator import SlackSimulator
+from slacksim.socket_mode import accept_key
 from storage.db import make_engine
 from tests.conftest import ALICE, BOB, BOT_TOKEN, DAVE, FINANCE_CH, GENERAL
 from tests.test_status_purge import cli_env, free_port

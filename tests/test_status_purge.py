@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from bot.purge import PurgeReport, purge
+from bot.services.purge import PurgeReport, purge
 from storage.db import session_scope
 from storage.models import Job, ProcessedEvent, Reaction, Request, RequestEvent, Survey
 from tests.conftest import ALICE, DAVE, ERIN, TEST_CONFIG

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.ids import Block
-from bot.slack_driver import SlackDriver
+from bot.render.ids import Block
+from slacksim.driver import SlackDriver
 from storage.models import Survey
 from tests.conftest import DAVE, MALLORY, Harness
 from tests.feedback_helpers import ask, deliver, refusals, resolve, survey, survey_dms, texts, tick, with_clock

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.analytics.privacy import SUPPRESSED_TEXT
-from bot.ids import Action
+from bot.render.ids import Action
 from bot.services import feedback as feedback_service
 from bot.services import surveys as surveys_service
 from storage import feedback as feedback_queries

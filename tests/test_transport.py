@@ -24,9 +24,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import builtin_handlers
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot.simulator import SlackSimulator
-from bot.slack import build_client, slack_error
-from bot.slack_http import POOL, KeepAliveWebClient, _host_header
+from bot.slack.client import build_client, slack_error
+from bot.slack.http import POOL, KeepAliveWebClient, _host_header
+from slacksim.simulator import SlackSimulator
 
 
 @pytest.fixture

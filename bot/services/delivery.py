@@ -11,7 +11,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.slack import ChannelPacer, slack_error
+from bot.slack.client import ChannelPacer, slack_error
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def post_once(client: WebClient, *, channel: str, text: str, blocks: list[dict[s
             return found
     if pacer is not None:
         pacer.wait(known_channel or channel)
-    # `blocks` are JSON-ready dicts already (bot.blockjson): `api_call` sends them as they are, where
+    # `blocks` are JSON-ready dicts already (bot.render.blockjson): `api_call` sends them as they are, where
     # `chat_postMessage` would first look for Block Kit objects to convert (~10 % of a call's CPU).
     resp = client.api_call("chat.postMessage", json={
         "channel": channel, "text": text, "blocks": blocks, "unfurl_links": False,

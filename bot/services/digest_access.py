@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.blocks import Rendered, notice
 from bot.config import Team
-from bot.digest_blocks import on_demand as on_demand_blocks
-from bot.runtime import Deps
+from bot.render.blocks import Rendered, notice
+from bot.render.digest_blocks import on_demand as on_demand_blocks
+from bot.runtime.deps import Deps
 from bot.services import digests
 from bot.services.digest_periods import period_ending
 

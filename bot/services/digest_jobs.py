@@ -23,15 +23,15 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
-from bot import digest_blocks
 from bot.config import Settings, Team
-from bot.outbox import PermanentFailure, job_handler, on_failure
-from bot.runtime import Deps
-from bot.scheduler import periodic
+from bot.render import digest_blocks
+from bot.runtime.deps import Deps
+from bot.runtime.outbox import PermanentFailure, job_handler, on_failure
+from bot.runtime.scheduler import periodic
 from bot.services import digests
 from bot.services.delivery import post_once
 from bot.services.digest_periods import Period, period_ending, schedule_for
-from bot.slack import is_permanent, slack_error
+from bot.slack.client import is_permanent, slack_error
 from storage import digests as digest_rows
 from storage import jobs as job_queries
 from storage.db import read_scope, session_scope

@@ -19,8 +19,8 @@ from sqlmodel import Session
 from bot.analytics import GatedValue, RankedItem, WeekPoint, extract_topics, gate, ranked_change
 from bot.analytics.privacy import effective_threshold, gate_breakdown, gate_comments, is_allowed
 from bot.analytics.stats import median, percentile, share_within
-from bot.blocks import message_link
 from bot.config import Settings, Team
+from bot.render.blocks import message_link
 from bot.services.digest_periods import Period
 from storage import digest_queries as q
 from storage.db import read_scope

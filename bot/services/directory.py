@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from bot.config import Settings, Team
-from bot.slack import slack_error
+from bot.slack.client import slack_error
 from storage.db import session_scope
 from storage.models import Person
 

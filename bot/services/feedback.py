@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.models.views import View
 from sqlmodel import Session
 
-from bot import feedback_blocks
 from bot.analytics import privacy
-from bot.blocks import slack_date
-from bot.outbox import KICK_GRACE
+from bot.render import feedback_blocks
+from bot.render.blocks import slack_date
+from bot.runtime.outbox import KICK_GRACE
 from bot.services import surveys
 from storage import feedback as queries
 from storage import requests as request_queries
@@ -27,7 +27,7 @@ from storage.db import session_scope
 from storage.models import Request, Survey
 
 if TYPE_CHECKING:
-    from bot.runtime import Deps
+    from bot.runtime.deps import Deps
 
 
 def on_resolved(deps: Deps, session: Session, req: Request) -> list[int | None]:

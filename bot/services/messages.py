@@ -8,11 +8,11 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from bot import blocks
-from bot.outbox import PermanentFailure, job_handler, on_failure
-from bot.runtime import Deps
+from bot.render import blocks
+from bot.runtime.deps import Deps
+from bot.runtime.outbox import PermanentFailure, job_handler, on_failure
 from bot.services.delivery import post_once
-from bot.slack import is_permanent, slack_error
+from bot.slack.client import is_permanent, slack_error
 from storage import requests as queries
 from storage.db import group_batched, session_scope
 from storage.jobs import ClaimedJob

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.runtime import Deps
+from bot.runtime.deps import Deps
 from storage import feedback as queries
 from storage import requests as request_queries
 from storage.db import session_scope

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from sqlmodel import Session
 
 from bot.config import URGENCIES, Team
-from bot.outbox import KICK_GRACE
-from bot.runtime import Deps
+from bot.runtime.deps import Deps
+from bot.runtime.outbox import KICK_GRACE
 from bot.services import feedback
 from storage import jobs as job_queries
 from storage import requests as queries

@@ -24,13 +24,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
-from bot import feedback_blocks
 from bot.analytics.privacy import effective_threshold
-from bot.outbox import KICK_GRACE, PermanentFailure, RetryLater, job_handler, on_failure
-from bot.runtime import Deps
-from bot.scheduler import periodic
+from bot.render import feedback_blocks
+from bot.runtime.deps import Deps
+from bot.runtime.outbox import KICK_GRACE, PermanentFailure, RetryLater, job_handler, on_failure
+from bot.runtime.scheduler import periodic
 from bot.services.delivery import post_once
-from bot.slack import is_permanent, slack_error
+from bot.slack.client import is_permanent, slack_error
 from storage import feedback as queries
 from storage import jobs as job_queries
 from storage import requests as request_queries

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.ids import Action, Block, Callback
+from bot.render.ids import Action, Block, Callback
 
 if TYPE_CHECKING:
-    from bot.demo import Demo
+    from bot.demo.run import Demo
 
 DAVE, PRIYA, LI, ALICE, BOB, CAROL, HANNAH, MALLORY = (
     "U0DAVE", "U0PRIYA", "U0LI", "U0ALICE", "U0BOB", "U0CAROL", "U0HANNAH", "U0MALLORY")
@@ -92,13 +92,13 @@ def run_scenario(demo: Demo) -> None:
     demo.print("askdesk demo — the real app, a local Slack simulator, signed requests, SQLite.\n")
     request_loop(demo)
     try:
-        from bot.demo_feedback import feedback_scenario
+        from bot.demo.feedback import feedback_scenario
     except ImportError:
         feedback_scenario = None
     if feedback_scenario:
         feedback_scenario(demo)
     try:
-        from bot.demo_digest import digest_scenario
+        from bot.demo.digest import digest_scenario
     except ImportError:
         digest_scenario = None
     if digest_scenario:

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.slack import is_permanent, retry_after, slack_error
+from bot.slack.client import is_permanent, retry_after, slack_error
 from storage import jobs as job_queries
 from storage.db import session_scope
 from storage.jobs import ClaimedJob
 
 if TYPE_CHECKING:
-    from bot.runtime import Deps
+    from bot.runtime.deps import Deps
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from bot.ids import Block, Callback
+from bot.render.ids import Block, Callback
 
 if TYPE_CHECKING:
-    from bot.demo import Demo
+    from bot.demo.run import Demo
 
 DAVE, PRIYA, LI, ALICE, MALLORY = "U0DAVE", "U0PRIYA", "U0LI", "U0ALICE", "U0MALLORY"
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.demo import Demo
+    from bot.demo.run import Demo
 
 
 def digest_scenario(demo: Demo) -> None:
-    from bot.cli_digest import render_digest_text
-    from bot.demo_seed import seed_history
+    from bot.cli.digest import render_digest_text
+    from bot.demo.seed import seed_history
     from bot.services.digest_periods import period_ending
 
     demo.settle()

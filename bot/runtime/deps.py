@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from bot.config import Settings
 from bot.services.directory import Directory
-from bot.slack import ChannelPacer, build_client
+from bot.slack.client import ChannelPacer, build_client
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Deps:
     now: Callable[[], datetime] = utc_now
     instance_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
     pacer: ChannelPacer = field(default_factory=ChannelPacer)
-    outbox: object = None  # bot.outbox.Outbox, set by build_deps
+    outbox: object = None  # bot.runtime.outbox.Outbox, set by build_deps
     _workspace_url: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -66,7 +66,7 @@ class Deps:
 
 def build_deps(settings: Settings, engine: Engine, *, now: Callable[[], datetime] = utc_now,
                workers: int | None = None) -> Deps:
-    from bot.outbox import Outbox
+    from bot.runtime.outbox import Outbox
 
     client = build_client(settings.bot_token, settings.slack_api_url)
     send_client = build_client(settings.bot_token, settings.slack_api_url, safe_retries_only=True)

@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 
 from bot.config import Settings
-from bot.ids import Callback
+from bot.render.ids import Callback
 
 BOT_SCOPES = [
     "chat:write", "commands", "channels:history", "groups:history", "im:history", "channels:read",

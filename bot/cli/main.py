@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings, redact_url
-from bot.logs import setup_logging
+from bot.runtime.logs import setup_logging
 
 log = logging.getLogger("askdesk")
 
@@ -23,10 +23,10 @@ def _settings(args: argparse.Namespace, *, require_signing_secret: bool = False)
 
 def boot(settings: Settings, *, socket_mode: bool = False, migrate: bool = True) -> tuple[Any, Any, Any]:
     """Migrate the database (unless already done) and build deps, app and clock, ready to serve."""
-    import bot.jobs  # noqa: F401 - registers job handlers and periodic tasks
+    import bot.runtime.jobs  # noqa: F401 - registers job handlers and periodic tasks
     from bot.app import create_app
-    from bot.runtime import build_deps, settle_heap
-    from bot.scheduler import Clock
+    from bot.runtime.deps import build_deps, settle_heap
+    from bot.runtime.scheduler import Clock
     from storage.db import make_engine, upgrade
 
     if migrate:
@@ -47,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not settings.bot_token:
         raise ConfigError("environment: key 'SLACK_BOT_TOKEN': required (the xoxb- token of your Slack app)")
     if not socket_mode and args.workers > 1:
-        from bot.workers import serve_workers
+        from bot.runtime.workers import serve_workers
 
         return serve_workers(settings, host=args.host, port=args.port or settings.port, workers=args.workers)
     deps, app, clock = boot(settings, socket_mode=socket_mode)
@@ -78,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             finally:
                 _stop_socket_mode(handler)
         else:
-            from bot.server import create_server
+            from bot.runtime.server import create_server
 
             server = create_server(app, deps.engine, host=args.host, port=args.port or settings.port,
                                    threads=settings.http_threads)
@@ -105,8 +105,8 @@ def drain(deps: Any, app: Any, clock: Any) -> None:
 
 
 def _socket_mode_problem(exc: BaseException) -> str:
-    from bot.logs import redact
-    from bot.slack import slack_error
+    from bot.runtime.logs import redact
+    from bot.slack.client import slack_error
 
     if isinstance(exc, OSError):
         return redact(f"cannot reach the Slack API ({type(exc).__name__}: {exc})")
@@ -134,7 +134,7 @@ def _dotenv_has_app_token() -> bool:
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
-    from bot.manifest import manifest_yaml
+    from bot.cli.manifest import manifest_yaml
 
     settings = load_settings()
     print(manifest_yaml(settings, request_url=args.request_url, socket=args.socket), end="")
@@ -152,13 +152,13 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bot.demo import run_demo
+    from bot.demo.run import run_demo
 
     return run_demo(out_dir=args.out, keep=args.keep)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from bot.status import print_status
+    from bot.cli.status import print_status
 
     settings = _settings(args)
     return print_status(settings)
@@ -193,10 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _EXTENSIONS: list[Any] = []
-from bot.cli_purge import add_parser as _purge_parser  # noqa: E402 - `askdesk purge`
+from bot.cli.purge import add_parser as _purge_parser  # noqa: E402 - `askdesk purge`
 
 _EXTENSIONS.append(_purge_parser)
-from bot.cli_digest import add_parser as _digest_parser  # noqa: E402 - `askdesk digest`
+from bot.cli.digest import add_parser as _digest_parser  # noqa: E402 - `askdesk digest`
 
 _EXTENSIONS.append(_digest_parser)
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings, parse_config
-from bot.simulator import SlackSimulator
-from bot.slack_driver import SlackDriver
-from bot.transcript import Namer, describe_call, describe_response_post
+from bot.demo.transcript import Namer, describe_call, describe_response_post
+from slacksim.driver import SlackDriver
+from slacksim.simulator import SlackSimulator
 
 SIGNING_SECRET = "demo-signing-secret"
 PEOPLE = {
@@ -37,7 +37,7 @@ CHANNELS = {
 
 
 def demo_config() -> dict[str, Any]:
-    return tomllib.loads(resources.files("bot").joinpath("demo_config.toml").read_text(encoding="utf-8"))
+    return tomllib.loads(resources.files("bot.demo").joinpath("demo_config.toml").read_text(encoding="utf-8"))
 
 
 class Demo:
@@ -58,11 +58,11 @@ class Demo:
 
     # -- plumbing ---------------------------------------------------------------------------
     def start(self) -> None:
-        import bot.jobs  # noqa: F401
+        import bot.runtime.jobs  # noqa: F401
         from bot.app import create_app
-        from bot.runtime import build_deps
-        from bot.scheduler import Clock
-        from bot.server import create_server
+        from bot.runtime.deps import build_deps
+        from bot.runtime.scheduler import Clock
+        from bot.runtime.server import create_server
         from storage.db import make_engine, upgrade
 
         self.sim.start()
@@ -145,8 +145,8 @@ class Demo:
 
 
 def run_demo(out_dir: str = "demo-out", keep: bool = False, printer: Callable[[str], None] = print) -> int:
-    from bot.demo_scenario import run_scenario
-    from bot.logs import setup_logging
+    from bot.demo.scenario import run_scenario
+    from bot.runtime.logs import setup_logging
 
     setup_logging("WARNING")
     out = Path(out_dir)

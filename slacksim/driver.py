@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.simulator import SlackSimulator
+    from slacksim.simulator import SlackSimulator
 
 __all__ = ["DriverResponse", "SlackDriver"]
 

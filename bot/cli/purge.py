@@ -23,8 +23,8 @@ def retention_period(text: str) -> timedelta:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from bot.cli import _settings
-    from bot.purge import purge
+    from bot.cli.main import _settings
+    from bot.services.purge import purge
     from storage.db import make_engine, upgrade
 
     settings = _settings(args)

@@ -88,7 +88,7 @@ def figures(engine: Any, settings: Settings, plan: list[tuple[Any, Period]],
 def render_digest_text(deps: Any, team_slug: str, period: Period | None = None,
                        chart_dir: str | Path | None = None) -> str:
     """A readable digest of a team ('*' = organisation) for the demo and --dry-run; optionally its chart."""
-    from bot import digest_text
+    from bot.render import digest_text
     from bot.services.digest_jobs import chart_name, latest_period, target_for, write_chart
 
     target = target_for(deps.settings, team_slug)
@@ -102,7 +102,7 @@ def render_digest_text(deps: Any, team_slug: str, period: Period | None = None,
 
 
 def _print(results: list[Any], as_json: bool, single: bool) -> None:
-    from bot import digest_text
+    from bot.render import digest_text
     from bot.services.digests import OrgDigest
 
     if not as_json:
@@ -121,9 +121,9 @@ def _print(results: list[Any], as_json: bool, single: bool) -> None:
 
 
 def _post(settings: Settings, engine: Any, plan: list[tuple[Any, Period]]) -> int:
-    import bot.jobs  # noqa: F401 - registers the digest job handler
+    import bot.runtime.jobs  # noqa: F401 - registers the digest job handler
     from bot.config import ConfigError
-    from bot.runtime import build_deps
+    from bot.runtime.deps import build_deps
     from bot.services.digest_jobs import post_now
 
     if not settings.bot_token:
@@ -145,8 +145,8 @@ def _post(settings: Settings, engine: Any, plan: list[tuple[Any, Period]]) -> in
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from bot.cli import _settings
-    from bot.runtime import utc_now
+    from bot.cli.main import _settings
+    from bot.runtime.deps import utc_now
     from storage.db import make_engine, upgrade
 
     settings = _settings(args)

@@ -33,8 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from bot.simulator_socket import SocketModeServer
-from bot.simulator_state import (
+from slacksim.socket_mode import SocketModeServer
+from slacksim.state import (
     ApiError,
     ResponsePost,
     SimChannel,

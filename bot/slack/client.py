@@ -18,7 +18,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from bot.slack_http import KeepAliveWebClient
+from bot.slack.http import KeepAliveWebClient
 
 log = logging.getLogger(__name__)
 

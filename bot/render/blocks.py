@@ -26,10 +26,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.blockjson import to_json_ready
 from bot.config import URGENCIES, Team
-from bot.ids import INPUT, Action, Callback
-from bot.ids import Block as B
+from bot.render.blockjson import to_json_ready
+from bot.render.ids import INPUT, Action, Callback
+from bot.render.ids import Block as B
 from storage.models import Request
 
 SECTION_LIMIT = 3000

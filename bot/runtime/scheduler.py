@@ -19,7 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from bot.runtime import Deps
+from bot.runtime.deps import Deps
 
 log = logging.getLogger(__name__)
 LOCK_KEY = 0x61736B6465736B  # "askdesk"

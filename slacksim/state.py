@@ -1,7 +1,7 @@
 """World model for the loopback Slack fake: users, channels, messages, views, files, triggers.
 
 `SlackWorld` holds the state, the object shapes (user, channel, file, view) and the files v2
-handlers; `bot.simulator` adds the HTTP server, the other Web API method handlers, fault injection,
+handlers; `slacksim.simulator` adds the HTTP server, the other Web API method handlers, fault injection,
 rate limits and recording on top of it. Nothing here does I/O, and public methods take the world
 lock, so the inspection API is thread-safe.
 """

@@ -21,10 +21,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.blocks import Rendered, escape, md_section, plain, request_title, slack_date, truncate
 from bot.config import Team
-from bot.ids import INPUT, Action, Callback
-from bot.ids import Block as B
+from bot.render.blocks import Rendered, escape, md_section, plain, request_title, slack_date, truncate
+from bot.render.ids import INPUT, Action, Callback
+from bot.render.ids import Block as B
 from storage.feedback import DIMENSIONS
 from storage.models import Request, Survey
 

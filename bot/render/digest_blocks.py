@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject
 
 from bot.analytics import SUPPRESSED_TEXT, GatedValue, RankedItem, format_duration
-from bot.blocks import Rendered, escape, md_section, plain, slack_date, truncate
-from bot.digest_text import gated, pct
+from bot.render.blocks import Rendered, escape, md_section, plain, slack_date, truncate
+from bot.render.digest_text import gated, pct
 from bot.services.digests import OrgDigest, RequestRef, Satisfaction, Speed, TeamDigest
 
 MAX_BLOCKS = 50
