@@ -108,8 +108,7 @@ def burst(n: int, db_url: str) -> dict[str, Any]:
     import logging
     import multiprocessing
 
-    import bot.runtime.jobs  # noqa: F401 - registers the survey jobs
-    from bot.runtime.deps import build_deps
+    from bot.runtime.jobs import build_deps
     from bot.runtime.scheduler import Clock
 
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "tick skipped: still running" is expected
@@ -140,7 +139,7 @@ def burst(n: int, db_url: str) -> dict[str, Any]:
             time.sleep(0.5)
     finally:
         clock.stop(wait=True)
-        deps.outbox.stop()  # type: ignore[attr-defined]
+        deps.outbox.stop()
     ours.send("report")
     seen = ours.recv()
     slack.join(timeout=30)

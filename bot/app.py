@@ -1,4 +1,5 @@
-"""The app factory: builds the Bolt `App` for a `Deps`; nothing happens at import time."""
+"""The app factory: builds the Bolt `App` for a `Deps`, and a whole serving process (`boot`, `drain`);
+nothing happens at import time."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from typing import Any
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 
-from bot.runtime.deps import Deps
+from bot.config import Settings
+from bot.runtime.deps import Deps, settle_heap
+from bot.runtime.jobs import build_deps
+from bot.runtime.scheduler import Clock
 from handlers import register_all
 from handlers.common import handle_error, is_db_down
 from storage import requests as queries
-from storage.db import read_scope
+from storage.db import make_engine, read_scope, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +113,7 @@ def create_app(deps: Deps, *, socket_mode: bool = False) -> App:
         process_before_response=True,
         token_verification_enabled=False,
         request_verification_enabled=not socket_mode,
-        listener_executor=deps.outbox.live,  # type: ignore[attr-defined] - one bounded pool for post-ack work
+        listener_executor=deps.outbox.live,  # one bounded pool for post-ack work
         logger=logging.getLogger("askdesk.bolt"),
         before_authorize=reject_malformed,
     )
@@ -143,3 +147,22 @@ def create_app(deps: Deps, *, socket_mode: bool = False) -> App:
 
     register_all(app, deps)
     return app
+
+
+def boot(settings: Settings, *, socket_mode: bool = False, migrate: bool = True) -> tuple[Deps, App, Clock]:
+    """Migrate the database (unless already done) and build deps, app and clock, ready to serve."""
+    if migrate:
+        upgrade(settings.database_url)
+    deps = build_deps(settings, make_engine(settings.database_url))
+    app = create_app(deps, socket_mode=socket_mode)
+    clock = Clock(deps)
+    settle_heap()  # everything built so far lives as long as the process
+    return deps, app, clock
+
+
+def drain(deps: Deps, app: App, clock: Clock) -> None:
+    """Stop taking scheduled work, finish in-flight listener work and jobs, close the database."""
+    clock.stop(wait=True)
+    app.listener_runner.listener_executor.shutdown(wait=True)
+    deps.outbox.stop()
+    deps.engine.dispose()

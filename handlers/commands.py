@@ -38,7 +38,7 @@ def register(app: App, deps: Deps) -> None:
         text = (command.get("text") or "").strip()
         if not text:
             ack()
-            deps.outbox.live.submit(open_modal, body=command, client=client, team=team)  # type: ignore[attr-defined]
+            deps.outbox.live.submit(open_modal, body=command, client=client, team=team)
             return
         try:
             outcome = service.create_request(deps, team_slug=team.slug, requester_id=command["user_id"],

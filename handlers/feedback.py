@@ -50,7 +50,7 @@ def register(app: App, deps: Deps) -> None:
             return
         outcome = feedback.answer(deps, survey_id=survey_id, user=body["user"]["id"],
                                   values={"score": int(match.group(1))})
-        deps.outbox.kick(outcome.jobs)  # type: ignore[attr-defined]
+        deps.outbox.kick(outcome.jobs)
         if outcome.message:
             tell(client, body, outcome.message)
 
@@ -85,6 +85,6 @@ def register(app: App, deps: Deps) -> None:
 
     @funnel
     def modal_lazy(context: BoltContext) -> None:
-        deps.outbox.kick(context.get("jobs") or [])  # type: ignore[attr-defined]
+        deps.outbox.kick(context.get("jobs") or [])
 
     app.view(Callback.SURVEY_MODAL.value)(ack=modal_ack, lazy=[modal_lazy])

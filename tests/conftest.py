@@ -19,10 +19,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
-import bot.runtime.jobs  # noqa: F401 - registers job handlers
 from bot.app import create_app
 from bot.config import Settings, parse_config
-from bot.runtime.deps import Deps, build_deps
+from bot.runtime.deps import Deps
+from bot.runtime.jobs import build_deps
 from bot.runtime.scheduler import Clock
 from bot.runtime.server import create_server
 from slacksim.driver import SlackDriver
@@ -257,7 +257,7 @@ def start_harness(sim: SlackSimulator, settings: Settings, *, clock: FakeClock |
         closing.set()
         server.close()
         app.listener_runner.listener_executor.shutdown(wait=True)
-        deps.outbox.stop()  # type: ignore[attr-defined]
+        deps.outbox.stop()
         engine.dispose()
 
     return harness, stop

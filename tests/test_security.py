@@ -18,7 +18,7 @@ from sqlmodel import select
 
 import storage.requests
 from bot.render.ids import Action, Block, Callback
-from bot.runtime.deps import build_deps
+from bot.runtime.jobs import build_deps
 from bot.runtime.logs import RedactingFilter
 from slacksim.driver import SlackDriver
 from slacksim.simulator import SlackSimulator

@@ -121,9 +121,8 @@ def _print(results: list[Any], as_json: bool, single: bool) -> None:
 
 
 def _post(settings: Settings, engine: Any, plan: list[tuple[Any, Period]]) -> int:
-    import bot.runtime.jobs  # noqa: F401 - registers the digest job handler
     from bot.config import ConfigError
-    from bot.runtime.deps import build_deps
+    from bot.runtime.jobs import build_deps
     from bot.services.digest_jobs import post_now
 
     if not settings.bot_token:
@@ -140,16 +139,16 @@ def _post(settings: Settings, engine: Any, plan: list[tuple[Any, Period]]) -> in
             print(f"{target.slug} {period.week}: {result.status.replace('_', ' ')}{where}{detail}")
             failed += result.status not in ("posted", "already_posted")
     finally:
-        deps.outbox.stop()  # type: ignore[attr-defined]
+        deps.outbox.stop()
     return 1 if failed else 0
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from bot.cli.main import _settings
+    from bot.cli import command_settings
     from bot.runtime.deps import utc_now
     from storage.db import make_engine, upgrade
 
-    settings = _settings(args)
+    settings = command_settings()
     try:
         plan = [(t, _period(settings, t, args.week, utc_now())) for t in _targets(settings, args.team)]
         upgrade(settings.database_url)

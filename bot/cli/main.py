@@ -9,47 +9,25 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from bot.config import ConfigError, Settings, load_settings, redact_url
-from bot.runtime.logs import setup_logging
+from bot.cli import command_settings
+from bot.config import ConfigError, load_settings, redact_url
 
 log = logging.getLogger("askdesk")
-
-
-def _settings(args: argparse.Namespace, *, require_signing_secret: bool = False) -> Settings:
-    settings = load_settings(require_signing_secret=require_signing_secret)
-    setup_logging(settings.log_level, (settings.bot_token, settings.signing_secret, settings.app_token))
-    return settings
-
-
-def boot(settings: Settings, *, socket_mode: bool = False, migrate: bool = True) -> tuple[Any, Any, Any]:
-    """Migrate the database (unless already done) and build deps, app and clock, ready to serve."""
-    import bot.runtime.jobs  # noqa: F401 - registers job handlers and periodic tasks
-    from bot.app import create_app
-    from bot.runtime.deps import build_deps, settle_heap
-    from bot.runtime.scheduler import Clock
-    from storage.db import make_engine, upgrade
-
-    if migrate:
-        upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    deps = build_deps(settings, engine)
-    app = create_app(deps, socket_mode=socket_mode)
-    clock = Clock(deps)
-    settle_heap()  # everything built so far lives as long as the process
-    return deps, app, clock
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     import os
 
     socket_mode = not args.http and bool(os.environ.get("SLACK_APP_TOKEN") or _dotenv_has_app_token())
-    settings = _settings(args, require_signing_secret=not socket_mode)
+    settings = command_settings(require_signing_secret=not socket_mode)
     if not settings.bot_token:
         raise ConfigError("environment: key 'SLACK_BOT_TOKEN': required (the xoxb- token of your Slack app)")
     if not socket_mode and args.workers > 1:
         from bot.runtime.workers import serve_workers
 
         return serve_workers(settings, host=args.host, port=args.port or settings.port, workers=args.workers)
+    from bot.app import boot, drain
+
     deps, app, clock = boot(settings, socket_mode=socket_mode)
     log.info("askdesk starting (%s mode, database %s, %d teams)", "Socket" if socket_mode else "HTTP",
              redact_url(settings.database_url), len(settings.teams))
@@ -96,14 +74,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def drain(deps: Any, app: Any, clock: Any) -> None:
-    """Stop taking scheduled work, finish in-flight listener work and jobs, close the database."""
-    clock.stop(wait=True)
-    app.listener_runner.listener_executor.shutdown(wait=True)
-    deps.outbox.stop()
-    deps.engine.dispose()
-
-
 def _socket_mode_problem(exc: BaseException) -> str:
     from bot.runtime.logs import redact
     from bot.slack.client import slack_error
@@ -144,7 +114,7 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 def cmd_db(args: argparse.Namespace) -> int:
     from storage.db import current_revision, make_engine, upgrade
 
-    settings = _settings(args)
+    settings = command_settings()
     upgrade(settings.database_url)
     print(f"database {redact_url(settings.database_url)} is at revision "
           f"{current_revision(make_engine(settings.database_url))}")
@@ -152,7 +122,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bot.demo.run import run_demo
+    from bot.demo.scenario import run_demo
 
     return run_demo(out_dir=args.out, keep=args.keep)
 
@@ -160,7 +130,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from bot.cli.status import print_status
 
-    settings = _settings(args)
+    settings = command_settings()
     return print_status(settings)
 
 

@@ -23,11 +23,11 @@ def retention_period(text: str) -> timedelta:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from bot.cli.main import _settings
+    from bot.cli import command_settings
     from bot.services.purge import purge
     from storage.db import make_engine, upgrade
 
-    settings = _settings(args)
+    settings = command_settings()
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     try:

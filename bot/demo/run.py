@@ -6,7 +6,6 @@ HTTP server, the real scheduler — and a transcript of what each person would h
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 import tomllib
@@ -58,9 +57,8 @@ class Demo:
 
     # -- plumbing ---------------------------------------------------------------------------
     def start(self) -> None:
-        import bot.runtime.jobs  # noqa: F401
         from bot.app import create_app
-        from bot.runtime.deps import build_deps
+        from bot.runtime.jobs import build_deps
         from bot.runtime.scheduler import Clock
         from bot.runtime.server import create_server
         from storage.db import make_engine, upgrade
@@ -85,7 +83,7 @@ class Demo:
         self.clock.stop()
         self.server.close()
         self.app.listener_runner.listener_executor.shutdown(wait=True)
-        self.deps.outbox.stop()  # type: ignore[attr-defined]
+        self.deps.outbox.stop()
         self.engine.dispose()
         self.sim.stop()
 
@@ -142,24 +140,3 @@ class Demo:
         self.driver.block_action(user_id=user, action_id=action, value=str(request_id), channel_id=channel,
                                  message_ts=ts)
         self.show()
-
-
-def run_demo(out_dir: str = "demo-out", keep: bool = False, printer: Callable[[str], None] = print) -> int:
-    from bot.demo.scenario import run_scenario
-    from bot.runtime.logs import setup_logging
-
-    setup_logging("WARNING")
-    out = Path(out_dir)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    demo = Demo(out, printer)
-    demo.start()
-    try:
-        run_scenario(demo)
-    finally:
-        demo.stop()
-        if not keep:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{out / 'demo.db'}{suffix}").unlink(missing_ok=True)
-    return 0

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import shutil
+from collections.abc import Callable
+from pathlib import Path
 
+from bot.demo.run import Demo
 from bot.render.ids import Action, Block, Callback
-
-if TYPE_CHECKING:
-    from bot.demo.run import Demo
 
 DAVE, PRIYA, LI, ALICE, BOB, CAROL, HANNAH, MALLORY = (
     "U0DAVE", "U0PRIYA", "U0LI", "U0ALICE", "U0BOB", "U0CAROL", "U0HANNAH", "U0MALLORY")
@@ -106,3 +106,23 @@ def run_scenario(demo: Demo) -> None:
     calls = demo.sim.calls
     demo.print(f"\nDone: {len(calls)} Web API calls to the simulator, "
                f"{sum(1 for c in calls if not c.ok)} answered with an error on purpose or by the fake.")
+
+
+def run_demo(out_dir: str = "demo-out", keep: bool = False, printer: Callable[[str], None] = print) -> int:
+    from bot.runtime.logs import setup_logging
+
+    setup_logging("WARNING")
+    out = Path(out_dir)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    demo = Demo(out, printer)
+    demo.start()
+    try:
+        run_scenario(demo)
+    finally:
+        demo.stop()
+        if not keep:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{out / 'demo.db'}{suffix}").unlink(missing_ok=True)
+    return 0

@@ -17,8 +17,9 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import Engine
 
 from bot.config import Settings
+from bot.runtime.outbox import Outbox
 from bot.services.directory import Directory
-from bot.slack.client import ChannelPacer, build_client
+from bot.slack.client import ChannelPacer
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class Deps:
     now: Callable[[], datetime] = utc_now
     instance_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
     pacer: ChannelPacer = field(default_factory=ChannelPacer)
-    outbox: object = None  # bot.runtime.outbox.Outbox, set by build_deps
+    outbox: Outbox[Deps] = field(init=False)  # set by bot.runtime.jobs.build_deps
     _workspace_url: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -62,15 +63,3 @@ class Deps:
                         log.warning("auth.test failed: %s", exc.__class__.__name__)
                         return "https://slack.com/"
         return self._workspace_url
-
-
-def build_deps(settings: Settings, engine: Engine, *, now: Callable[[], datetime] = utc_now,
-               workers: int | None = None) -> Deps:
-    from bot.runtime.outbox import Outbox
-
-    client = build_client(settings.bot_token, settings.slack_api_url)
-    send_client = build_client(settings.bot_token, settings.slack_api_url, safe_retries_only=True)
-    deps = Deps(settings=settings, engine=engine, client=client, send_client=send_client,
-                directory=Directory(settings, client, engine), now=now)
-    deps.outbox = Outbox(deps, workers=workers or settings.scheduler.workers, live_threads=settings.listener_threads)
-    return deps

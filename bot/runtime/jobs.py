@@ -1,5 +1,42 @@
-"""Importing this module registers every job handler and periodic task."""
+"""The table of background work, in one place: every kind of outbox job (the function that runs it
+and the one told when it fails for good) and every periodic task. `build_deps` hands it to the Outbox."""
 
-import bot.services.digest_jobs  # noqa: F401  (weekly digests: schedule + post)
-import bot.services.surveys  # noqa: F401  (survey plan/send/render jobs, expiry)
-from bot.services import messages  # noqa: F401
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+
+from bot.config import Settings
+from bot.runtime.deps import Deps, utc_now
+from bot.runtime.outbox import JobKind, Outbox, Periodic
+from bot.services import digest_jobs, messages, surveys
+from bot.services.directory import Directory
+from bot.slack.client import build_client
+
+JOBS: dict[str, JobKind[Deps]] = {
+    "post_request": JobKind(messages.post_request, messages.post_request_failed),
+    "render": JobKind(messages.render),
+    "transfer_notice": JobKind(messages.transfer_notice),
+    surveys.PLAN: JobKind(surveys.plan, surveys.failed),
+    surveys.SEND: JobKind(surveys.send, surveys.failed),
+    surveys.RENDER: JobKind(surveys.render),
+    digest_jobs.KIND: JobKind(digest_jobs.post_digest, digest_jobs.digest_failed),
+}
+
+PERIODIC: list[Periodic[Deps]] = [
+    Periodic("digests", 30, digest_jobs.schedule_digests),
+    Periodic("survey_expiry", 30, surveys.expire),
+]
+
+
+def build_deps(settings: Settings, engine: Engine, *, now: Callable[[], datetime] = utc_now,
+               workers: int | None = None) -> Deps:
+    client = build_client(settings.bot_token, settings.slack_api_url)
+    send_client = build_client(settings.bot_token, settings.slack_api_url, safe_retries_only=True)
+    deps = Deps(settings=settings, engine=engine, client=client, send_client=send_client,
+                directory=Directory(settings, client, engine), now=now)
+    deps.outbox = Outbox(deps, JOBS, periodic=PERIODIC, workers=workers or settings.scheduler.workers,
+                         live_threads=settings.listener_threads)
+    return deps

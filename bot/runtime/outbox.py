@@ -12,19 +12,19 @@ import json
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import Any, Generic, Protocol, TypeVar
 
+from sqlalchemy.engine import Engine
+
+from bot.config import Settings
 from bot.slack.client import is_permanent, retry_after, slack_error
 from storage import jobs as job_queries
 from storage.db import session_scope
 from storage.jobs import ClaimedJob
-
-if TYPE_CHECKING:
-    from bot.runtime.deps import Deps
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
@@ -45,15 +45,33 @@ class PermanentFailure(Exception):  # noqa: N818
         self.reason = reason
 
 
-JobHandler = Callable[["Deps", dict[str, Any], ClaimedJob], None]
-HANDLERS: dict[str, JobHandler] = {}
+class Context(Protocol):
+    """What the outbox needs of the object it hands to every job (`bot.runtime.deps.Deps`)."""
+
+    settings: Settings
+    engine: Engine
+    instance_id: str
+    now: Callable[[], datetime]
 
 
-def job_handler(kind: str) -> Callable[[JobHandler], JobHandler]:
-    def register(fn: JobHandler) -> JobHandler:
-        HANDLERS[kind] = fn
-        return fn
-    return register
+C = TypeVar("C", bound=Context)
+
+
+@dataclass(frozen=True)
+class JobKind(Generic[C]):
+    """How to run one kind of job, and what to do once it has failed for good (optional)."""
+
+    run: Callable[[C, dict[str, Any], ClaimedJob], None]
+    failed: Callable[[C, dict[str, Any], str], None] | None = None
+
+
+@dataclass(frozen=True)
+class Periodic(Generic[C]):
+    """Housekeeping that the clock's leader runs every `every` seconds (e.g. enqueue due digests)."""
+
+    name: str
+    every: float
+    run: Callable[[C], object]
 
 
 @dataclass
@@ -88,12 +106,18 @@ class BoundedExecutor(ThreadPoolExecutor):
         return future
 
 
-class Outbox:
+class Outbox(Generic[C]):
     """Runs jobs: scheduled batches on `pool` (the clock's ticks), and work that listeners start right
-    after an ack on `live`, a bounded pool that Bolt's lazy listeners share."""
+    after an ack on `live`, a bounded pool that Bolt's lazy listeners share.
 
-    def __init__(self, deps: Deps, *, workers: int = 16, live_threads: int = 64) -> None:
+    `kinds` is the table of every job kind (`bot.runtime.jobs.JOBS`): a job of another kind fails.
+    `periodic` is the housekeeping the clock runs (`bot.runtime.jobs.PERIODIC`)."""
+
+    def __init__(self, deps: C, kinds: Mapping[str, JobKind[C]], *, periodic: Sequence[Periodic[C]] = (),
+                 workers: int = 16, live_threads: int = 64) -> None:
         self.deps = deps
+        self.kinds = dict(kinds)
+        self.periodic = list(periodic)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="askdesk-job")
         self.live = BoundedExecutor(live_threads, live_threads * 2)
         self._stopping = threading.Event()
@@ -196,11 +220,11 @@ class Outbox:
 
     def _run(self, job: ClaimedJob) -> str:
         assert job.id is not None
-        handler = HANDLERS.get(job.kind)
+        kind = self.kinds.get(job.kind)
         try:
-            if handler is None:
+            if kind is None:
                 raise PermanentFailure(f"no handler for job kind {job.kind!r}")
-            handler(self.deps, json.loads(job.payload or "{}"), job)
+            kind.run(self.deps, json.loads(job.payload or "{}"), job)
         except PermanentFailure as exc:
             return self._fail(job, exc.reason)
         except RetryLater as exc:
@@ -231,10 +255,10 @@ class Outbox:
         log.error("job %s %s failed permanently: %s", job.id, job.key, reason)
         with session_scope(self.deps.engine) as session:
             job_queries.finish(session, job_id=job.id, owner=self.owner, status="failed", error=reason)
-        on_failed = FAILURE_HOOKS.get(job.kind)
-        if on_failed:
+        kind = self.kinds.get(job.kind)
+        if kind is not None and kind.failed is not None:
             try:
-                on_failed(self.deps, json.loads(job.payload or "{}"), reason)
+                kind.failed(self.deps, json.loads(job.payload or "{}"), reason)
             except Exception:  # noqa: BLE001
                 log.exception("failure hook for %s", job.key)
         return "failed"
@@ -243,17 +267,6 @@ class Outbox:
         self._stopping.set()
         self.live.shutdown(wait=True, cancel_futures=False)
         self.pool.shutdown(wait=True, cancel_futures=False)
-
-
-FailureHook = Callable[["Deps", dict[str, Any], str], None]
-FAILURE_HOOKS: dict[str, FailureHook] = {}
-
-
-def on_failure(kind: str) -> Callable[[FailureHook], FailureHook]:
-    def register(fn: FailureHook) -> FailureHook:
-        FAILURE_HOOKS[kind] = fn
-        return fn
-    return register
 
 
 def _is_slack_or_network(exc: BaseException) -> bool:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
@@ -23,24 +21,6 @@ from bot.runtime.deps import Deps
 
 log = logging.getLogger(__name__)
 LOCK_KEY = 0x61736B6465736B  # "askdesk"
-
-
-@dataclass
-class Periodic:
-    name: str
-    every: float  # seconds
-    run: Callable[[Deps], None]
-
-
-PERIODIC: list[Periodic] = []
-
-
-def periodic(name: str, every: float) -> Callable[[Callable[[Deps], None]], Callable[[Deps], None]]:
-    """Register housekeeping that the leader runs every `every` seconds (e.g. enqueue digests)."""
-    def register(fn: Callable[[Deps], None]) -> Callable[[Deps], None]:
-        PERIODIC[:] = [p for p in PERIODIC if p.name != name] + [Periodic(name, every, fn)]
-        return fn
-    return register
 
 
 class Leadership:
@@ -112,7 +92,7 @@ class Clock:
             if not self.leadership.check():
                 return
             now = time.monotonic()
-            for item in list(PERIODIC):
+            for item in self.deps.outbox.periodic:
                 if now - self._last_run.get(item.name, -1e9) >= item.every:
                     self._last_run[item.name] = now
                     try:
@@ -121,7 +101,7 @@ class Clock:
                         log.exception("periodic task %s failed", item.name)
             batch = self.deps.settings.scheduler.batch_size
             for _ in range(50):
-                result = self.deps.outbox.tick(limit=batch)  # type: ignore[attr-defined]
+                result = self.deps.outbox.tick(limit=batch)
                 if result.claimed < batch:
                     break
         finally:

@@ -30,7 +30,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _child(settings: Settings, sock: socket.socket) -> int:
-    from bot.cli.main import boot, drain
+    from bot.app import boot, drain
     from bot.runtime.server import create_server
 
     deps, app, clock = boot(settings, migrate=False)  # the parent migrated before forking

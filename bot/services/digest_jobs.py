@@ -26,8 +26,7 @@ from sqlmodel import Session
 from bot.config import Settings, Team
 from bot.render import digest_blocks
 from bot.runtime.deps import Deps
-from bot.runtime.outbox import PermanentFailure, job_handler, on_failure
-from bot.runtime.scheduler import periodic
+from bot.runtime.outbox import PermanentFailure
 from bot.services import digests
 from bot.services.delivery import post_once
 from bot.services.digest_periods import Period, period_ending, schedule_for
@@ -76,7 +75,6 @@ def ensure(session: Session, target: Target, period: Period, *, late: bool = Fal
     return job.id if job is not None and job.status == "pending" else None
 
 
-@periodic("digests", 30)
 def schedule_digests(deps: Deps) -> None:
     """Create the digests that are due (or missed by less than the catch-up window)."""
     settings, now = deps.settings, deps.now()
@@ -161,7 +159,6 @@ def _has_chart(result: Any) -> bool:
     return isinstance(result, digests.OrgDigest) or not result.quiet
 
 
-@job_handler(KIND)
 def post_digest(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     slug, week = payload["team"], payload["week"]
     with session_scope(deps.engine) as session:
@@ -196,7 +193,6 @@ def post_digest(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     log.info("digest %s %s posted to %s%s", slug, week, channel, " (late)" if row.late else "")
 
 
-@on_failure(KIND)
 def digest_failed(deps: Deps, payload: dict[str, Any], reason: str) -> None:
     with session_scope(deps.engine) as session:
         digest_rows.mark_failed(session, team=payload["team"], week=payload["week"], error=reason)
@@ -221,7 +217,7 @@ def post_now(deps: Deps, target: Target, period: Period) -> PostResult:
             return PostResult(target.slug, period.week, "already_posted", existing.channel, existing.ts)
         digest_rows.retry_failed(session, team=target.slug, week=period.week, job_key=key, now=deps.now())
         job_id = ensure(session, target, period)
-    deps.outbox.kick([job_id])  # type: ignore[attr-defined]
+    deps.outbox.kick([job_id])
     with session_scope(deps.engine) as session:
         row = digest_rows.get(session, team=target.slug, week=period.week)
         job = job_queries.get_by_key(session, key=key)

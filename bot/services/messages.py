@@ -10,7 +10,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.render import blocks
 from bot.runtime.deps import Deps
-from bot.runtime.outbox import PermanentFailure, job_handler, on_failure
+from bot.runtime.outbox import PermanentFailure
 from bot.services.delivery import post_once
 from bot.slack.client import is_permanent, slack_error
 from storage import requests as queries
@@ -82,7 +82,6 @@ def _confirm(deps: Deps, req: Request, msg: blocks.Rendered) -> None:
         log.info("response_url for #%s failed: %s", req.id, type(exc).__name__)
 
 
-@job_handler("post_request")
 def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     """Post the request to its team's triage channel and DM the requester its status.
 
@@ -120,7 +119,6 @@ def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     job.status = "done"
 
 
-@on_failure("post_request")
 def post_request_failed(deps: Deps, payload: dict[str, Any], reason: str) -> None:
     """The request stays saved; the requester is told clearly and can retry."""
     req = _load(deps, payload["request_id"])
@@ -143,7 +141,6 @@ def post_request_failed(deps: Deps, payload: dict[str, Any], reason: str) -> Non
         log.error("could not tell %s about failed post of #%s: %s", req.requester_id, req.id, slack_error(exc))
 
 
-@job_handler("render")
 def render(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     req = _load(deps, payload["request_id"])
     team = deps.settings.team(req.team)
@@ -163,7 +160,6 @@ def render(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
         _sync_dm_and_save(deps, req)
 
 
-@job_handler("transfer_notice")
 def transfer_notice(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     if not payload.get("channel") or not payload.get("ts"):
         return

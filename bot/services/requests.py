@@ -40,12 +40,12 @@ class Outcome:
     leased: list[ClaimedJob] = field(default_factory=list)  # enqueued already claimed by this instance
 
     def kick(self, deps: Deps) -> Outcome:
-        deps.outbox.kick(self.jobs)  # type: ignore[attr-defined]
+        deps.outbox.kick(self.jobs)
         return self
 
     def start(self, deps: Deps, on_error: Callable[[BaseException], None] | None = None) -> Outcome:
         """Hand this outcome's leased jobs to the live pool (from an ack function, after the ack)."""
-        deps.outbox.start(self.leased, on_error)  # type: ignore[attr-defined]
+        deps.outbox.start(self.leased, on_error)
         return self
 
 
@@ -89,7 +89,7 @@ def create_request(deps: Deps, *, team_slug: str, requester_id: str, text: str, 
         summary=(summary or body.splitlines()[0]).strip()[:300], text=body, category=category, urgency=urgency,
         source_permalink=source_permalink, source_channel=source_channel, response_url=response_url,
         created_at=now, updated_at=now)
-    owner, until = deps.outbox.new_lease()  # type: ignore[attr-defined]
+    owner, until = deps.outbox.new_lease()
     # Committed before the slash command is acknowledged, in a group commit with the other requests
     # arriving at the same time (one INSERT per table for all of them). The post job is inserted
     # already leased to this instance, which runs it right after the ack with the request in hand;

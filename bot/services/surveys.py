@@ -27,8 +27,7 @@ from sqlmodel import Session
 from bot.analytics.privacy import effective_threshold
 from bot.render import feedback_blocks
 from bot.runtime.deps import Deps
-from bot.runtime.outbox import KICK_GRACE, PermanentFailure, RetryLater, job_handler, on_failure
-from bot.runtime.scheduler import periodic
+from bot.runtime.outbox import KICK_GRACE, PermanentFailure, RetryLater
 from bot.services.delivery import post_once
 from bot.slack.client import is_permanent, slack_error
 from storage import feedback as queries
@@ -123,7 +122,6 @@ def _load(deps: Deps, survey_id: int) -> tuple[Survey, Request | None]:
         return survey, request_queries.get(session, survey.request_id)
 
 
-@job_handler(PLAN)
 def plan(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     survey, _ = _load(deps, int(payload["survey_id"]))
     if survey.status != "scheduled":
@@ -182,7 +180,6 @@ def _reserve(deps: Deps, survey_id: int, payload: dict[str, Any]) -> _Go | None:
         return _Go(survey, req, resumed=False)
 
 
-@job_handler(SEND)
 def send(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     go = _reserve(deps, int(payload["survey_id"]), payload)
     if go is None:
@@ -204,8 +201,6 @@ def send(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     job.status = "done"
 
 
-@on_failure(SEND)
-@on_failure(PLAN)
 def failed(deps: Deps, payload: dict[str, Any], reason: str) -> None:
     """A permanent Slack error (user deactivated, DMs closed…) or retries exhausted: record it, stop."""
     with session_scope(deps.engine) as session:
@@ -213,7 +208,6 @@ def failed(deps: Deps, payload: dict[str, Any], reason: str) -> None:
                            only_from=("scheduled", "sending"))
 
 
-@job_handler(RENDER)
 def render(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     survey, req = _load(deps, int(payload["survey_id"]))
     team = deps.settings.team(survey.team)
@@ -228,7 +222,6 @@ def render(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
         log.warning("survey %s DM not updated: %s", survey.id, slack_error(exc))
 
 
-@periodic("survey_expiry", 30)
 def expire(deps: Deps) -> int:
     """Close surveys past `expires_at` and queue the update of their DMs ("this survey is closed")."""
     total = 0
