@@ -1,12 +1,14 @@
 """The baseline for bench_ack: the fastest bare Bolt app that only acks and posts one message.
 
-With `--keepalive` its post goes over askdesk's own pooled transport (bot.slack.http) rather than
-Bolt's stock client, which opens a connection per call: the bare app with that advantage too.
+With `--keepalive` its post goes over askdesk's own Slack client (`build_client`: pooled keep-alive
+connections, bot/slack/http.py) rather than Bolt's stock client, which opens a connection per call:
+the bare app with that advantage too.
 
 With `--floor DATABASE_URL` it is instead the least any implementation of askdesk's intake could do
 on the same stack: one durable INSERT before the ack (raw DB-API, no ORM, committed alone) and two
 plain-text posts after it (the triage post, then the requester's DM), with no Block Kit, no event
-history, no outbox. It measures how close to the bare app a real intake can get at all.
+history, no outbox, posting with askdesk's own Slack client. It measures how close to the bare app a
+real intake can get at all.
 
 Same server setup as `askdesk run --http` (Bolt's WSGI adapter under waitress, the same HTTP and
 listener thread counts, and, with `--workers`, the same process model), acking in the request
@@ -27,6 +29,7 @@ from sqlalchemy import create_engine
 
 from bot.config import Settings
 from bot.runtime.server import create_server
+from bot.slack.client import build_client
 
 
 def main() -> None:
@@ -41,7 +44,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--floor", default=None, help="database URL: run the intake floor instead (see above)")
     parser.add_argument("--keepalive", action="store_true",
-                        help="post with askdesk's pooled transport (bot.slack.http) instead of Bolt's client")
+                        help="post with askdesk's Slack client (pooled keep-alive) instead of Bolt's")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.floor:
@@ -73,15 +76,12 @@ def serve(args: argparse.Namespace, sock: Any) -> None:
     def post(body: dict[str, Any], client: WebClient) -> None:
         client.chat_postMessage(channel=args.channel, text=body.get("text", ""))
 
+    pooled = build_client("xoxb-bench", args.api)  # askdesk's transport: no connection set-up per call
     if args.floor:
         saved = floor_store(args.floor)
 
         def ack_saved(ack: Any, body: dict[str, Any]) -> None:
             ack(text=f"Saved as #{saved(body.get('user_id', ''), body.get('text', ''))}.")
-
-        from bot.slack.http import KeepAliveWebClient
-
-        pooled = KeepAliveWebClient(token="xoxb-bench", base_url=args.api)  # no connection set-up per call
 
         def post_two(body: dict[str, Any]) -> None:
             pooled.chat_postMessage(channel=args.channel, text=body.get("text", ""))
@@ -89,12 +89,8 @@ def serve(args: argparse.Namespace, sock: Any) -> None:
 
         app.command("/ask-finance")(ack=ack_saved, lazy=[post_two])
     elif args.keepalive:
-        from bot.slack.http import KeepAliveWebClient
-
-        pooled_one = KeepAliveWebClient(token="xoxb-bench", base_url=args.api)
-
         def post_pooled(body: dict[str, Any]) -> None:
-            pooled_one.chat_postMessage(channel=args.channel, text=body.get("text", ""))
+            pooled.chat_postMessage(channel=args.channel, text=body.get("text", ""))
 
         app.command("/ask-finance")(ack=ack_only, lazy=[post_pooled])
     else:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlmodel import select
 
 from bot.render.ids import Action, Block, Callback
-from bot.slack.http import POOL
 from storage import requests as queries
 from storage.db import session_scope
 from storage.models import Request, RequestEvent
@@ -192,14 +191,12 @@ def test_empty_command_opens_modal_and_submission_creates_request(h: Harness) ->
 def test_listener_calls_reuse_pooled_connections(h: Harness) -> None:
     """Bolt gives every request a new stock WebClient (a new connection, in production a TLS handshake,
     for each call, which eats into a trigger_id's 3 seconds); askdesk's listeners call Slack over the
-    pooled keep-alive connections instead."""
-    key = ("http", "127.0.0.1", h.sim.port)
+    pooled keep-alive connections instead. Counted where it shows: the connections Slack accepted."""
     opened = []
     for _ in range(4):
+        n = len(h.sim.opened_views)
         assert h.driver.slash("/ask-finance", "", user_id=ERIN, channel_id=GENERAL).status == 200
-        h.wait(lambda n=len(opened): len(h.sim.opened_views) > n)
-        # the opener has given its connection back, so the next call can find one idle
-        h.wait(lambda: POOL.idle(key) >= 1)
+        h.wait(lambda n=n: len(h.sim.opened_views) > n)
         opened.append(h.sim.connections)
     # the message shortcut opens its modal from a lazy listener, which Bolt runs on a deep copy of the
     # request's context: the copied client still sends over the shared pool
@@ -208,9 +205,10 @@ def test_listener_calls_reuse_pooled_connections(h: Harness) -> None:
         assert h.driver.message_shortcut(user_id=ERIN, callback_id=Callback.SHORTCUT.value, channel_id=GENERAL,
                                          message={"ts": "1700000000.000300", "user": DAVE, "text": "?"}).status == 200
         h.wait(lambda n=n: len(h.sim.opened_views) > n)
-        h.wait(lambda: POOL.idle(key) >= 1)
         opened.append(h.sim.connections)
-    assert opened[-1] == opened[0], opened  # the later modals came over a connection already open
+    # five more modals, at most one more connection (a call may start while the one before it is still
+    # reading its answer); the stock client would have opened five
+    assert opened[-1] - opened[0] <= 1, opened
 
 
 def test_message_shortcut_attaches_permalink_and_picks_team(h: Harness) -> None:

@@ -6,7 +6,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from http.client import RemoteDisconnected
 from typing import Any
 from urllib.error import URLError
 
@@ -40,8 +39,8 @@ class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
         super().__init__(max_retry_count=max_retry_count)
         self.max_wait = max_wait
 
-    def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
-        if not super()._can_retry(state=state, request=request, response=response, error=error):
+    def can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
+        if not super().can_retry(state=state, request=request, response=response, error=error):
             return False
         headers = {k.lower(): v for k, v in (response.headers or {}).items()}
         value = headers.get("retry-after")
@@ -53,7 +52,8 @@ class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
 
 
 def build_client(token: str, base_url: str, *, timeout: int = 10, safe_retries_only: bool = False) -> WebClient:
-    """A WebClient that retries 429 (after Retry-After), 5xx and connection errors.
+    """A WebClient over pooled keep-alive connections that retries 429 (after Retry-After), 5xx and
+    connection errors.
 
     `safe_retries_only` keeps only the retries that cannot duplicate a message (429: the call was
     refused), for sends whose retries are handled, with reconciliation, by the job outbox.
@@ -65,7 +65,7 @@ def build_client(token: str, base_url: str, *, timeout: int = 10, safe_retries_o
             ServerErrorRetryHandler(max_retry_count=2),
             ConnectionErrorRetryHandler(
                 max_retry_count=2,
-                error_types=[URLError, ConnectionResetError, RemoteDisconnected, TimeoutError, ConnectionError],
+                error_types=[URLError, ConnectionError, TimeoutError],  # URLError: WebClient's own path
             ),
         ]
     return KeepAliveWebClient(token=token or None, base_url=base_url, timeout=timeout, retry_handlers=handlers)
@@ -75,7 +75,7 @@ def slack_error(exc: BaseException) -> str:
     """A short error code for logs and storage; never contains tokens."""
     if isinstance(exc, SlackApiError):
         return str(exc.response.get("error") or f"http_{exc.response.status_code}")
-    if isinstance(exc, TimeoutError | URLError | ConnectionError | RemoteDisconnected):
+    if isinstance(exc, TimeoutError | URLError | ConnectionError):
         return f"network: {type(exc).__name__}"
     return type(exc).__name__
 
