@@ -135,7 +135,7 @@ def floor_store(url: str) -> Any:
     if path is not None:
         import sqlite3
 
-        from storage.db import WriterLock
+        from storage.engine import WriterLock
 
         # one writer at a time, with askdesk's own lock (threads, and `--workers` processes via flock):
         # SQLite's busy handler sleeps in growing steps when writers collide

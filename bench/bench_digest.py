@@ -46,7 +46,7 @@ def _rows(chunk: seed.Chunk) -> dict[str, list[tuple[Any, ...]]]:
 def seed_sqlite(path: Path, shape: Shape) -> None:
     import sqlite3
 
-    from storage.db import upgrade
+    from storage.migrate import upgrade
 
     path.unlink(missing_ok=True)
     upgrade(f"sqlite:///{path}")
@@ -73,7 +73,7 @@ def seed_sqlite(path: Path, shape: Shape) -> None:
 def seed_postgres(url: str, shape: Shape) -> None:
     import psycopg
 
-    from storage.db import upgrade
+    from storage.migrate import upgrade
 
     upgrade(url)
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -36,8 +36,10 @@ from sqlmodel import col, select
 from bench.common import FINANCE_TOML, free_port, rss_mb, spawn, wait_http, write_result
 from bot.config import Settings, parse_config
 from slacksim.simulator import SlackSimulator
-from storage.db import make_engine, session_scope, upgrade
+from storage.engine import make_engine
+from storage.migrate import upgrade
 from storage.models import Job, Request, Survey
+from storage.session import session_scope
 
 CONFIG: dict[str, Any] = {
     "workspace": {"timezone": "UTC"},

@@ -22,7 +22,8 @@ from bot.analytics import extract_topics
 from bot.config import Settings, parse_config
 from bot.services import digests
 from bot.services.digest_periods import Period, period_for_week
-from storage.db import make_engine, session_scope
+from storage.engine import make_engine
+from storage.session import session_scope
 
 WEEK, TZ = "2026-W47", "Europe/Berlin"
 LIMIT_SECONDS, LIMIT_RSS_MB, LIMIT_RATIO = 2.0, 300.0, 1.5

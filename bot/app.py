@@ -18,7 +18,9 @@ from bot.runtime.scheduler import Clock
 from handlers import register_all
 from handlers.common import handle_error, is_db_down
 from storage import requests as queries
-from storage.db import make_engine, read_scope, upgrade
+from storage.engine import make_engine
+from storage.migrate import upgrade
+from storage.session import read_scope
 
 log = logging.getLogger(__name__)
 

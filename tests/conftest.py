@@ -27,7 +27,8 @@ from bot.runtime.scheduler import Clock
 from bot.runtime.server import create_server
 from slacksim.driver import SlackDriver
 from slacksim.simulator import SlackSimulator
-from storage.db import make_engine, upgrade
+from storage.engine import make_engine
+from storage.migrate import upgrade
 
 SIGNING_SECRET = "test-signing-secret-8f1e2d"
 BOT_TOKEN = "xoxb-test-token"

@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.config import Settings, parse_config
-from storage.db import session_scope
 from storage.models import Reaction, Request, RequestEvent, Survey
+from storage.session import session_scope
 from tests.conftest import TEST_CONFIG
 
 _ts = itertools.count(1)

@@ -13,8 +13,8 @@ from bot.render.ids import Action
 from bot.runtime.scheduler import Clock
 from storage import feedback as queries
 from storage import jobs as job_queries
-from storage.db import session_scope
 from storage.models import Job, Reaction, Request, Survey
+from storage.session import session_scope
 from tests.conftest import ALICE, Harness
 from tests.test_request_loop import ask, button, load
 

@@ -12,9 +12,9 @@ from sqlmodel import select
 from bot.runtime.jobs import JOBS
 from bot.runtime.outbox import JobKind, Outbox, PermanentFailure
 from storage import jobs as job_queries
-from storage.db import session_scope
 from storage.jobs import ClaimedJob
 from storage.models import Job
+from storage.session import session_scope
 from tests.conftest import Harness
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,8 +9,8 @@ import urllib.request
 from sqlmodel import select
 
 from bot.render.ids import Action
-from storage.db import session_scope
 from storage.models import Job, Request
+from storage.session import session_scope
 from tests.conftest import ALICE, DAVE, FINANCE_CH, GENERAL, Harness
 from tests.test_request_loop import ask, button, load, texts_of
 

@@ -20,7 +20,8 @@ from bot.cli.manifest import build_manifest
 from bot.config import ConfigError, load_settings, parse_config, parse_duration
 from slacksim.driver import SlackDriver
 from slacksim.simulator import SlackSimulator
-from storage.db import current_revision, make_engine, upgrade
+from storage.engine import make_engine
+from storage.migrate import current_revision, upgrade
 from tests.conftest import BOT_TOKEN, DAVE, FINANCE_CH, SIGNING_SECRET, TEST_CONFIG, make_settings, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,7 +212,7 @@ def test_upgrade_from_first_revision_keeps_data(tmp_path: Path, pg_database: str
     engine.dispose()
     from alembic.script import ScriptDirectory
 
-    from storage.db import alembic_config
+    from storage.migrate import alembic_config
 
     assert head == ScriptDirectory.from_config(alembic_config(url)).get_current_head()
 

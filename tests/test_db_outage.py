@@ -25,8 +25,8 @@ from sqlmodel import select
 from bot.render.ids import Action, Block, Callback
 from handlers.common import DB_DOWN
 from slacksim.simulator import SlackSimulator
-from storage.db import session_scope
 from storage.models import Job, Person, ProcessedEvent, Request, RequestEvent
+from storage.session import session_scope
 from tests.conftest import ALICE, DAVE, FINANCE_CH, GENERAL, Harness, make_settings, start_harness
 from tests.test_request_loop import ask, button, load
 

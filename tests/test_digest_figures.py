@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from bot.analytics import SUPPRESSED_TEXT
 from bot.services import digests
 from bot.services.digest_periods import Schedule, WeekError, parse_week, period_for_week, week_key
-from storage.db import session_scope
+from storage.session import session_scope
 from tests.digest_helpers import Seeder, settings_for
 
 W47 = period_for_week("2026-W47", "Europe/Berlin")  # Mon 16 Nov 00:00 CET .. Mon 23 Nov 00:00 CET

@@ -16,8 +16,8 @@ from bot.runtime.scheduler import Clock
 from bot.services import digest_jobs
 from bot.services.digest_periods import period_ending
 from slacksim.simulator import SlackSimulator
-from storage.db import session_scope
 from storage.models import Digest
+from storage.session import session_scope
 from tests.conftest import (
     ADMIN,
     ALICE,

@@ -14,8 +14,8 @@ from sqlalchemy.exc import OperationalError
 from bot.services import ratings
 from storage import feedback as feedback_queries
 from storage import requests as request_queries
-from storage.db import session_scope
 from storage.models import ProcessedEvent
+from storage.session import session_scope
 from tests.conftest import ALICE, DAVE, FINANCE_CH, Harness
 from tests.feedback_helpers import ask, load, reactions
 

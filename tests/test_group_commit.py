@@ -15,7 +15,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 
-from storage.db import GroupCommitter, make_engine
+from storage.db import GroupCommitter
+from storage.engine import make_engine
 from storage.models import ProcessedEvent
 
 EVENTS = ProcessedEvent.__table__  # type: ignore[attr-defined]

@@ -30,8 +30,8 @@ from sqlmodel import Session, select
 from bot.render.ids import Action, Block, Callback
 from slacksim.driver import SlackDriver
 from slacksim.simulator import SlackSimulator
-from storage.db import session_scope
 from storage.models import Job, Person, ProcessedEvent, Reaction, Request, RequestEvent, Survey
+from storage.session import session_scope
 from tests.conftest import (
     ALICE,
     DAVE,

@@ -6,8 +6,8 @@ from sqlmodel import select
 
 from bot.render.ids import Action, Block, Callback
 from storage import requests as queries
-from storage.db import session_scope
 from storage.models import Request, RequestEvent
+from storage.session import session_scope
 from tests.conftest import ADMIN, ALICE, BOB, CAROL, DAVE, ERIN, FINANCE_CH, GENERAL, IT_CH, MALLORY, Harness
 
 

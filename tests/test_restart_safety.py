@@ -25,8 +25,9 @@ from slacksim.driver import SlackDriver
 from slacksim.simulator import SlackSimulator
 from storage import feedback as queries
 from storage import jobs as job_queries
-from storage.db import make_engine, session_scope
+from storage.engine import make_engine
 from storage.models import Job, Request, Survey
+from storage.session import session_scope
 from tests.conftest import ALICE, BOT_TOKEN, DAVE, FINANCE_CH, GENERAL, SIGNING_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,8 +22,9 @@ from bot.runtime.jobs import build_deps
 from bot.runtime.logs import RedactingFilter
 from slacksim.driver import SlackDriver
 from slacksim.simulator import SlackSimulator
-from storage.db import make_engine, session_scope
+from storage.engine import make_engine
 from storage.models import Job, ProcessedEvent, Request, RequestEvent
+from storage.session import session_scope
 from tests.conftest import (
     ADMIN,
     ALICE,

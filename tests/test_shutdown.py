@@ -18,8 +18,9 @@ from sqlmodel import select
 
 from slacksim.driver import SlackDriver
 from slacksim.simulator import SlackSimulator
-from storage.db import make_engine, session_scope
+from storage.engine import make_engine
 from storage.models import Job, Request
+from storage.session import session_scope
 from tests.conftest import BOT_TOKEN, FINANCE_CH, GENERAL, SIGNING_SECRET, populate
 from tests.test_status_purge import RunningServer, cli_env
 

@@ -28,7 +28,7 @@ from sqlalchemy import text
 from slacksim.driver import DriverResponse, SlackDriver
 from slacksim.simulator import SlackSimulator
 from slacksim.socket_mode import accept_key
-from storage.db import make_engine
+from storage.engine import make_engine
 from tests.conftest import ALICE, BOB, BOT_TOKEN, DAVE, FINANCE_CH, GENERAL
 from tests.test_status_purge import cli_env, free_port
 

@@ -22,8 +22,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from bot.services.purge import PurgeReport, purge
-from storage.db import session_scope
 from storage.models import Job, ProcessedEvent, Reaction, Request, RequestEvent, Survey
+from storage.session import session_scope
 from tests.conftest import ALICE, DAVE, ERIN, TEST_CONFIG
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

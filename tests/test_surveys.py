@@ -13,8 +13,8 @@ from bot.services import feedback as feedback_service
 from bot.services import surveys as surveys_service
 from storage import feedback as feedback_queries
 from storage import jobs as job_queries
-from storage.db import session_scope
 from storage.models import Reaction, Request, Survey
+from storage.session import session_scope
 from tests.conftest import ALICE, BOB, CAROL, DAVE, Harness
 from tests.feedback_helpers import (
     ask,

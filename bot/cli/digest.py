@@ -65,7 +65,7 @@ def figures(engine: Any, settings: Settings, plan: list[tuple[Any, Period]],
             workspace_url: str | None = None) -> list[Any]:
     """TeamDigest/OrgDigest for each (target, period), teams sharing a period computed in one pass."""
     from bot.services import digests
-    from storage.db import session_scope
+    from storage.session import session_scope
 
     groups: dict[Period, list[Any]] = defaultdict(list)
     for target, period in plan:
@@ -146,7 +146,8 @@ def _post(settings: Settings, engine: Any, plan: list[tuple[Any, Period]]) -> in
 def cmd_digest(args: argparse.Namespace) -> int:
     from bot.cli import command_settings
     from bot.runtime.deps import utc_now
-    from storage.db import make_engine, upgrade
+    from storage.engine import make_engine
+    from storage.migrate import upgrade
 
     settings = command_settings()
     try:

@@ -112,7 +112,8 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from storage.db import current_revision, make_engine, upgrade
+    from storage.engine import make_engine
+    from storage.migrate import current_revision, upgrade
 
     settings = command_settings()
     upgrade(settings.database_url)

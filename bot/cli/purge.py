@@ -25,7 +25,8 @@ def retention_period(text: str) -> timedelta:
 def cmd_purge(args: argparse.Namespace) -> int:
     from bot.cli import command_settings
     from bot.services.purge import purge
-    from storage.db import make_engine, upgrade
+    from storage.engine import make_engine
+    from storage.migrate import upgrade
 
     settings = command_settings()
     upgrade(settings.database_url)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from bot.config import Settings, redact_url
 from storage import jobs as job_queries
 from storage import requests as queries
-from storage.db import make_engine, session_scope, upgrade
+from storage.engine import make_engine
+from storage.migrate import upgrade
+from storage.session import session_scope
 
 
 def print_status(settings: Settings) -> int:

@@ -61,7 +61,8 @@ class Demo:
         from bot.runtime.jobs import build_deps
         from bot.runtime.scheduler import Clock
         from bot.runtime.server import create_server
-        from storage.db import make_engine, upgrade
+        from storage.engine import make_engine
+        from storage.migrate import upgrade
 
         self.sim.start()
         db = self.out_dir / "demo.db"

@@ -23,8 +23,8 @@ from sqlalchemy.engine import Engine
 from bot.config import Settings
 from bot.slack.client import is_permanent, retry_after, slack_error
 from storage import jobs as job_queries
-from storage.db import session_scope
 from storage.jobs import ClaimedJob
+from storage.session import session_scope
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8

@@ -15,7 +15,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy.engine import Engine
 
-from storage.db import ping
+from storage.session import ping
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1_000_000  # Slack payloads are far smaller; refuse anything larger early

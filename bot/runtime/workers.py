@@ -52,7 +52,7 @@ def _child(settings: Settings, sock: socket.socket) -> int:
 
 
 def serve_workers(settings: Settings, *, host: str, port: int, workers: int) -> int:
-    from storage.db import upgrade
+    from storage.migrate import upgrade
 
     upgrade(settings.database_url)  # once, before forking
     sock = _listen(host, port)

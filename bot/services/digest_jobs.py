@@ -33,8 +33,8 @@ from bot.services.digest_periods import Period, period_ending, schedule_for
 from bot.slack.client import is_permanent, slack_error
 from storage import digests as digest_rows
 from storage import jobs as job_queries
-from storage.db import read_scope, session_scope
 from storage.jobs import ClaimedJob
+from storage.session import read_scope, session_scope
 
 log = logging.getLogger(__name__)
 ORG = "*"

@@ -23,7 +23,7 @@ from bot.config import Settings, Team
 from bot.render.blocks import message_link
 from bot.services.digest_periods import Period
 from storage import digest_queries as q
-from storage.db import read_scope
+from storage.session import read_scope
 
 ATTENTION_LIMIT = 10
 TOP_TOPICS = 8

@@ -20,8 +20,8 @@ from sqlalchemy.engine import Engine
 
 from bot.config import Settings, Team
 from bot.slack.client import slack_error
-from storage.db import session_scope
 from storage.models import Person
+from storage.session import session_scope
 
 log = logging.getLogger(__name__)
 PERSON_TTL = timedelta(days=1)

@@ -23,8 +23,8 @@ from bot.runtime.outbox import KICK_GRACE
 from bot.services import surveys
 from storage import feedback as queries
 from storage import requests as request_queries
-from storage.db import session_scope
 from storage.models import Request, Survey
+from storage.session import session_scope
 
 if TYPE_CHECKING:
     from bot.runtime.deps import Deps

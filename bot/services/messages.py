@@ -14,9 +14,10 @@ from bot.runtime.outbox import PermanentFailure
 from bot.services.delivery import post_once
 from bot.slack.client import is_permanent, slack_error
 from storage import requests as queries
-from storage.db import group_batched, session_scope
+from storage.db import group_batched
 from storage.jobs import ClaimedJob
 from storage.models import Request
+from storage.session import session_scope
 
 log = logging.getLogger(__name__)
 FRIENDLY_ERRORS = {

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from storage import purge_queries as q
-from storage.db import session_scope
+from storage.session import session_scope
 
 log = logging.getLogger(__name__)
 MIN_AGE = timedelta(days=1)

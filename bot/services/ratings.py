@@ -22,7 +22,7 @@ from typing import Any
 from bot.runtime.deps import Deps
 from storage import feedback as queries
 from storage import requests as request_queries
-from storage.db import session_scope
+from storage.session import session_scope
 
 log = logging.getLogger(__name__)
 

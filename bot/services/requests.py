@@ -19,9 +19,10 @@ from bot.runtime.outbox import KICK_GRACE
 from bot.services import feedback
 from storage import jobs as job_queries
 from storage import requests as queries
-from storage.db import group_batched, session_scope
+from storage.db import group_batched
 from storage.jobs import ClaimedJob
 from storage.models import Request
+from storage.session import session_scope
 
 log = logging.getLogger(__name__)
 

@@ -33,9 +33,9 @@ from bot.slack.client import is_permanent, slack_error
 from storage import feedback as queries
 from storage import jobs as job_queries
 from storage import requests as request_queries
-from storage.db import session_scope
 from storage.jobs import ClaimedJob
 from storage.models import Request, Survey
+from storage.session import session_scope
 
 log = logging.getLogger(__name__)
 PLAN, SEND, RENDER = "survey_plan", "survey", "survey_render"

@@ -1,11 +1,11 @@
-"""Alembic environment: the URL comes from the Config that storage.db builds (or alembic.ini)."""
+"""Alembic environment: the URL comes from the Config that storage.migrate builds (or alembic.ini)."""
 
 from alembic import context
 from sqlalchemy import pool
 from sqlmodel import SQLModel
 
 from storage import models  # noqa: F401 - registers the tables on SQLModel.metadata
-from storage.db import make_engine
+from storage.engine import make_engine
 
 config = context.config
 target_metadata = SQLModel.metadata

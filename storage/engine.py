@@ -1,0 +1,170 @@
+"""The database engine: SQLite tuned for many threads and processes (WAL, one writer at a time, a
+background checkpointer), or a PostgreSQL pool."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sqlite3
+import threading
+import time
+import weakref
+
+from sqlalchemy import event, make_url
+from sqlalchemy.engine import Engine
+from sqlmodel import create_engine
+
+log = logging.getLogger(__name__)
+
+
+class WriterLock:
+    """A lock held by one thread of one process at a time: a thread lock, plus an exclusive `flock`
+    on `<database>-writer` when the database is a file (processes sharing it queue in the kernel,
+    without polling). The lock file is never written; it only carries the lock."""
+
+    def __init__(self, database: str | None) -> None:
+        self._thread = threading.Lock()
+        self._path = f"{database}-writer" if database and database != ":memory:" else None
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int | None:
+        if self._path is None:
+            return None
+        if self._fd is None or self._pid != os.getpid():  # opened anew after a fork: flock is per open file
+            self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+        return self._fd
+
+    def acquire(self) -> None:
+        self._thread.acquire()
+        try:
+            fd = self._file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            if self._fd is not None and self._pid == os.getpid():
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread.release()
+
+    def __del__(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+
+
+class WalCheckpointer:
+    """Checkpoints a SQLite WAL from a background thread, so that no commit has to.
+
+    Left to itself, SQLite checkpoints inside the COMMIT that takes the WAL past 1,000 pages: with the
+    write lock held, it copies the pages into the database file and syncs it, and every writer waits
+    (under load, each slash command's ack with it: bursts of 100-200 ms every few seconds). Here
+    commits only append; this thread runs a PASSIVE checkpoint (which never waits for readers or
+    writers) every `INTERVAL` seconds, on its own connection, until the engine is gone. SQLite's own
+    automatic checkpoint stays on at `BACKSTOP_PAGES` in case this thread cannot keep up."""
+
+    INTERVAL = 1.0
+    BACKSTOP_PAGES = 10_000
+
+    def __init__(self, engine: Engine, path: str) -> None:
+        self._engine = weakref.ref(engine)
+        self.path = path
+        threading.Thread(target=self._loop, name="askdesk-wal-checkpoint", daemon=True).start()
+
+    def _loop(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while True:
+                time.sleep(self.INTERVAL)
+                if self._engine() is None or not os.path.exists(self.path):
+                    return
+                try:
+                    if conn is None:
+                        conn = sqlite3.connect(self.path, timeout=1, isolation_level=None, check_same_thread=False)
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error as exc:  # busy, or the file went away: try again next time
+                    log.debug("WAL checkpoint of %s skipped: %s", self.path, exc)
+        finally:
+            if conn is not None:
+                conn.close()
+
+
+def make_engine(url: str, *, pool_size: int = 20) -> Engine:
+    """Create an engine tuned for the URL's backend (SQLite WAL + busy timeout, or PostgreSQL pool)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            # statements kept prepared per connection: group-commit batches use one per row count
+            connect_args={"check_same_thread": False, "timeout": 30, "cached_statements": 512},
+            pool_size=pool_size,
+            max_overflow=4 * pool_size,
+            pool_timeout=30,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None  # let the "begin" hook below open transactions
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA wal_autocheckpoint={WalCheckpointer.BACKSTOP_PAGES}")
+            cur.close()
+
+        # One writer at a time: SQLite's own busy handler sleeps in growing steps (up to 100 ms)
+        # when writers collide, so writers queue on a lock instead (threads of this process, and
+        # other processes on the same file: `askdesk run --workers N`), and each transaction takes
+        # SQLite's write lock at BEGIN (no read-to-write upgrade failures).
+        database = make_url(url).database
+        writer = WriterLock(database)
+        if database and database != ":memory:":
+            WalCheckpointer(engine, database)
+
+        def _release(info: dict) -> None:
+            if info.pop("askdesk_writer", False):
+                writer.release()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+            if conn.get_execution_options().get("askdesk_read_only"):
+                conn.exec_driver_sql("BEGIN")  # a WAL snapshot: readers never wait for writers
+                return
+            writer.acquire()
+            conn.info["askdesk_writer"] = True
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                _release(conn.info)
+                raise
+
+        @event.listens_for(engine, "commit")
+        def _sqlite_commit(conn) -> None:  # type: ignore[no-untyped-def]
+            _release(conn.info)
+
+        @event.listens_for(engine, "rollback")
+        def _sqlite_rollback(conn) -> None:  # type: ignore[no-untyped-def]
+            _release(conn.info)
+
+        @event.listens_for(engine.pool, "reset")
+        def _sqlite_reset(_dbapi_conn, record, _state) -> None:  # type: ignore[no-untyped-def]
+            _release(record.info)
+
+        @event.listens_for(engine.pool, "close")
+        def _sqlite_close(_dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+            _release(record.info)
+
+        return engine
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        pool_timeout=10,
+    )
