@@ -9,12 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from storage.db import MultiRow, Prepared, Writer, connection_of, param_marker, run_raw
 from storage.models import Job, utcnow
+from storage.session import dialect_insert
 
 
 @dataclass
@@ -37,11 +35,6 @@ class ClaimedJob:
 
 _CLAIMED_COLUMNS = ("id", "kind", "key", "payload", "status", "attempts", "due_at", "lease_owner", "lease_until")
 _JOBS = Job.__table__  # type: ignore[attr-defined]
-_STATEMENTS: dict[str, Prepared] = {}
-
-
-_INSERT_COLUMNS = ("kind", "key", "payload", "status", "due_at", "attempts", "created_at", "updated_at",
-                   "lease_owner", "lease_until")
 
 
 def _payload_json(payload: dict[str, Any] | None) -> str:
@@ -49,35 +42,13 @@ def _payload_json(payload: dict[str, Any] | None) -> str:
     return json.dumps(payload or {}, separators=(",", ":"))
 
 
-def _job_row(kind: str, key: str, payload: dict[str, Any] | None, due_at: datetime, now: datetime,
-             lease: tuple[str, datetime] | None) -> dict[str, Any]:
-    """A new job's row (`_INSERT_COLUMNS`): pending, or with `lease` (owner, until) already running."""
-    if lease is None:
-        return {"kind": kind, "key": key, "payload": _payload_json(payload), "status": "pending", "due_at": due_at,
-                "attempts": 0, "created_at": now, "updated_at": now, "lease_owner": None, "lease_until": None}
-    return {"kind": kind, "key": key, "payload": _payload_json(payload), "status": "running", "due_at": due_at,
-            "attempts": 1, "created_at": now, "updated_at": now, "lease_owner": lease[0], "lease_until": lease[1]}
-
-
-def _insert_job(dialect: str) -> Prepared:
-    """INSERT .. ON CONFLICT (key) DO NOTHING RETURNING id, prepared once per dialect (it runs on
-    the slash-command ack path)."""
-    if dialect not in _STATEMENTS:
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        _STATEMENTS[dialect] = Prepared(
-            insert(_JOBS).values({name: bindparam(name) for name in _INSERT_COLUMNS})
-            .on_conflict_do_nothing(index_elements=["key"]).returning(_JOBS.c.id))
-    return _STATEMENTS[dialect]
-
-
-_FINISH = Prepared(update(_JOBS)
+# Statements built once and run with parameters (SQLAlchemy caches their compiled form).
+_FINISH = (update(_JOBS)
            .where(_JOBS.c.id == bindparam("b_id"), _JOBS.c.lease_owner == bindparam("b_owner"),
                   _JOBS.c.status == "running")
            .values(status=bindparam("b_status"), last_error=bindparam("b_error"), lease_until=None,
                    updated_at=bindparam("b_now"))
            .returning(_JOBS.c.id))
-
-
 _CLAIM_ONE = (update(_JOBS)
               .where(_JOBS.c.id == bindparam("b_id"),
                      or_(_JOBS.c.status == "pending",
@@ -88,7 +59,7 @@ _CLAIM_ONE = (update(_JOBS)
 
 
 def enqueue(
-    session: Writer,
+    session: Session,
     *,
     kind: str,
     key: str,
@@ -104,51 +75,22 @@ def enqueue(
     with `leased()` (no separate claim); should the owner die, the clock claims it when the lease ends.
     """
     now = utcnow()
-    values = _job_row(kind, key, payload, due_at or now, now, lease)
-    conn = connection_of(session)
-    rows = _insert_job(conn.dialect.name).execute(conn, values)
-    new_id = int(rows[0][0]) if rows else None
+    row = {"kind": kind, "key": key, "payload": _payload_json(payload), "due_at": due_at or now,
+           "created_at": now, "updated_at": now, "status": "pending", "attempts": 0, "lease_owner": None,
+           "lease_until": None}
+    if lease is not None:
+        row.update(status="running", attempts=1, lease_owner=lease[0], lease_until=lease[1])
+    stmt = dialect_insert(session)(_JOBS).on_conflict_do_nothing(index_elements=["key"]).returning(_JOBS.c.id)
+    new_id = session.exec(stmt, params=row).scalar_one_or_none()
     if new_id is None and replace_finished:
-        assert isinstance(session, Session)
-        result = session.exec(  # type: ignore[call-overload]
-            update(Job)
-            .where(col(Job.key) == key, col(Job.status) == "cancelled")
-            .values(status="pending", due_at=values["due_at"], payload=values["payload"], attempts=0,
+        new_id = session.exec(
+            update(_JOBS)
+            .where(_JOBS.c.key == key, _JOBS.c.status == "cancelled")
+            .values(status="pending", due_at=row["due_at"], payload=row["payload"], attempts=0,
                     lease_owner=None, lease_until=None, last_error=None, updated_at=now)
-            .returning(Job.id)
-        )
-        new_id = result.scalar_one_or_none()
+            .returning(_JOBS.c.id)
+        ).scalar_one_or_none()
     return new_id
-
-
-_JOB_ROWS = MultiRow(_JOBS, _INSERT_COLUMNS, returning=("id", "key"), on_conflict="key")
-
-
-def enqueue_leased_many(conn: Writer, jobs: list[tuple[str, str, dict[str, Any] | None, datetime,
-                                                     tuple[str, datetime]]]) -> dict[str, int]:
-    """Insert (kind, key, payload, due_at, lease) jobs, each already leased (`lease`: owner, until),
-    in one statement; {key: new id} (a key that existed is left alone and absent)."""
-    if not jobs:
-        return {}
-    now = utcnow()
-    rows = [_job_row(kind, key, payload, due_at, now, lease) for kind, key, payload, due_at, lease in jobs]
-    return {str(key): int(job_id) for job_id, key in _JOB_ROWS.execute(connection_of(conn), rows)}
-
-
-def finish_many(conn: Writer, *, job_ids: Sequence[int], owner: str) -> set[int]:
-    """`finish` (status done) for many jobs of one owner in one statement; the ids it finished."""
-    if not job_ids:
-        return set()
-    target = connection_of(conn)
-    dialect = target.dialect
-    marker = param_marker(dialect)
-    stamp = _JOBS.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
-    now = utcnow()
-    sql = (f"UPDATE jobs SET status = 'done', last_error = NULL, lease_until = NULL, updated_at = {marker} "
-           f"WHERE id IN ({', '.join([marker] * len(job_ids))}) AND lease_owner = {marker} AND status = 'running' "
-           "RETURNING id")
-    rows = run_raw(target, sql, (stamp(now) if stamp else now, *job_ids, owner))
-    return {int(row[0]) for row in rows}
 
 
 def leased(job_id: int, *, kind: str, key: str, payload: dict[str, Any] | None, owner: str, until: datetime,
@@ -174,55 +116,48 @@ def claim_due(session: Session, *, owner: str, lease: timedelta, limit: int,
               kinds: Sequence[str] | None = None) -> list[ClaimedJob]:
     """Atomically lease up to `limit` due jobs (pending, or running with an expired lease)."""
     now = now or utcnow()
-    claimable = or_(
-        and_(col(Job.status) == "pending", col(Job.due_at) <= now),
-        and_(col(Job.status) == "running", col(Job.lease_until) < now),
-    )
-    values = {"status": "running", "lease_owner": owner, "lease_until": now + lease,
-              "attempts": Job.attempts + 1, "updated_at": now}
-    columns = Job.__table__.columns  # type: ignore[attr-defined]
-    if job_id is not None:  # a listener running the job it just created: prepared, no scan, no subquery
-        rows = session.connection().execute(_CLAIM_ONE, {
+    if job_id is not None:  # a listener running the job it just created: no scan, no subquery
+        rows = session.exec(_CLAIM_ONE, params={
             "b_id": job_id, "b_owner": owner, "b_until": now + lease, "b_now": now}).mappings().all()
         return [ClaimedJob(**{k: row[k] for k in _CLAIMED_COLUMNS}) for row in rows]
-    else:
-        where = [claimable]
-        if kinds:
-            where.append(col(Job.kind).in_(list(kinds)))
-        pick = select(Job.id).where(*where).order_by(col(Job.due_at), col(Job.id)).limit(limit)
-        if session.get_bind().dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
-        stmt = (update(Job).where(col(Job.id).in_(pick.scalar_subquery()), *where)
-                .values(**values).returning(*columns))
-    rows = session.connection().execute(stmt).mappings().all()
+    where = [or_(and_(_JOBS.c.status == "pending", _JOBS.c.due_at <= now),
+                 and_(_JOBS.c.status == "running", _JOBS.c.lease_until < now))]
+    if kinds:
+        where.append(_JOBS.c.kind.in_(list(kinds)))
+    pick = select(_JOBS.c.id).where(*where).order_by(_JOBS.c.due_at, _JOBS.c.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    stmt = (update(_JOBS).where(_JOBS.c.id.in_(pick.scalar_subquery()), *where)
+            .values(status="running", lease_owner=owner, lease_until=now + lease, attempts=_JOBS.c.attempts + 1,
+                    updated_at=now).returning(*_JOBS.columns))
+    rows = session.exec(stmt).mappings().all()
     return [ClaimedJob(**{k: row[k] for k in _CLAIMED_COLUMNS}) for row in rows]
 
 
-def finish(session: Writer, *, job_id: int, owner: str, status: str = "done",
+def finish(session: Session, *, job_id: int, owner: str, status: str = "done",
            error: str | None = None) -> bool:
     """Mark a leased job finished; fenced so a job re-claimed by another worker is not touched."""
-    rows = _FINISH.execute(connection_of(session), {
+    result = session.exec(_FINISH, params={
         "b_id": job_id, "b_owner": owner, "b_status": status, "b_error": (error or None) and error[:300],
         "b_now": utcnow()})
-    return bool(rows)
+    return result.first() is not None
 
 
-def renew(session: Writer, *, job_ids: Sequence[int], owner: str, until: datetime) -> int:
+def renew(session: Session, *, job_ids: Sequence[int], owner: str, until: datetime) -> int:
     """Extend the lease of jobs this owner is still running (a heartbeat); returns how many it kept.
 
     Fenced like `finish`: a job another worker has meanwhile claimed is left alone. On PostgreSQL a
     row another transaction holds (a job being finished right now) is skipped, not waited for: one
-    UPDATE locking many rows while a batch that finishes several jobs locks them in another order is
-    a deadlock (PostgreSQL breaks it after `deadlock_timeout`, 1 s, which every ack in the batch
-    would wait). The next beat renews a skipped row if it is still running."""
+    UPDATE locking many rows while another transaction finishing several jobs locks them in another
+    order is a deadlock (PostgreSQL breaks it after `deadlock_timeout`, 1 s). The next beat renews a
+    skipped row if it is still running."""
     if not job_ids:
         return 0
-    conn = connection_of(session)
     mine = and_(_JOBS.c.id.in_(list(job_ids)), _JOBS.c.lease_owner == owner, _JOBS.c.status == "running")
-    if conn.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         free = select(_JOBS.c.id).where(mine).with_for_update(skip_locked=True)
         mine = _JOBS.c.id.in_(free.scalar_subquery())
-    result = conn.execute(update(_JOBS).where(mine).values(lease_until=until))
+    result = session.exec(update(_JOBS).where(mine).values(lease_until=until))
     return int(result.rowcount or 0)
 
 

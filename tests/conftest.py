@@ -52,21 +52,6 @@ TEST_CONFIG: dict[str, Any] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def blocks_match_slack_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every Block Kit message the app renders during any test is also serialised by slack_sdk's own
-    `to_dict()`, and the two must be equal (bot.render.blockjson is a faster route to the same JSON)."""
-    import bot.render.blocks
-    from bot.render.blockjson import to_json_ready
-
-    def checked(block: Any) -> dict[str, Any]:
-        fast = to_json_ready(block)
-        assert fast == block.to_dict(), f"bot.render.blockjson differs from slack_sdk for {type(block).__name__}"
-        return fast
-
-    monkeypatch.setattr(bot.render.blocks, "to_json_ready", checked)
-
-
 def _toml_value(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)

@@ -27,7 +27,6 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.config import URGENCIES, Team
-from bot.render.blockjson import to_json_ready
 from bot.render.ids import INPUT, Action, Callback
 from bot.render.ids import Block as B
 from storage.models import Request
@@ -96,7 +95,7 @@ class Rendered:
     blocks: list[Block]
 
     def as_dicts(self) -> list[dict]:
-        return [to_json_ready(b) for b in self.blocks]  # == [b.to_dict() …], in one pass
+        return [b.to_dict() for b in self.blocks]
 
 
 def triage_message(req: Request, team: Team, *, origin_team: Team | None = None) -> Rendered:

@@ -57,7 +57,7 @@ def post_once(client: WebClient, *, channel: str, text: str, blocks: list[dict[s
             return found
     if pacer is not None:
         pacer.wait(known_channel or channel)
-    # `blocks` are JSON-ready dicts already (bot.render.blockjson): `api_call` sends them as they are, where
+    # `blocks` are JSON-ready dicts already (`Rendered.as_dicts`): `api_call` sends them as they are, where
     # `chat_postMessage` would first look for Block Kit objects to convert (~10 % of a call's CPU).
     resp = client.api_call("chat.postMessage", json={
         "channel": channel, "text": text, "blocks": blocks, "unfurl_links": False,

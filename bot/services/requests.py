@@ -19,7 +19,6 @@ from bot.runtime.outbox import KICK_GRACE
 from bot.services import feedback
 from storage import jobs as job_queries
 from storage import requests as queries
-from storage.db import group_batched
 from storage.jobs import ClaimedJob
 from storage.models import Request
 from storage.session import session_scope
@@ -85,24 +84,23 @@ def create_request(deps: Deps, *, team_slug: str, requester_id: str, text: str, 
     if category and team.categories and category not in team.categories:
         raise InputError(f"'{category}' is not one of {team.name}'s categories: {', '.join(team.categories)}.")
     now = deps.now()
-    values = queries.request_values(
+    values = dict(
         team=team.slug, origin_team=team.slug, requester_id=requester_id, department="",
         summary=(summary or body.splitlines()[0]).strip()[:300], text=body, category=category, urgency=urgency,
         source_permalink=source_permalink, source_channel=source_channel, response_url=response_url,
         created_at=now, updated_at=now)
     owner, until = deps.outbox.new_lease()
-    # Committed before the slash command is acknowledged, in a group commit with the other requests
-    # arriving at the same time (one INSERT per table for all of them). The post job is inserted
-    # already leased to this instance, which runs it right after the ack with the request in hand;
-    # should this process die first, the clock takes it when the lease ends.
-    new = queries.NewRequest(values=values, detail={"category": category, "urgency": urgency},
-                             job_kind="post_request", job_key=_first_post_key, lease=(owner, until))
-    request_id, job_id = group_batched(deps.engine, queries.insert_new, new, urgent=True)
+    # Committed before the slash command is acknowledged. The post job is inserted already leased to
+    # this instance, which runs it right after the ack with the request in hand; should this process
+    # die first, the clock takes it when the lease ends.
+    with session_scope(deps.engine) as session:
+        req = queries.create(session, values, detail={"category": category, "urgency": urgency})
+        job_id = job_queries.enqueue(session, kind="post_request", key=_first_post_key(req.id),
+                                     payload={"request_id": req.id}, due_at=now, lease=(owner, until))
     assert job_id is not None  # the key embeds the new request's id
-    req = queries.as_request({**values, "id": request_id})
-    job = job_queries.leased(job_id, kind="post_request", key=_first_post_key(request_id),
-                             payload={"request_id": request_id}, owner=owner, until=until, preloaded=req)
-    return Outcome(ok=True, request_id=request_id, request=req, leased=[job])
+    job = job_queries.leased(job_id, kind="post_request", key=_first_post_key(req.id),
+                             payload={"request_id": req.id}, owner=owner, until=until, preloaded=req)
+    return Outcome(ok=True, request_id=req.id, request=req, leased=[job])
 
 
 def _first_post_key(request_id: int) -> str:

@@ -1,0 +1,73 @@
+"""The SQLite engine (storage.engine): writers in several processes queue on the cross-process writer
+lock, and a background thread checkpoints the WAL; on the real database of the run (the tests skip
+on PostgreSQL, which needs neither)."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import sqlite3
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Engine, make_url
+
+from storage.engine import make_engine
+from storage.models import ProcessedEvent
+
+EVENTS = ProcessedEvent.__table__  # type: ignore[attr-defined]
+
+
+def _count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(EVENTS)).scalar_one())
+
+
+def _hammer(url: str, tag: str, n: int) -> None:
+    engine = make_engine(url)
+    try:
+        for i in range(n):
+            with engine.begin() as conn:  # a read then a write in one transaction, like the services
+                conn.execute(select(func.count()).select_from(EVENTS)).scalar_one()
+                conn.execute(insert(EVENTS).values(event_id=f"Ev{tag}-{i}", received_at=datetime.now(UTC)))
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_writers_in_several_processes_queue_on_the_lock(db_url: str, engine: Engine) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the flock writer lock is SQLite's; PostgreSQL locks rows itself")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_hammer, args=(db_url, str(p), 150)) for p in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0]  # no "database is locked" in any of them
+    assert _count(engine) == 450
+
+
+def test_sqlite_wal_is_checkpointed_in_the_background(db_url: str, engine: Engine) -> None:
+    """Commits only append to the WAL (SQLite's automatic checkpoint is a backstop at 10,000 pages);
+    a background thread moves committed pages into the database file."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL checkpoints on its own")
+    path = make_url(db_url).database
+    assert path
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
+    with engine.begin() as conn:
+        for i in range(200):
+            conn.execute(insert(EVENTS).values(event_id=f"EvWal{i}", received_at=datetime.now(UTC)))
+
+    def in_database_file() -> int:  # the main file alone, WAL ignored
+        with contextlib.closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as raw:
+            return int(raw.execute("SELECT count(*) FROM processed_events").fetchone()[0])
+
+    for _ in range(300):  # the checkpointer runs every second: poll with a bound
+        if in_database_file() == 200:
+            break
+        threading.Event().wait(0.02)
+    assert in_database_file() == 200

@@ -1,0 +1,178 @@
+"""The write queries on every request's path (storage.requests, storage.jobs), on the real database of
+the run (SQLite file or PostgreSQL): what they store, their uniques and their fencing."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from storage import jobs
+from storage import requests as queries
+from storage.models import Job, Request, RequestEvent
+from storage.session import session_scope
+
+NOW = datetime(2026, 11, 27, 9, 30, 15, 123456, tzinfo=UTC)
+LEASE = ("instance-a", NOW + timedelta(seconds=15))
+
+
+def _values(text_: str, *, team: str = "finance") -> dict[str, object]:
+    return dict(team=team, origin_team=team, requester_id=f"U{text_[:8]}", department="", summary=text_[:40],
+                text=text_, category="Travel", urgency="high", source_channel="C0SRC",
+                response_url="https://hooks.example/r", created_at=NOW, updated_at=NOW)
+
+
+def _new_request(engine: Engine, text_: str = "where is my refund?") -> tuple[int, int]:
+    """A request with its leased post job, as the slash command stores them: (request id, job id)."""
+    with session_scope(engine) as session:
+        req = queries.create(session, _values(text_), detail={"urgency": "high"})
+        assert req.id is not None
+        job_id = jobs.enqueue(session, kind="post_request", key=f"post:{req.id}:0", payload={"request_id": req.id},
+                              due_at=NOW, lease=LEASE)
+    assert job_id is not None
+    return req.id, job_id
+
+
+def _events(session: Session, request_id: int) -> list[RequestEvent]:
+    return list(session.exec(select(RequestEvent).where(RequestEvent.request_id == request_id)
+                             .order_by(RequestEvent.id)).all())  # type: ignore[arg-type]
+
+
+def test_a_new_request_is_stored_whole_with_its_created_event(engine: Engine) -> None:
+    values = _values("question ünïcode <!channel> 工资")
+    with session_scope(engine) as session:
+        made = queries.create(session, values, detail={"urgency": "high"})
+    with Session(engine) as session:
+        stored = session.get(Request, made.id)
+        assert stored is not None
+        for name in Request.model_fields:  # the returned object is what was stored, defaults included
+            assert getattr(stored, name) == getattr(made, name), name
+        for name, value in values.items():
+            assert getattr(stored, name) == value, name  # datetimes round-trip, microseconds and zone
+        assert (stored.status, stored.post_state, stored.resolution_count) == ("open", "pending", 0)
+        assert [(e.kind, e.actor_id, e.team, e.at, json.loads(e.detail or "{}")) for e in _events(session, made.id)
+                ] == [("created", values["requester_id"], "finance", NOW, {"urgency": "high"})]
+
+
+def test_a_leased_job_reads_back_whole_its_key_is_unique_and_finishing_is_fenced(engine: Engine) -> None:
+    rid, job_id = _new_request(engine)
+    with session_scope(engine) as session:
+        assert jobs.enqueue(session, kind="post_request", key=f"post:{rid}:0") is None  # same key: nothing new
+    with Session(engine) as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        assert (job.status, job.attempts, job.lease_owner, job.lease_until, json.loads(job.payload)) == (
+            "running", 1, *LEASE, {"request_id": rid})
+    with session_scope(engine) as session:
+        assert jobs.finish(session, job_id=job_id, owner="someone else") is False
+        assert jobs.finish(session, job_id=job_id, owner="instance-a") is True
+        assert jobs.finish(session, job_id=job_id, owner="instance-a") is False  # done already
+
+
+def test_a_failing_unit_of_work_stores_nothing(engine: Engine) -> None:
+    with pytest.raises(RuntimeError), session_scope(engine) as session:
+        req = queries.create(session, _values("half written"), detail=None)
+        jobs.enqueue(session, kind="post_request", key=f"post:{req.id}:0", lease=LEASE)
+        raise RuntimeError("the process failed before its commit")
+    with Session(engine) as session:
+        assert session.exec(select(Request)).all() == []
+        assert session.exec(select(RequestEvent)).all() == []
+        assert session.exec(select(Job)).all() == []
+
+
+def test_concurrent_writers_each_get_their_own_rows(engine: Engine) -> None:
+    got: dict[str, tuple[int, int]] = {}
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(10):
+                got[f"writer {n} question {i}"] = _new_request(engine, f"writer {n} question {i}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []  # no "database is locked", no deadlock
+    assert len({rid for rid, _ in got.values()}) == 80
+    with Session(engine) as session:
+        for text_, (rid, job_id) in got.items():
+            req, job = session.get(Request, rid), session.get(Job, job_id)
+            assert req is not None and req.text == text_
+            assert job is not None and job.key == f"post:{rid}:0"
+
+
+def _record(session: Session, request_id: int, job_id: int, **given: object) -> str | None:
+    args: dict[str, object] = dict(department="Sales", channel="C0FIN", ts="10.1", dm=("D0U1", "10.2"),
+                                   new_post=True, at=NOW + timedelta(seconds=1), owner="instance-a")
+    return queries.record_post(session, request_id=request_id, job_id=job_id, **{**args, **given})  # type: ignore[arg-type]
+
+
+def test_a_post_record_stores_the_messages_an_event_and_finishes_the_job(engine: Engine) -> None:
+    rid, job_id = _new_request(engine)
+    with session_scope(engine) as session:
+        assert _record(session, rid, job_id) == "finance"
+    with Session(engine) as session:
+        req, job = session.get(Request, rid), session.get(Job, job_id)
+        assert req is not None and job is not None
+        assert (req.department, req.triage_channel, req.triage_ts, req.dm_channel, req.dm_ts, req.post_state,
+                req.response_url) == ("Sales", "C0FIN", "10.1", "D0U1", "10.2", "posted", None)
+        assert [(e.kind, e.at, json.loads(e.detail or "{}")) for e in _events(session, rid)] == [
+            ("created", NOW, {"urgency": "high"}), ("posted", NOW + timedelta(seconds=1), {"channel": "C0FIN"})]
+        assert job.status == "done"
+
+
+def test_a_post_record_keeps_a_known_dm_and_logs_only_new_posts(engine: Engine) -> None:
+    rid, job_id = _new_request(engine)
+    with session_scope(engine) as session:
+        _record(session, rid, job_id, dm=("D0KNOWN", "5.5"))
+    with session_scope(engine) as session:  # a re-render: same post, no new DM
+        _record(session, rid, job_id, channel="C0NEW", ts="6.6", dm=None, new_post=False)
+    with Session(engine) as session:
+        req = session.get(Request, rid)
+        assert req is not None
+        assert (req.triage_channel, req.triage_ts, req.dm_channel, req.dm_ts) == ("C0NEW", "6.6", "D0KNOWN", "5.5")
+        assert [e.kind for e in _events(session, rid)] == ["created", "posted"]
+
+
+def test_a_post_record_of_a_gone_request_writes_nothing(engine: Engine) -> None:
+    rid, job_id = _new_request(engine)
+    with session_scope(engine) as session:
+        assert _record(session, 999_999, job_id) is None
+    with session_scope(engine) as session:  # another owner's job is left running (fenced)
+        assert _record(session, rid, job_id, owner="someone-else") == "finance"
+    with Session(engine) as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.status == "running"
+        assert [e.kind for e in _events(session, rid)] == ["created", "posted"]
+
+
+def test_the_lease_heartbeat_skips_a_job_being_finished_instead_of_waiting(engine: Engine, db_url: str) -> None:
+    """A heartbeat locking many job rows must never wait on a transaction that is finishing some of
+    them (two such transactions deadlock on PostgreSQL): the row held elsewhere is skipped this beat."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("row locks are PostgreSQL's; SQLite has one writer at a time")
+    until = datetime.now(UTC) + timedelta(seconds=60)
+    with session_scope(engine) as session:
+        held = jobs.enqueue(session, kind="post_request", key="post:7:0", lease=("me", until))
+        free = jobs.enqueue(session, kind="post_request", key="post:8:0", lease=("me", until))
+    assert held is not None and free is not None
+    later = until + timedelta(seconds=30)
+    with engine.connect() as finisher:
+        finisher.execute(text("SET lock_timeout = '5s'"))
+        finisher.execute(text("SELECT id FROM jobs WHERE id = :id FOR UPDATE"), {"id": held})  # mid-finish
+        with session_scope(engine) as session:
+            session.exec(text("SET LOCAL lock_timeout = '2s'"))  # type: ignore[call-overload] - waiting would fail, not hang
+            assert jobs.renew(session, job_ids=[held, free], owner="me", until=later) == 1
+        finisher.rollback()
+    with engine.connect() as conn:
+        leases = dict(conn.execute(text("SELECT id, lease_until FROM jobs")).all())
+    assert leases[free] == later and leases[held] == until
