@@ -99,8 +99,10 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            # statements kept prepared per connection: group-commit batches use one per row count
-            connect_args={"check_same_thread": False, "timeout": 30, "cached_statements": 512},
+            connect_args={"check_same_thread": False, "timeout": 30},
+            # the most recently used connection first: a SQLite connection drops its page cache when
+            # another one wrote since its last transaction, so taking turns would keep every cache cold
+            pool_use_lifo=True,
             pool_size=pool_size,
             max_overflow=4 * pool_size,
             pool_timeout=30,

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from storage.models import Job, utcnow
-from storage.session import dialect_insert
 
 
 @dataclass
@@ -43,8 +43,10 @@ def _payload_json(payload: dict[str, Any] | None) -> str:
 
 
 # Statements built once and run with parameters (SQLAlchemy caches their compiled form).
+_ENQUEUE = {name: dialect.insert(_JOBS).on_conflict_do_nothing(index_elements=["key"])
+            .returning(_JOBS.c.id, _JOBS.c.key) for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 _FINISH = (update(_JOBS)
-           .where(_JOBS.c.id == bindparam("b_id"), _JOBS.c.lease_owner == bindparam("b_owner"),
+           .where(_JOBS.c.id.in_(bindparam("b_ids", expanding=True)), _JOBS.c.lease_owner == bindparam("b_owner"),
                   _JOBS.c.status == "running")
            .values(status=bindparam("b_status"), last_error=bindparam("b_error"), lease_until=None,
                    updated_at=bindparam("b_now"))
@@ -56,6 +58,17 @@ _CLAIM_ONE = (update(_JOBS)
               .values(status="running", lease_owner=bindparam("b_owner"), lease_until=bindparam("b_until"),
                       attempts=_JOBS.c.attempts + 1, updated_at=bindparam("b_now"))
               .returning(*_JOBS.columns))
+
+
+def job_row(kind: str, key: str, payload: dict[str, Any] | None, due_at: datetime,
+             lease: tuple[str, datetime] | None) -> dict[str, Any]:
+    """A new job's row: pending, or with `lease` (owner, until) already running."""
+    now = utcnow()
+    row = {"kind": kind, "key": key, "payload": _payload_json(payload), "due_at": due_at, "created_at": now,
+           "updated_at": now, "status": "pending", "attempts": 0, "lease_owner": None, "lease_until": None}
+    if lease is not None:
+        row.update(status="running", attempts=1, lease_owner=lease[0], lease_until=lease[1])
+    return row
 
 
 def enqueue(
@@ -74,23 +87,25 @@ def enqueue(
     `lease` (owner, until), the job is inserted already claimed by that owner, who runs it at once
     with `leased()` (no separate claim); should the owner die, the clock claims it when the lease ends.
     """
-    now = utcnow()
-    row = {"kind": kind, "key": key, "payload": _payload_json(payload), "due_at": due_at or now,
-           "created_at": now, "updated_at": now, "status": "pending", "attempts": 0, "lease_owner": None,
-           "lease_until": None}
-    if lease is not None:
-        row.update(status="running", attempts=1, lease_owner=lease[0], lease_until=lease[1])
-    stmt = dialect_insert(session)(_JOBS).on_conflict_do_nothing(index_elements=["key"]).returning(_JOBS.c.id)
-    new_id = session.exec(stmt, params=row).scalar_one_or_none()
+    row = job_row(kind, key, payload, due_at or utcnow(), lease)
+    new_id = enqueue_many(session, [row]).get(key)
     if new_id is None and replace_finished:
         new_id = session.exec(
             update(_JOBS)
             .where(_JOBS.c.key == key, _JOBS.c.status == "cancelled")
             .values(status="pending", due_at=row["due_at"], payload=row["payload"], attempts=0,
-                    lease_owner=None, lease_until=None, last_error=None, updated_at=now)
+                    lease_owner=None, lease_until=None, last_error=None, updated_at=row["updated_at"])
             .returning(_JOBS.c.id)
         ).scalar_one_or_none()
     return new_id
+
+
+def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert jobs (rows from `job_row`) in one statement, each unless its key exists; {key: new id}."""
+    if not rows:
+        return {}
+    result = session.exec(_ENQUEUE[session.get_bind().dialect.name], params=rows)
+    return {str(key): int(job_id) for job_id, key in result}
 
 
 def leased(job_id: int, *, kind: str, key: str, payload: dict[str, Any] | None, owner: str, until: datetime,
@@ -137,10 +152,15 @@ def claim_due(session: Session, *, owner: str, lease: timedelta, limit: int,
 def finish(session: Session, *, job_id: int, owner: str, status: str = "done",
            error: str | None = None) -> bool:
     """Mark a leased job finished; fenced so a job re-claimed by another worker is not touched."""
-    result = session.exec(_FINISH, params={
-        "b_id": job_id, "b_owner": owner, "b_status": status, "b_error": (error or None) and error[:300],
-        "b_now": utcnow()})
-    return result.first() is not None
+    return bool(finish_many(session, job_ids=[job_id], owner=owner, status=status, error=error))
+
+
+def finish_many(session: Session, *, job_ids: Sequence[int], owner: str, status: str = "done",
+                error: str | None = None) -> set[int]:
+    """`finish` for many jobs of one owner, in one statement; the ids it finished."""
+    result = session.exec(_FINISH, params={"b_ids": list(job_ids), "b_owner": owner, "b_status": status,
+                                           "b_error": (error or None) and error[:300], "b_now": utcnow()})
+    return {int(job_id) for job_id in result.scalars()}
 
 
 def renew(session: Session, *, job_ids: Sequence[int], owner: str, until: datetime) -> int:

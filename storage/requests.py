@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,43 +26,82 @@ def get(session: Session, request_id: int, *, for_update: bool = False) -> Reque
 
 
 # Statements on every request's path, built once and run with parameters (SQLAlchemy caches their
-# compiled form): Core statements on the tables, without the ORM's bookkeeping.
+# compiled form): Core statements on the tables, without the ORM's bookkeeping. Given a list of
+# parameter sets, each runs as one statement (SQLAlchemy's insertmanyvalues) or one executemany.
 _REQUESTS = Request.__table__  # type: ignore[attr-defined]
-_INSERT_REQUEST = insert(_REQUESTS).returning(_REQUESTS.c.id)
+_INSERT_REQUESTS = insert(Request).returning(Request, sort_by_parameter_order=True)
 _INSERT_EVENT = insert(RequestEvent.__table__)  # type: ignore[attr-defined]
 _MARK_POSTED = (update(_REQUESTS).where(_REQUESTS.c.id == bindparam("b_id"))
                 .values(department=bindparam("b_department"), triage_channel=bindparam("b_channel"),
                         triage_ts=bindparam("b_ts"), post_state="posted", post_error=None, response_url=None,
                         dm_channel=func.coalesce(bindparam("b_dm_channel"), _REQUESTS.c.dm_channel),
-                        dm_ts=func.coalesce(bindparam("b_dm_ts"), _REQUESTS.c.dm_ts))
-                .returning(_REQUESTS.c.team))
+                        dm_ts=func.coalesce(bindparam("b_dm_ts"), _REQUESTS.c.dm_ts)))
 
 
-def create(session: Session, values: dict[str, Any], *, detail: dict[str, Any] | None) -> Request:
-    """Insert a request (`values`: its columns but id; the model's defaults for the rest) with its
-    `created` event; the new request."""
-    req = Request(**values)
-    req.id = session.exec(_INSERT_REQUEST, params=req.model_dump(exclude={"id"})).scalar_one()
-    add_event(session, req, "created", actor=req.requester_id, at=req.created_at, detail=detail)
-    return req
+@dataclass
+class NewRequest:
+    """A request to store (`values`: its columns but id; the model's defaults for the rest), with the
+    detail of its `created` event and its first job, leased to the instance that stores it (which
+    runs the job at once)."""
+
+    values: dict[str, Any]
+    detail: dict[str, Any] | None
+    job_kind: str
+    job_key: Callable[[int], str]  # from the new request's id
+    lease: tuple[str, datetime]
 
 
-def record_post(session: Session, *, request_id: int, department: str, channel: str | None, ts: str | None,
-                dm: tuple[str, str] | None, new_post: bool, at: datetime, job_id: int, owner: str) -> str | None:
-    """Store where a request was posted, once the Slack calls are done: its triage message (`channel`,
-    `ts`), its requester DM (`dm`, when new), a `posted` event at `at` when the triage post is new;
-    and finish its post job `job_id`, fenced by `owner`. The request's team, or None when the
-    request is gone (then nothing is written)."""
-    dm_channel, dm_ts = dm if dm else (None, None)
-    team = session.exec(_MARK_POSTED, params={
-        "b_id": request_id, "b_department": department, "b_channel": channel, "b_ts": ts,
-        "b_dm_channel": dm_channel, "b_dm_ts": dm_ts}).scalar_one_or_none()
-    if team is None:
-        return None
-    if new_post:
-        session.exec(_INSERT_EVENT, params=_event_row(request_id, "posted", None, team, at, {"channel": channel}))
-    job_queries.finish(session, job_id=job_id, owner=owner)
-    return str(team)
+def insert_new(session: Session, items: list[NewRequest]) -> list[tuple[Request, int | None]]:
+    """Store new requests with their `created` events and leased jobs, one statement per table for
+    all of them (a group-commit op). For each item the new request and its job's id (None if a job
+    with its key existed)."""
+    reqs: list[Request] = list(session.exec(_INSERT_REQUESTS, params=[item.values for item in items]).scalars())
+    session.exec(_INSERT_EVENT, params=[
+        _event_row(req.id, "created", req.requester_id, req.team, req.created_at, item.detail)  # type: ignore[arg-type]
+        for item, req in zip(items, reqs, strict=True)])
+    keys = [item.job_key(req.id) for item, req in zip(items, reqs, strict=True)]  # type: ignore[arg-type]
+    job_ids = job_queries.enqueue_many(session, [
+        job_queries.job_row(item.job_kind, key, {"request_id": req.id}, req.created_at, item.lease)
+        for item, req, key in zip(items, reqs, keys, strict=True)])
+    return [(req, job_ids.get(key)) for req, key in zip(reqs, keys, strict=True)]
+
+
+@dataclass
+class PostRecord:
+    """Where a request was posted, to store once the Slack calls are done: its triage message
+    (`channel`, `ts`), its requester DM (`dm`, when new), and whether the triage post is new (then a
+    `posted` event at `at`); `job_id` is the post job to finish, fenced by `owner`."""
+
+    request_id: int
+    department: str
+    channel: str | None
+    ts: str | None
+    dm: tuple[str, str] | None
+    new_post: bool
+    at: datetime
+    job_id: int
+    owner: str
+
+
+def record_posts(session: Session, items: list[PostRecord]) -> list[str | None]:
+    """Store post records (a group-commit op): the requests' triage messages and DMs, their `posted`
+    events, and their post jobs finished, one statement each for all of them. Each item's request
+    team, or None when the request is gone (then nothing is written for it)."""
+    items_by_id = sorted(items, key=lambda item: item.request_id)  # rows locked in one order: no deadlock
+    session.exec(_MARK_POSTED, params=[
+        {"b_id": item.request_id, "b_department": item.department, "b_channel": item.channel, "b_ts": item.ts,
+         "b_dm_channel": item.dm[0] if item.dm else None, "b_dm_ts": item.dm[1] if item.dm else None}
+        for item in items_by_id])
+    teams = {int(rid): str(team) for rid, team in session.exec(
+        select(_REQUESTS.c.id, _REQUESTS.c.team).where(_REQUESTS.c.id.in_([item.request_id for item in items])))}
+    found = [item for item in items if item.request_id in teams]
+    events = [_event_row(item.request_id, "posted", None, teams[item.request_id], item.at, {"channel": item.channel})
+              for item in found if item.new_post]
+    if events:
+        session.exec(_INSERT_EVENT, params=events)
+    for owner in dict.fromkeys(item.owner for item in found):
+        job_queries.finish_many(session, job_ids=[item.job_id for item in found if item.owner == owner], owner=owner)
+    return [teams.get(item.request_id) for item in items]
 
 
 def _event_row(request_id: int, kind: str, actor: str | None, team: str, at: datetime,

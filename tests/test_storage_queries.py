@@ -27,14 +27,16 @@ def _values(text_: str, *, team: str = "finance") -> dict[str, object]:
                 response_url="https://hooks.example/r", created_at=NOW, updated_at=NOW)
 
 
+def _new(text_: str) -> queries.NewRequest:
+    return queries.NewRequest(values=_values(text_), detail={"urgency": "high"}, job_kind="post_request",
+                              job_key=lambda rid: f"post:{rid}:0", lease=LEASE)
+
+
 def _new_request(engine: Engine, text_: str = "where is my refund?") -> tuple[int, int]:
     """A request with its leased post job, as the slash command stores them: (request id, job id)."""
     with session_scope(engine) as session:
-        req = queries.create(session, _values(text_), detail={"urgency": "high"})
-        assert req.id is not None
-        job_id = jobs.enqueue(session, kind="post_request", key=f"post:{req.id}:0", payload={"request_id": req.id},
-                              due_at=NOW, lease=LEASE)
-    assert job_id is not None
+        ((req, job_id),) = queries.insert_new(session, [_new(text_)])
+    assert req.id is not None and job_id is not None
     return req.id, job_id
 
 
@@ -43,31 +45,43 @@ def _events(session: Session, request_id: int) -> list[RequestEvent]:
                              .order_by(RequestEvent.id)).all())  # type: ignore[arg-type]
 
 
-def test_a_new_request_is_stored_whole_with_its_created_event(engine: Engine) -> None:
-    values = _values("question ünïcode <!channel> 工资")
+def test_new_requests_are_stored_whole_with_their_events_and_leased_jobs(engine: Engine) -> None:
+    items = [_new(f"question {i} ünïcode <!channel> 工资") for i in range(5)]
     with session_scope(engine) as session:
-        made = queries.create(session, values, detail={"urgency": "high"})
+        made = queries.insert_new(session, items)
+    assert len({req.id for req, _ in made}) == 5
     with Session(engine) as session:
-        stored = session.get(Request, made.id)
-        assert stored is not None
-        for name in Request.model_fields:  # the returned object is what was stored, defaults included
-            assert getattr(stored, name) == getattr(made, name), name
-        for name, value in values.items():
-            assert getattr(stored, name) == value, name  # datetimes round-trip, microseconds and zone
-        assert (stored.status, stored.post_state, stored.resolution_count) == ("open", "pending", 0)
-        assert [(e.kind, e.actor_id, e.team, e.at, json.loads(e.detail or "{}")) for e in _events(session, made.id)
-                ] == [("created", values["requester_id"], "finance", NOW, {"urgency": "high"})]
+        for (req, job_id), item in zip(made, items, strict=True):
+            stored = session.get(Request, req.id)
+            assert stored is not None
+            for name in Request.model_fields:  # the returned object is what was stored, defaults included
+                assert getattr(stored, name) == getattr(req, name), name
+            for name, value in item.values.items():
+                assert getattr(stored, name) == value, name  # datetimes round-trip, microseconds and zone
+            assert (stored.status, stored.post_state, stored.resolution_count) == ("open", "pending", 0)
+            assert [(e.kind, e.actor_id, e.team, e.at, json.loads(e.detail or "{}"))
+                    for e in _events(session, stored.id)] == [  # type: ignore[arg-type]
+                ("created", item.values["requester_id"], "finance", NOW, {"urgency": "high"})]
+            job = session.get(Job, job_id)
+            assert job is not None and job.key == f"post:{req.id}:0"
+            assert (job.status, job.attempts, job.lease_owner, job.lease_until, json.loads(job.payload)) == (
+                "running", 1, *LEASE, {"request_id": req.id})
 
 
-def test_a_leased_job_reads_back_whole_its_key_is_unique_and_finishing_is_fenced(engine: Engine) -> None:
+def test_a_job_key_that_exists_is_left_alone(engine: Engine) -> None:
+    rid, _ = _new_request(engine)
+    with session_scope(engine) as session:  # a stale job holding the key the next request will want
+        jobs.enqueue(session, kind="post_request", key=f"post:{rid + 1}:0")
+    with session_scope(engine) as session:
+        (first, first_job), (second, second_job) = queries.insert_new(session, [_new("first"), _new("second")])
+    assert first.id == rid + 1 and first_job is None  # the existing job wins, as with enqueue()
+    assert second.id == rid + 2 and second_job is not None
+
+
+def test_a_job_key_is_unique_and_finishing_is_fenced(engine: Engine) -> None:
     rid, job_id = _new_request(engine)
     with session_scope(engine) as session:
         assert jobs.enqueue(session, kind="post_request", key=f"post:{rid}:0") is None  # same key: nothing new
-    with Session(engine) as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        assert (job.status, job.attempts, job.lease_owner, job.lease_until, json.loads(job.payload)) == (
-            "running", 1, *LEASE, {"request_id": rid})
     with session_scope(engine) as session:
         assert jobs.finish(session, job_id=job_id, owner="someone else") is False
         assert jobs.finish(session, job_id=job_id, owner="instance-a") is True
@@ -76,8 +90,7 @@ def test_a_leased_job_reads_back_whole_its_key_is_unique_and_finishing_is_fenced
 
 def test_a_failing_unit_of_work_stores_nothing(engine: Engine) -> None:
     with pytest.raises(RuntimeError), session_scope(engine) as session:
-        req = queries.create(session, _values("half written"), detail=None)
-        jobs.enqueue(session, kind="post_request", key=f"post:{req.id}:0", lease=LEASE)
+        queries.insert_new(session, [_new("half written")])
         raise RuntimeError("the process failed before its commit")
     with Session(engine) as session:
         assert session.exec(select(Request)).all() == []
@@ -110,16 +123,16 @@ def test_concurrent_writers_each_get_their_own_rows(engine: Engine) -> None:
             assert job is not None and job.key == f"post:{rid}:0"
 
 
-def _record(session: Session, request_id: int, job_id: int, **given: object) -> str | None:
+def _record(request_id: int, job_id: int, **given: object) -> queries.PostRecord:
     args: dict[str, object] = dict(department="Sales", channel="C0FIN", ts="10.1", dm=("D0U1", "10.2"),
                                    new_post=True, at=NOW + timedelta(seconds=1), owner="instance-a")
-    return queries.record_post(session, request_id=request_id, job_id=job_id, **{**args, **given})  # type: ignore[arg-type]
+    return queries.PostRecord(request_id=request_id, job_id=job_id, **{**args, **given})  # type: ignore[arg-type]
 
 
 def test_a_post_record_stores_the_messages_an_event_and_finishes_the_job(engine: Engine) -> None:
     rid, job_id = _new_request(engine)
     with session_scope(engine) as session:
-        assert _record(session, rid, job_id) == "finance"
+        assert queries.record_posts(session, [_record(rid, job_id)]) == ["finance"]
     with Session(engine) as session:
         req, job = session.get(Request, rid), session.get(Job, job_id)
         assert req is not None and job is not None
@@ -133,9 +146,9 @@ def test_a_post_record_stores_the_messages_an_event_and_finishes_the_job(engine:
 def test_a_post_record_keeps_a_known_dm_and_logs_only_new_posts(engine: Engine) -> None:
     rid, job_id = _new_request(engine)
     with session_scope(engine) as session:
-        _record(session, rid, job_id, dm=("D0KNOWN", "5.5"))
-    with session_scope(engine) as session:  # a re-render: same post, no new DM
-        _record(session, rid, job_id, channel="C0NEW", ts="6.6", dm=None, new_post=False)
+        queries.record_posts(session, [_record(rid, job_id, dm=("D0KNOWN", "5.5"))])
+    with session_scope(engine) as session:  # a retried post: same message found again, no new DM
+        queries.record_posts(session, [_record(rid, job_id, channel="C0NEW", ts="6.6", dm=None, new_post=False)])
     with Session(engine) as session:
         req = session.get(Request, rid)
         assert req is not None
@@ -143,16 +156,19 @@ def test_a_post_record_keeps_a_known_dm_and_logs_only_new_posts(engine: Engine) 
         assert [e.kind for e in _events(session, rid)] == ["created", "posted"]
 
 
-def test_a_post_record_of_a_gone_request_writes_nothing(engine: Engine) -> None:
-    rid, job_id = _new_request(engine)
+def test_post_records_of_gone_requests_and_other_owners_jobs(engine: Engine) -> None:
+    (r1, j1), (r2, j2), (r3, j3) = (_new_request(engine, f"question {i}") for i in range(3))
     with session_scope(engine) as session:
-        assert _record(session, 999_999, job_id) is None
-    with session_scope(engine) as session:  # another owner's job is left running (fenced)
-        assert _record(session, rid, job_id, owner="someone-else") == "finance"
+        teams = queries.record_posts(session, [
+            _record(r3, j3), _record(999_999, j2), _record(r1, j1, owner="someone-else")])
+    assert teams == ["finance", None, "finance"]  # in the items' order; None: the request is gone
     with Session(engine) as session:
-        job = session.get(Job, job_id)
-        assert job is not None and job.status == "running"
-        assert [e.kind for e in _events(session, rid)] == ["created", "posted"]
+        statuses = {j: session.get(Job, j).status for j in (j1, j2, j3)}  # type: ignore[union-attr]
+        assert statuses == {j1: "running", j2: "running", j3: "done"}  # fenced by owner; gone: not finished
+        assert {rid: [e.kind for e in _events(session, rid)] for rid in (r1, r2, r3)} == {
+            r1: ["created", "posted"], r2: ["created"], r3: ["created", "posted"]}
+        untouched = session.get(Request, r2)
+        assert untouched is not None and untouched.post_state == "pending"
 
 
 def test_the_lease_heartbeat_skips_a_job_being_finished_instead_of_waiting(engine: Engine, db_url: str) -> None:

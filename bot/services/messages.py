@@ -14,6 +14,7 @@ from bot.runtime.outbox import PermanentFailure
 from bot.services.delivery import post_once
 from bot.slack.client import is_permanent, slack_error
 from storage import requests as queries
+from storage.group_commit import group_commit
 from storage.jobs import ClaimedJob
 from storage.models import Request
 from storage.session import session_scope
@@ -109,11 +110,10 @@ def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     req.post_state, req.post_error = "posted", None
     new_dm = sync_dm(deps, req, reconcile=retry)
 
-    with session_scope(deps.engine) as session:
-        team_now = queries.record_post(
-            session, request_id=req.id, department=req.department, channel=req.triage_channel,  # type: ignore[arg-type]
-            ts=req.triage_ts, dm=new_dm, new_post=new_post is not None, at=now, job_id=job.id,
-            owner=deps.instance_id)
+    record = queries.PostRecord(
+        request_id=req.id, department=req.department, channel=req.triage_channel,  # type: ignore[arg-type]
+        ts=req.triage_ts, dm=new_dm, new_post=new_post is not None, at=now, job_id=job.id, owner=deps.instance_id)
+    team_now = group_commit(deps.engine, queries.record_posts, record)
     if team_now is None:
         raise PermanentFailure(f"request {req.id} is gone")
     req.team = team_now

@@ -19,6 +19,7 @@ from bot.runtime.outbox import KICK_GRACE
 from bot.services import feedback
 from storage import jobs as job_queries
 from storage import requests as queries
+from storage.group_commit import group_commit
 from storage.jobs import ClaimedJob
 from storage.models import Request
 from storage.session import session_scope
@@ -90,13 +91,13 @@ def create_request(deps: Deps, *, team_slug: str, requester_id: str, text: str, 
         source_permalink=source_permalink, source_channel=source_channel, response_url=response_url,
         created_at=now, updated_at=now)
     owner, until = deps.outbox.new_lease()
-    # Committed before the slash command is acknowledged. The post job is inserted already leased to
-    # this instance, which runs it right after the ack with the request in hand; should this process
-    # die first, the clock takes it when the lease ends.
-    with session_scope(deps.engine) as session:
-        req = queries.create(session, values, detail={"category": category, "urgency": urgency})
-        job_id = job_queries.enqueue(session, kind="post_request", key=_first_post_key(req.id),
-                                     payload={"request_id": req.id}, due_at=now, lease=(owner, until))
+    # Committed before the slash command is acknowledged, in a group commit with the other requests
+    # arriving at the same time (one INSERT per table for all of them). The post job is inserted
+    # already leased to this instance, which runs it right after the ack with the request in hand;
+    # should this process die first, the clock takes it when the lease ends.
+    new = queries.NewRequest(values=values, detail={"category": category, "urgency": urgency},
+                             job_kind="post_request", job_key=_first_post_key, lease=(owner, until))
+    req, job_id = group_commit(deps.engine, queries.insert_new, new, urgent=True)
     assert job_id is not None  # the key embeds the new request's id
     job = job_queries.leased(job_id, kind="post_request", key=_first_post_key(req.id),
                              payload={"request_id": req.id}, owner=owner, until=until, preloaded=req)
