@@ -39,8 +39,8 @@ def main() -> None:
     parser.add_argument("--secret", required=True)
     parser.add_argument("--channel", default="C0FINANCE")
     # the same thread counts as `askdesk run` (Settings defaults): listener pool and HTTP threads
-    parser.add_argument("--threads", type=int, default=Settings.listener_threads)
-    parser.add_argument("--http-threads", type=int, default=Settings.http_threads)
+    parser.add_argument("--threads", type=int, default=Settings.model_fields["listener_threads"].default)
+    parser.add_argument("--http-threads", type=int, default=Settings.model_fields["http_threads"].default)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--floor", default=None, help="database URL: run the intake floor instead (see above)")
     parser.add_argument("--keepalive", action="store_true",

@@ -1,23 +1,41 @@
 """Configuration: environment variables plus a TOML file, read once into a `Settings` object.
 
-Nothing else in askdesk reads `os.environ`; handlers and services receive `Settings`.
-A wrong or missing config fails at start with a `ConfigError` naming the file, the key and what
-is expected.
+Nothing else in askdesk reads `os.environ`; handlers and services receive `Settings`. The file's
+shape is a set of pydantic models (`ConfigFile`); unknown keys, wrong types and out-of-range values
+fail at start with a one-line `ConfigError` naming the file, the key and what is expected (and, for
+a misspelt key, the nearest valid one). `askdesk config schema` prints the same models as a JSON
+Schema for editors.
 """
 
 from __future__ import annotations
 
-import os
+import difflib
 import re
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dotenv import dotenv_values
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_RATINGS: dict[str, int] = {
     "star-struck": 5,
@@ -34,22 +52,40 @@ DEFAULT_RATINGS: dict[str, int] = {
 }
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 URGENCIES = ("low", "normal", "high")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+MAX_CATEGORIES = 100  # a Slack select menu offers at most 100 options
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,20}$")
 COMMAND_RE = re.compile(r"^/[a-z0-9_-]{1,31}$")
 CHANNEL_RE = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 USER_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _DURATION_RE = re.compile(r"(\d+)\s*(w|d|h|m|s)")
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_DURATION_TEXT = 'a duration like "30m", "4h", "2d" or "1h30m"'
+_CLOCK_PATTERN = r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$"
+_DAY = "(mon|tue|wed|thu|fri|sat|sun)"
+_DAYS_PATTERN = rf"^{_DAY}(-{_DAY})?(,{_DAY}(-{_DAY})?)*$"
 
 
 class ConfigError(Exception):
     """A configuration problem, with a message meant for the person running askdesk."""
 
 
+class _KeyedError(ValueError):
+    """A validation problem found on a whole table or list that belongs to one key inside it
+    (`loc` is relative to the value the validator checked)."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+# --------------------------------------------------------------------------------------------
+# value types: how a TOML value is read, written back and described in the JSON Schema
+# --------------------------------------------------------------------------------------------
 def parse_duration(text: str) -> timedelta:
     """Parse "30m", "4h", "2d", "1w", "90s" or combinations like "1h30m"."""
     if not isinstance(text, str):
-        raise ValueError("expected a duration string like \"30m\", \"4h\" or \"2d\"")
+        raise ValueError(f"expected {_DURATION_TEXT}")
     compact = text.strip().lower().replace(" ", "")
     if not compact or _DURATION_RE.sub("", compact):
         raise ValueError(f"{text!r} is not a duration; use forms like \"30m\", \"4h\", \"2d\", \"1h30m\"")
@@ -65,65 +101,278 @@ def format_duration_setting(delta: timedelta) -> str:
     return f"{seconds}s"
 
 
-@dataclass(frozen=True)
-class Team:
-    slug: str
-    name: str
-    channel: str
-    command: str
-    categories: tuple[str, ...] = ()
-    first_response_sla: timedelta = timedelta(hours=4)
-    resolution_sla: timedelta = timedelta(days=2)
-    digest_channel: str = ""
-    digest_weekday: str | None = None
-    digest_time: time | None = None
+def _got(value: Any) -> str:
+    return f", got {value!r}"
+
+
+def _positive_duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        delta = value
+    else:
+        try:
+            delta = parse_duration(value)
+        except ValueError:
+            raise ValueError(f"expected {_DURATION_TEXT}{_got(value)}") from None
+    if delta.total_seconds() <= 0:
+        raise ValueError(f"expected a duration longer than zero{_got(value)}")
+    return delta
+
+
+def _tick(value: Any) -> timedelta:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        delta = timedelta(seconds=value)
+    else:
+        delta = _positive_duration(value)
+    if delta.total_seconds() < 0.1:
+        raise ValueError(f"expected at least 0.1 seconds (a number of seconds, or {_DURATION_TEXT}){_got(value)}")
+    return delta
+
+
+def _clock(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    match = re.fullmatch(_CLOCK_PATTERN, value.strip()) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f'expected a time like "09:00"{_got(value)}')
+    hours, minutes = value.strip().split(":")
+    return time(int(hours), int(minutes))
+
+
+def _working_hours(value: Any) -> tuple[time, time]:
+    if isinstance(value, tuple):
+        return value
+    expected = f'expected a range like "09:00-18:00" (start before end){_got(value)}'
+    parts = value.split("-") if isinstance(value, str) else []
+    if len(parts) != 2:
+        raise ValueError(expected)
+    try:
+        start, end = _clock(parts[0]), _clock(parts[1])
+    except ValueError:
+        raise ValueError(expected) from None
+    if start >= end:
+        raise ValueError(expected)
+    return start, end
+
+
+def _weekday_set(value: Any) -> tuple[int, ...]:
+    if isinstance(value, tuple):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(_DAYS_PATTERN, value.replace(" ", "")):
+        raise ValueError(f'expected days like "mon-fri" or "mon,wed,fri" (names: {", ".join(WEEKDAYS)}){_got(value)}')
+    days: list[int] = []
+    for part in value.replace(" ", "").split(","):
+        start, _, end = part.partition("-")
+        a, b = WEEKDAYS.index(start), WEEKDAYS.index(end or start)
+        days.extend(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+    return tuple(sorted(set(days)))
+
+
+def _format_weekdays(days: tuple[int, ...]) -> str:
+    return ",".join(WEEKDAYS[d] for d in days)
+
+
+def _weekday(value: str) -> str:
+    if value not in WEEKDAYS:
+        raise ValueError(f"expected a weekday: one of {', '.join(WEEKDAYS)}{_got(value)}")
+    return value
+
+
+def _pattern_check(regex: re.Pattern[str], expected: str, *, optional: bool = False) -> Any:
+    def check(value: str) -> str:
+        if (value or not optional) and not regex.match(value):
+            raise ValueError(f"expected {expected}{_got(value)}")
+        return value
+    return check
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f'expected an IANA time zone like "Europe/Berlin"{_got(value)}') from None
+    return value
+
+
+def _category(value: str) -> str:
+    if not value.strip() or len(value) > 75:
+        raise ValueError(f"expected a non-empty name of at most 75 characters{_got(value)}")
+    return value.strip()
+
+
+def _categories(value: tuple[str, ...]) -> tuple[str, ...]:
+    if len(value) > MAX_CATEGORIES:
+        raise ValueError(f"expected at most {MAX_CATEGORIES} categories (a Slack menu shows no more), "
+                         f"got {len(value)}")
+    return value
+
+
+def _score(value: int) -> int:
+    if not 1 <= value <= 5:
+        raise ValueError(f"expected a score from 1 to 5{_got(value)}")
+    return value
+
+
+def _schema(description: str, **schema: Any) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "description": description, **schema})
+
+
+Duration = Annotated[
+    timedelta, BeforeValidator(_positive_duration),
+    PlainSerializer(format_duration_setting, return_type=str, when_used="json"),
+    _schema(_DURATION_TEXT, pattern=r"^\s*([0-9]+\s*[wdhms]\s*)+$"),
+]
+Tick = Annotated[
+    timedelta, BeforeValidator(_tick),
+    PlainSerializer(format_duration_setting, return_type=str, when_used="json"),
+    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0.1}, {"type": "string", "pattern": r"^([0-9]+[wdhms])+$"}],
+                    "description": f"seconds (at least 0.1), or {_DURATION_TEXT}"}),
+]
+Clock = Annotated[
+    time, BeforeValidator(_clock), PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str, when_used="json"),
+    _schema('a time like "09:00"', pattern=_CLOCK_PATTERN),
+]
+WorkingHours = Annotated[
+    tuple[time, time], BeforeValidator(_working_hours),
+    PlainSerializer(lambda r: f"{r[0]:%H:%M}-{r[1]:%H:%M}", return_type=str, when_used="json"),
+    _schema('a range like "09:00-18:00"', pattern=r"^[0-9]{1,2}:[0-9]{2}-[0-9]{1,2}:[0-9]{2}$"),
+]
+Weekdays = Annotated[
+    tuple[int, ...], BeforeValidator(_weekday_set),
+    PlainSerializer(_format_weekdays, return_type=str, when_used="json"),
+    _schema('days like "mon-fri" or "mon,wed,fri"', pattern=_DAYS_PATTERN),
+]
+Weekday = Annotated[StrictStr, AfterValidator(_weekday), WithJsonSchema({"enum": list(WEEKDAYS)})]
+ChannelId = Annotated[
+    StrictStr, AfterValidator(_pattern_check(CHANNEL_RE, 'a Slack channel ID like "C0123ABCD" (not a #name)')),
+    _schema("a Slack channel ID like C0123ABCD", pattern=CHANNEL_RE.pattern),
+]
+OptionalChannelId = Annotated[
+    StrictStr,
+    AfterValidator(_pattern_check(CHANNEL_RE, 'a Slack channel ID like "C0123ABCD" (not a #name)', optional=True)),
+    _schema("a Slack channel ID like C0123ABCD, or empty", pattern=f"^$|{CHANNEL_RE.pattern}"),
+]
+UserId = Annotated[
+    StrictStr, AfterValidator(_pattern_check(USER_RE, 'a Slack user ID like "U0123ABCD"')),
+    _schema("a Slack user ID like U0123ABCD", pattern=USER_RE.pattern),
+]
+Score = Annotated[StrictInt, AfterValidator(_score), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 5})]
+Category = Annotated[StrictStr, AfterValidator(_category), _schema("a category name", minLength=1, maxLength=75)]
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------------
+# the TOML file
+# --------------------------------------------------------------------------------------------
+class Team(_Table):
+    slug: Annotated[StrictStr, AfterValidator(_pattern_check(
+        SLUG_RE, "lowercase letters, digits, '-' or '_' (at most 21 characters)"))] = Field(
+        description='short lowercase id like "finance"; the command defaults to /ask-<slug>',
+        json_schema_extra={"pattern": SLUG_RE.pattern})
+    name: StrictStr = Field("", description="display name (default: the slug, capitalised)")
+    channel: ChannelId = Field(description="the triage channel's ID")
+    command: Annotated[StrictStr, AfterValidator(str.lower), AfterValidator(_pattern_check(
+        COMMAND_RE, 'a slash command like "/ask-finance" (2-32 characters)'))] = Field(
+        "", description="the team's slash command (default /ask-<slug>)",
+        json_schema_extra={"pattern": COMMAND_RE.pattern})
+    categories: Annotated[tuple[Category, ...], AfterValidator(_categories)] = Field(
+        (), description=f"offered in the request form (at most {MAX_CATEGORIES})",
+        json_schema_extra={"maxItems": MAX_CATEGORIES})
+    first_response_sla: Duration = timedelta(hours=4)
+    resolution_sla: Duration = timedelta(days=2)
+    digest_channel: OptionalChannelId = Field("", description="where the weekly digest goes (default: channel)")
+    digest_weekday: Weekday | None = Field(None, description="overrides [digest] weekday for this team")
+    digest_time: Clock | None = Field(None, description="overrides [digest] time for this team")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("slug"), str):
+            slug = data["slug"]
+            data = {"name": slug.title(), "command": f"/ask-{slug}", **data}
+        return data
 
     @property
     def digest_target(self) -> str:
         return self.digest_channel or self.channel
 
 
-@dataclass(frozen=True)
-class Workspace:
-    timezone: str = "UTC"
-    admins: tuple[str, ...] = ()
-    department_profile_field: str = ""
-    leadership_channel: str = ""
+class Workspace(_Table):
+    timezone: Annotated[StrictStr, AfterValidator(_timezone)] = Field(
+        "UTC", description="IANA zone for digests; fallback for people's working hours")
+    admins: tuple[UserId, ...] = Field((), description="user IDs with admin rights")
+    department_profile_field: StrictStr = Field("", description="Slack profile field (label) giving a department")
+    leadership_channel: OptionalChannelId = Field("", description="where the organisation digest goes (off if empty)")
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
 
-@dataclass(frozen=True)
-class Surveys:
-    enabled: bool = True
-    delay: timedelta = timedelta(minutes=30)
-    working_hours: tuple[time, time] = (time(9, 0), time(18, 0))
-    working_days: tuple[int, ...] = (0, 1, 2, 3, 4)
-    min_days_between: float = 7.0
-    expire_after: timedelta = timedelta(days=3)
-    anonymity_threshold: int = 5
+class Surveys(_Table):
+    enabled: StrictBool = True
+    delay: Duration = Field(timedelta(minutes=30), description="after the request is resolved")
+    working_hours: WorkingHours = (time(9, 0), time(18, 0))
+    working_days: Weekdays = (0, 1, 2, 3, 4)
+    min_days_between: StrictFloat = Field(7.0, ge=0, description="at most one survey per person per this many days")
+    expire_after: Duration = timedelta(days=3)
+    anonymity_threshold: Annotated[StrictInt, Field(ge=3)] = Field(
+        5, description="figures only over at least this many answers (smaller groups identify people)")
 
 
-@dataclass(frozen=True)
-class DigestSettings:
-    weekday: str = "mon"
-    time: time = time(9, 0)
-    catch_up: timedelta = timedelta(days=1)
+class DigestSettings(_Table):
+    weekday: Weekday = "mon"
+    time: Clock = Field(time(9, 0), description="workspace time zone")
+    catch_up: Duration = Field(timedelta(days=1), description="how late a missed digest is still posted")
 
 
-@dataclass(frozen=True)
-class SchedulerSettings:
-    tick: timedelta = timedelta(seconds=1)
-    lease: timedelta = timedelta(seconds=15)
-    batch_size: int = 200
-    workers: int = 16
+class SchedulerSettings(_Table):
+    tick: Tick = Field(timedelta(seconds=1), description="how often the leader looks for due work")
+    lease: Duration = Field(timedelta(seconds=15), description="a job's lease, renewed while it runs")
+    batch_size: StrictInt = Field(200, ge=1, description="due jobs claimed at once")
+    workers: StrictInt = Field(16, ge=1, description="job worker threads")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything askdesk needs to run, read once at start."""
+def _distinct_teams(teams: tuple[Team, ...]) -> tuple[Team, ...]:
+    if not teams:
+        raise ValueError("expected at least one [[teams]] table (slug, name, channel)")
+    for attr in ("slug", "command"):
+        seen: set[str] = set()
+        for i, team in enumerate(teams):
+            value = getattr(team, attr)
+            if value in seen:
+                raise _KeyedError((i, attr), f"expected a unique value{_got(value)} twice")
+            seen.add(value)
+    return teams
+
+
+def _ratings(table: dict[str, int]) -> dict[str, int]:
+    return {emoji.strip(":"): score for emoji, score in table.items()}
+
+
+class ConfigFile(_Table):
+    """The TOML config file (askdesk.toml)."""
+
+    model_config = ConfigDict(title="askdesk configuration (askdesk.toml)")
+
+    workspace: Workspace = Workspace()
+    teams: Annotated[tuple[Team, ...], AfterValidator(_distinct_teams)] = Field(
+        description="one [[teams]] table per department; its responders are the members of its triage channel",
+        json_schema_extra={"minItems": 1})
+    ratings: Annotated[dict[str, Score], AfterValidator(_ratings)] = Field(
+        default_factory=lambda: dict(DEFAULT_RATINGS),
+        description="emoji name -> score 1-5; replaces the whole default table when present")
+    surveys: Surveys = Surveys()
+    digest: DigestSettings = DigestSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+
+
+class Settings(ConfigFile):
+    """Everything askdesk needs to run, read once at start: the config file plus the environment."""
+
+    model_config = ConfigDict(title="Settings")
 
     bot_token: str = ""
     signing_secret: str = ""
@@ -133,12 +382,6 @@ class Settings:
     config_path: str = "askdesk.toml"
     port: int = 3000
     log_level: str = "INFO"
-    workspace: Workspace = field(default_factory=Workspace)
-    teams: tuple[Team, ...] = ()
-    ratings: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_RATINGS))
-    surveys: Surveys = field(default_factory=Surveys)
-    digest: DigestSettings = field(default_factory=DigestSettings)
-    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     responder_cache_ttl: timedelta = timedelta(minutes=5)
     listener_threads: int = 192
     http_threads: int = 48
@@ -155,238 +398,176 @@ class Settings:
     def __repr__(self) -> str:  # never print secrets
         return f"Settings(database_url={redact_url(self.database_url)!r}, teams={[t.slug for t in self.teams]})"
 
+    __str__ = __repr__
+
 
 def redact_url(url: str) -> str:
     """A database URL with its password replaced by ***."""
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
-class _Reader:
-    """Typed access to a TOML table with errors naming the file and the key."""
-
-    def __init__(self, path: str, data: Mapping[str, Any], prefix: str) -> None:
-        self.path, self.data, self.prefix = path, data, prefix
-
-    def fail(self, key: str, expected: str, got: Any = None) -> ConfigError:
-        where = f"{self.prefix}.{key}" if self.prefix else key
-        got_text = "" if got is None else f", got {got!r}"
-        return ConfigError(f"{self.path}: key '{where}': expected {expected}{got_text}")
-
-    def get(self, key: str, kind: type | tuple[type, ...], expected: str, default: Any = ..., ) -> Any:
-        if key not in self.data:
-            if default is ...:
-                raise self.fail(key, f"{expected} (missing)")
-            return default
-        value = self.data[key]
-        if isinstance(value, bool) and kind in (int, float, (int, float)):
-            raise self.fail(key, expected, value)
-        if not isinstance(value, kind):
-            raise self.fail(key, expected, value)
-        return value
-
-    def duration(self, key: str, default: timedelta) -> timedelta:
-        raw = self.get(key, str, 'a duration string like "30m", "4h" or "2d"', None)
-        if raw is None:
-            return default
-        try:
-            return parse_duration(raw)
-        except ValueError as exc:
-            raise self.fail(key, 'a duration string like "30m", "4h" or "2d"', raw) from exc
-
-    def clock(self, key: str, default: time) -> time:
-        raw = self.get(key, str, 'a time like "09:00"', None)
-        if raw is None:
-            return default
-        return _parse_clock(raw, lambda: self.fail(key, 'a time like "09:00"', raw))
-
-    def channel(self, key: str, default: Any = ...) -> str:
-        value = self.get(key, str, "a Slack channel ID like \"C0123ABCD\"", default)
-        if value and not CHANNEL_RE.match(value):
-            raise self.fail(key, "a Slack channel ID like \"C0123ABCD\" (not a #name)", value)
-        return value
+def config_schema() -> dict[str, Any]:
+    """The config file's JSON Schema (defaults written as they are in TOML)."""
+    schema = ConfigFile.model_json_schema(mode="serialization")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
-def _parse_clock(raw: str, fail: Any) -> time:
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})", raw.strip())
-    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-        raise fail()
-    return time(int(match.group(1)), int(match.group(2)))
+# --------------------------------------------------------------------------------------------
+# errors: one line naming the file, the key and what is expected
+# --------------------------------------------------------------------------------------------
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
 
 
-def _weekdays(raw: str, fail: Any) -> tuple[int, ...]:
-    days: list[int] = []
-    for part in raw.lower().replace(" ", "").split(","):
-        if "-" in part:
-            start, _, end = part.partition("-")
-            if start not in WEEKDAYS or end not in WEEKDAYS:
-                raise fail()
-            a, b = WEEKDAYS.index(start), WEEKDAYS.index(end)
-            days.extend(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
-        elif part in WEEKDAYS:
-            days.append(WEEKDAYS.index(part))
-        else:
-            raise fail()
-    return tuple(sorted(set(days)))
+def _model_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The model class of the table at `loc` inside `model` (None if it is no model)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an item of the list the previous step resolved to
+        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
+            return None
+        current = _item_model(current.model_fields[part].annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def _parse_workspace(path: str, data: Mapping[str, Any]) -> Workspace:
-    r = _Reader(path, data, "workspace")
-    tz = r.get("timezone", str, 'an IANA time zone like "Europe/Berlin"', "UTC")
+def _item_model(annotation: Any) -> Any:
+    """Unwrap Annotated/tuple/list/Optional down to a model class, if there is one."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (tuple, list, typing.Annotated, typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _item_model(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _describe(error: Any, model: type[BaseModel], source: str) -> str:
+    loc: tuple[str | int, ...] = tuple(error["loc"])
+    kind, message = error["type"], error["msg"]
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, _KeyedError):
+        loc = (*loc, *cause.loc)
+    key = _dotted(loc)
+    if kind == "extra_forbidden":
+        table = _model_at(model, loc[:-1])
+        valid = list(table.model_fields) if table else []
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(valid)}"
+        what = "unknown section" if len(loc) == 1 else "unknown key"
+        return f"{source}: key '{key}': {what}; {hint}"
+    if kind == "missing":
+        field = None
+        parent = _model_at(model, loc[:-1])
+        if parent is not None and isinstance(loc[-1], str):
+            field = parent.model_fields.get(loc[-1])
+        about = f" ({field.description})" if field is not None and field.description else ""
+        return f"{source}: key '{key}': required{about}, missing"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"{source}: key '{key}': expected a table{_got(error['input'])}"
+    if cause is not None:
+        text = str(cause)
+    elif kind == "greater_than_equal":
+        text = f"expected at least {error['ctx']['ge']}{_got(error['input'])}"
+    else:
+        text = message.replace("Input should be ", "expected ", 1) + _got(error["input"])
+    return f"{source}: key '{key}': {text}"
+
+
+def _config_error(exc: ValidationError, model: type[BaseModel], source: str) -> ConfigError:
+    errors = exc.errors(include_url=False)
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return ConfigError(_describe(errors[0], model, source) + more)
+
+
+# --------------------------------------------------------------------------------------------
+# the environment (and .env)
+# --------------------------------------------------------------------------------------------
+def _log_level(value: Any) -> str:
+    if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}{_got(value)}")
+    return value.upper()
+
+
+def _port(value: Any) -> int:
+    text = str(value).strip()
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"expected a TCP port number (1-65535){_got(value)}")
+    return int(text)
+
+
+def _api_url(value: str) -> str:
+    return value if value.endswith("/") else value + "/"
+
+
+def _database_url(value: str) -> str:
+    scheme = value.partition(":")[0].lower()
+    if scheme in ("postgres", "postgresql"):
+        raise ValueError(f"{scheme}:// names no driver askdesk ships; write postgresql+psycopg://user:pass@host/db "
+                         f"(got {redact_url(value)!r})")
+    return value
+
+
+class Environment(BaseSettings):
+    """The variables askdesk reads from the environment; `.env` fills in what the environment lacks."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", env_ignore_empty=True,
+                                      env_file_encoding="utf-8")
+
+    SLACK_BOT_TOKEN: str = ""
+    SLACK_SIGNING_SECRET: str = ""
+    SLACK_APP_TOKEN: str = ""
+    SLACK_API_URL: Annotated[str, AfterValidator(_api_url)] = "https://slack.com/api/"
+    DATABASE_URL: Annotated[str, AfterValidator(_database_url)] = "sqlite:///askdesk.db"
+    ASKDESK_CONFIG: str = "askdesk.toml"
+    PORT: Annotated[int, BeforeValidator(_port)] = 3000
+    LOG_LEVEL: Annotated[str, AfterValidator(_log_level)] = "INFO"
+
+
+class _GivenEnvironment(Environment):
+    """An `Environment` read from a mapping passed in (tests) instead of the process environment."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, dotenv_settings
+
+
+def read_environment(environ: Mapping[str, str] | None = None, *, dotenv_path: str | None = ".env") -> Environment:
+    env_file = dotenv_path if dotenv_path and Path(dotenv_path).exists() else None
     try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise r.fail("timezone", 'an IANA time zone like "Europe/Berlin"', tz) from exc
-    admins = r.get("admins", list, "a list of Slack user IDs", [])
-    for admin in admins:
-        if not isinstance(admin, str) or not USER_RE.match(admin):
-            raise r.fail("admins", 'a list of Slack user IDs like "U0123ABCD"', admin)
-    return Workspace(
-        timezone=tz,
-        admins=tuple(admins),
-        department_profile_field=r.get("department_profile_field", str, "a profile field label", ""),
-        leadership_channel=r.channel("leadership_channel", ""),
-    )
+        if environ is None:
+            return Environment(_env_file=env_file)
+        given = {k: v for k, v in environ.items() if k in Environment.model_fields and v != ""}
+        return _GivenEnvironment(_env_file=env_file, **given)
+    except ValidationError as exc:
+        raise _config_error(exc, Environment, "environment") from None
 
 
-def _parse_team(path: str, index: int, data: Any) -> Team:
-    prefix = f"teams[{index}]"
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: key '{prefix}': expected a [[teams]] table")
-    r = _Reader(path, data, prefix)
-    slug = r.get("slug", str, "a short lowercase name like \"finance\"")
-    if not SLUG_RE.match(slug):
-        raise r.fail("slug", "lowercase letters, digits, '-' or '_' (at most 21 characters)", slug)
-    command = r.get("command", str, "a slash command like \"/ask-finance\"", f"/ask-{slug}").lower()
-    if not COMMAND_RE.match(command):
-        raise r.fail("command", "a slash command like \"/ask-finance\" (2-32 characters)", command)
-    categories = r.get("categories", list, "a list of category names", [])
-    if any(not isinstance(c, str) or not c.strip() or len(c) > 75 for c in categories):
-        raise r.fail("categories", "a list of non-empty names of at most 75 characters", categories)
-    weekday = r.get("digest_weekday", str, "a weekday like \"mon\"", None)
-    if weekday is not None and weekday.lower()[:3] not in WEEKDAYS:
-        raise r.fail("digest_weekday", "a weekday like \"mon\"", weekday)
-    digest_time = r.clock("digest_time", time(0, 0)) if "digest_time" in data else None
-    return Team(
-        slug=slug,
-        name=r.get("name", str, "the team's display name", slug.title()),
-        channel=r.channel("channel"),
-        command=command,
-        categories=tuple(c.strip() for c in categories),
-        first_response_sla=r.duration("first_response_sla", timedelta(hours=4)),
-        resolution_sla=r.duration("resolution_sla", timedelta(days=2)),
-        digest_channel=r.channel("digest_channel", ""),
-        digest_weekday=weekday.lower()[:3] if weekday else None,
-        digest_time=digest_time,
-    )
-
-
-def _parse_ratings(path: str, data: Any) -> dict[str, int]:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: key 'ratings': expected a table of emoji = score (1-5)")
-    ratings: dict[str, int] = {}
-    for emoji, score in data.items():
-        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-            raise ConfigError(f"{path}: key 'ratings.{emoji}': expected a score from 1 to 5, got {score!r}")
-        ratings[emoji.strip(":")] = score
-    return ratings
-
-
-def _parse_surveys(path: str, data: Mapping[str, Any]) -> Surveys:
-    r = _Reader(path, data, "surveys")
-    hours_raw = r.get("working_hours", str, 'a range like "09:00-18:00"', "09:00-18:00")
-    parts = hours_raw.split("-")
-    fail_hours = lambda: r.fail("working_hours", 'a range like "09:00-18:00"', hours_raw)  # noqa: E731
-    if len(parts) != 2:
-        raise fail_hours()
-    start, end = (_parse_clock(p, fail_hours) for p in parts)
-    if start >= end:
-        raise fail_hours()
-    days_raw = r.get("working_days", str, 'days like "mon-fri"', "mon-fri")
-    days = _weekdays(days_raw, lambda: r.fail("working_days", 'days like "mon-fri" or "mon,wed,fri"', days_raw))
-    threshold = r.get("anonymity_threshold", int, "a whole number (at least 3)", 5)
-    if threshold < 3:
-        raise r.fail("anonymity_threshold", "a whole number of at least 3 (smaller groups identify people)",
-                     threshold)
-    min_days = r.get("min_days_between", (int, float), "a number of days", 7)
-    if min_days < 0:
-        raise r.fail("min_days_between", "a number of days >= 0", min_days)
-    return Surveys(
-        enabled=r.get("enabled", bool, "true or false", True),
-        delay=r.duration("delay", timedelta(minutes=30)),
-        working_hours=(start, end),
-        working_days=days,
-        min_days_between=float(min_days),
-        expire_after=r.duration("expire_after", timedelta(days=3)),
-        anonymity_threshold=threshold,
-    )
-
-
-def _parse_digest(path: str, data: Mapping[str, Any]) -> DigestSettings:
-    r = _Reader(path, data, "digest")
-    weekday = r.get("weekday", str, 'a weekday like "mon"', "mon").lower()[:3]
-    if weekday not in WEEKDAYS:
-        raise r.fail("weekday", 'a weekday like "mon"', data.get("weekday"))
-    return DigestSettings(weekday=weekday, time=r.clock("time", time(9, 0)),
-                          catch_up=r.duration("catch_up", timedelta(days=1)))
-
-
-def _parse_scheduler(path: str, data: Mapping[str, Any]) -> SchedulerSettings:
-    r = _Reader(path, data, "scheduler")
-    tick = r.duration("tick", timedelta(seconds=1)) if not isinstance(data.get("tick"), (int, float)) else \
-        timedelta(seconds=float(data["tick"]))
-    if tick.total_seconds() <= 0:
-        raise r.fail("tick", "a positive duration", data.get("tick"))
-    return SchedulerSettings(
-        tick=tick,
-        lease=r.duration("lease", timedelta(seconds=15)),
-        batch_size=r.get("batch_size", int, "a whole number", 200),
-        workers=r.get("workers", int, "a whole number", 16),
-    )
-
-
-KNOWN_SECTIONS = {"workspace", "teams", "ratings", "surveys", "digest", "scheduler"}
-
-
+# --------------------------------------------------------------------------------------------
+# loading
+# --------------------------------------------------------------------------------------------
 def parse_config(path: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a parsed TOML document; return keyword arguments for `Settings`."""
-    unknown = set(data) - KNOWN_SECTIONS
-    if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}; expected {sorted(KNOWN_SECTIONS)}")
-    workspace = data.get("workspace", {})
-    if not isinstance(workspace, dict):
-        raise ConfigError(f"{path}: key 'workspace': expected a [workspace] table")
-    teams_raw = data.get("teams")
-    if not isinstance(teams_raw, list) or not teams_raw:
-        raise ConfigError(f"{path}: key 'teams': expected at least one [[teams]] table (slug, name, channel)")
-    teams = tuple(_parse_team(path, i, t) for i, t in enumerate(teams_raw))
-    for attr in ("slug", "command"):
-        seen: set[str] = set()
-        for i, team in enumerate(teams):
-            value = getattr(team, attr)
-            if value in seen:
-                raise ConfigError(f"{path}: key 'teams[{i}].{attr}': expected a unique value, got {value!r} twice")
-            seen.add(value)
-    def section(name: str) -> Mapping[str, Any]:
-        value = data.get(name, {})
-        if not isinstance(value, dict):
-            raise ConfigError(f"{path}: key '{name}': expected a [{name}] table")
-        return value
-
-    return {
-        "workspace": _parse_workspace(path, workspace),
-        "teams": teams,
-        "ratings": _parse_ratings(path, data["ratings"]) if "ratings" in data else dict(DEFAULT_RATINGS),
-        "surveys": _parse_surveys(path, section("surveys")),
-        "digest": _parse_digest(path, section("digest")),
-        "scheduler": _parse_scheduler(path, section("scheduler")),
-    }
+    try:
+        config = ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(exc, ConfigFile, path) from None
+    return {name: getattr(config, name) for name in ConfigFile.model_fields}
 
 
 def load_config_file(path: str) -> dict[str, Any]:
     file = Path(path)
     if not file.exists():
         raise ConfigError(
-            f"{path}: config file not found (set ASKDESK_CONFIG or copy askdesk.example.toml to askdesk.toml)"
+            f"{path}: config file not found (set ASKDESK_CONFIG, or run `askdesk init` for an example askdesk.toml)"
         )
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
@@ -403,30 +584,25 @@ def load_settings(
     config_overrides: dict[str, Any] | None = None,
 ) -> Settings:
     """Read the environment (the real environment wins over `.env`) and the TOML config."""
-    env: dict[str, str] = {}
-    if dotenv_path and Path(dotenv_path).exists():
-        env.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
-    env.update(os.environ if environ is None else environ)
-    config_path = env.get("ASKDESK_CONFIG", "askdesk.toml")
-    config = config_overrides if config_overrides is not None else load_config_file(config_path)
-    port_raw = env.get("PORT", "3000")
-    if not port_raw.isdigit() or not 0 < int(port_raw) < 65536:
-        raise ConfigError(f"environment: key 'PORT': expected a TCP port number, got {port_raw!r}")
-    api_url = env.get("SLACK_API_URL") or "https://slack.com/api/"
-    if not api_url.endswith("/"):
-        api_url += "/"
+    env = read_environment(environ, dotenv_path=dotenv_path)
+    config = config_overrides if config_overrides is not None else load_config_file(env.ASKDESK_CONFIG)
     settings = Settings(
-        bot_token=env.get("SLACK_BOT_TOKEN", ""),
-        signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
-        app_token=env.get("SLACK_APP_TOKEN", ""),
-        slack_api_url=api_url,
-        database_url=env.get("DATABASE_URL") or "sqlite:///askdesk.db",
-        config_path=config_path,
-        port=int(port_raw),
-        log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+        bot_token=env.SLACK_BOT_TOKEN,
+        signing_secret=env.SLACK_SIGNING_SECRET,
+        app_token=env.SLACK_APP_TOKEN,
+        slack_api_url=env.SLACK_API_URL,
+        database_url=env.DATABASE_URL,
+        config_path=env.ASKDESK_CONFIG,
+        port=env.PORT,
+        log_level=env.LOG_LEVEL,
         **config,
     )
-    if require_signing_secret and not settings.signing_secret:
+    if require_signing_secret:
+        check_signing_secret(settings)
+    return settings
+
+
+def check_signing_secret(settings: Settings) -> None:
+    if not settings.signing_secret:
         raise ConfigError("environment: key 'SLACK_SIGNING_SECRET': required in HTTP mode (from your app's "
                           "Basic Information page)")
-    return settings

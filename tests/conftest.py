@@ -10,7 +10,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -155,8 +155,9 @@ def sim() -> Iterator[SlackSimulator]:
 
 def make_settings(sim: SlackSimulator, db_url: str, config: dict[str, Any] | None = None, **overrides: Any) -> Settings:
     parsed = parse_config("test.toml", config or TEST_CONFIG)
-    return replace(Settings(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, slack_api_url=sim.base_url,
-                            database_url=db_url, listener_threads=16, http_threads=16, **parsed), **overrides)
+    values = dict(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, slack_api_url=sim.base_url,
+                  database_url=db_url, listener_threads=16, http_threads=16, **parsed)
+    return Settings(**{**values, **overrides})
 
 
 class FakeClock:

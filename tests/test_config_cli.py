@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tomllib
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import yaml
 from sqlalchemy import text
 
 from bot.cli.manifest import build_manifest
-from bot.config import ConfigError, load_settings, parse_config, parse_duration
+from bot.config import ConfigError, config_schema, load_settings, parse_config, parse_duration
 from slacksim.driver import SlackDriver
 from slacksim.simulator import SlackSimulator
 from storage.engine import make_engine
@@ -46,22 +47,90 @@ def config_with(**changes: Any) -> dict[str, Any]:
     ({"teams__0__slug": "Fin Ance"}, "teams[0].slug", "lowercase"),
     ({"teams__1__slug": "finance"}, "teams[1].slug", "unique"),
     ({"workspace__timezone": "Mars/Olympus"}, "workspace.timezone", "IANA"),
-    ({"workspace__admins": ["bob"]}, "workspace.admins", "user IDs"),
+    ({"workspace__admins": ["bob"]}, "workspace.admins[0]", "user ID"),
     ({"surveys": {"anonymity_threshold": 2}}, "surveys.anonymity_threshold", "at least 3"),
     ({"surveys": {"working_hours": "18:00-09:00"}}, "surveys.working_hours", "09:00-18:00"),
     ({"surveys": {"working_days": "mon-funday"}}, "surveys.working_days", "mon-fri"),
     ({"ratings": {"+1": 7}}, "ratings.+1", "1 to 5"),
     ({"digest": {"weekday": "someday"}}, "digest.weekday", "weekday"),
+    # misspelt keys name the nearest valid key
+    ({"workspace__timezon": "UTC"}, "workspace.timezon", "unknown key; did you mean 'timezone'?"),
+    ({"teams__1__first_responce_sla": "1h"}, "teams[1].first_responce_sla",
+     "unknown key; did you mean 'first_response_sla'?"),
+    ({"surveys": {"dealy": "1h"}}, "surveys.dealy", "unknown key; did you mean 'delay'?"),
+    ({"sheduler": {"tick": "1s"}}, "sheduler", "unknown section; did you mean 'scheduler'?"),
+    # ranges
+    ({"scheduler": {"workers": 0}}, "scheduler.workers", "at least 1, got 0"),
+    ({"scheduler": {"batch_size": 0}}, "scheduler.batch_size", "at least 1, got 0"),
+    ({"scheduler": {"workers": "4"}}, "scheduler.workers", "integer"),
+    ({"scheduler": {"tick": 0.05}}, "scheduler.tick", "at least 0.1 seconds"),
+    ({"scheduler": {"tick": "0s"}}, "scheduler.tick", "longer than zero"),
+    ({"scheduler": {"lease": "0m"}}, "scheduler.lease", "longer than zero"),
+    ({"surveys": {"delay": "0h"}}, "surveys.delay", "longer than zero"),
+    ({"teams__0__resolution_sla": "0d"}, "teams[0].resolution_sla", "longer than zero"),
+    ({"surveys": {"min_days_between": -1}}, "surveys.min_days_between", "at least 0"),
+    ({"surveys": {"enabled": "yes"}}, "surveys.enabled", "boolean"),
+    # weekday names are exact
+    ({"digest": {"weekday": "monday"}}, "digest.weekday", "one of mon, tue"),
+    ({"digest": {"weekday": "Mon"}}, "digest.weekday", "one of mon, tue"),
+    ({"surveys": {"working_days": "Mon-Fri"}}, "surveys.working_days", "mon-fri"),
+    ({"teams__0__digest_weekday": "fr"}, "teams[0].digest_weekday", "one of mon, tue"),
+    # more than 100 categories are rejected, not cut
+    ({"teams__0__categories": [f"c{i}" for i in range(101)]}, "teams[0].categories",
+     "at most 100 categories (a Slack menu shows no more), got 101"),
+    ({"teams__0__categories": ["ok", ""]}, "teams[0].categories[1]", "non-empty"),
+    ({"teams__0__command": "ask"}, "teams[0].command", "slash command"),
+    ({"teams__2__command": "/ask-finance"}, "teams[2].command", "unique"),
+    ({"workspace": "UTC"}, "workspace", "expected a table"),
 ])
 def test_config_errors_name_file_key_and_expectation(changes: dict, key: str, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_config("askdesk.toml", config_with(**changes))
     message = str(err.value)
-    assert message.startswith("askdesk.toml:") and f"'{key}'" in message and expected in message, message
+    assert message.startswith(f"askdesk.toml: key '{key}': ") and expected in message, message
+    assert "\n" not in message
+
+
+def test_a_missing_key_and_several_problems_are_one_line() -> None:
+    config = config_with(teams__0__channel="nope", surveys={"dealy": "1h", "delay": "x"})
+    del config["teams"][1]["channel"]
+    with pytest.raises(ConfigError) as err:
+        parse_config("askdesk.toml", config)
+    message = str(err.value)
+    assert message.startswith("askdesk.toml: key 'teams[0].channel': expected a Slack channel ID")
+    assert message.endswith("(and 3 more problems)") and "\n" not in message
+    with pytest.raises(ConfigError, match=r"key 'teams\[1\]\.channel': required \(the triage channel's ID\)"):
+        parse_config("askdesk.toml", {"teams": [TEST_CONFIG["teams"][0], {"slug": "it"}]})
+
+
+def test_accepted_values_are_read_into_settings() -> None:
+    parsed = parse_config("x.toml", config_with(
+        scheduler={"tick": 0.5, "workers": 1, "batch_size": 1}, surveys={"working_days": "fri-mon", "delay": "1h30m"},
+        ratings={":tada:": 5}, teams__0__categories=[f"c{i}" for i in range(100)]))
+    assert parsed["scheduler"].tick.total_seconds() == 0.5 and parsed["scheduler"].workers == 1
+    assert parsed["surveys"].working_days == (0, 4, 5, 6) and parsed["surveys"].delay.total_seconds() == 5400
+    assert parsed["ratings"] == {"tada": 5} and len(parsed["teams"][0].categories) == 100
+    assert parsed["teams"][2].command == "/ask-people" and parsed["teams"][1].command == "/ask-it"
+    assert parsed["teams"][1].name == "IT" and parsed["workspace"].tz.key == "Europe/Berlin"
+
+
+@pytest.mark.parametrize("variables, expected", [
+    ({"LOG_LEVEL": "verbose"}, "environment: key 'LOG_LEVEL': expected one of DEBUG, INFO, WARNING, ERROR, "
+                               "got 'verbose'"),
+    ({"DATABASE_URL": "postgres://desk:hunter22@db/askdesk"},
+     "environment: key 'DATABASE_URL': postgres:// names no driver askdesk ships; write postgresql+psycopg://"),
+    ({"DATABASE_URL": "postgresql://desk@db/askdesk"}, "write postgresql+psycopg://user:pass@host/db"),
+    ({"PORT": "70000"}, "environment: key 'PORT': expected a TCP port number (1-65535), got '70000'"),
+])
+def test_environment_errors(tmp_path: Path, variables: dict[str, str], expected: str) -> None:
+    config = write_config(tmp_path / "askdesk.toml", {"teams": TEST_CONFIG["teams"]})
+    with pytest.raises(ConfigError) as err:
+        load_settings({"ASKDESK_CONFIG": str(config), **variables}, dotenv_path=None)
+    assert expected in str(err.value) and "hunter22" not in str(err.value)
 
 
 def test_unknown_section_and_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown section"):
+    with pytest.raises(ConfigError, match="unknown section; valid keys: workspace, teams, ratings"):
         parse_config("x.toml", {**TEST_CONFIG, "slack": {}})
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings({"ASKDESK_CONFIG": str(tmp_path / "missing.toml")}, dotenv_path=None)
@@ -83,7 +152,7 @@ def test_durations() -> None:
 def test_environment_wins_over_dotenv_and_defaults(tmp_path: Path) -> None:
     (tmp_path / "askdesk.toml").write_text('[[teams]]\nslug = "it"\nchannel = "C0IT"\n')
     dotenv = tmp_path / ".env"
-    dotenv.write_text("SLACK_BOT_TOKEN=xoxb-from-dotenv\nPORT=4000\nLOG_LEVEL=debug\n")
+    dotenv.write_text("SLACK_BOT_TOKEN=xoxb-from-dotenv\nPORT=4000\nLOG_LEVEL=debug\nDATABASE_URL=\nOTHER=1\n")
     settings = load_settings({"ASKDESK_CONFIG": str(tmp_path / "askdesk.toml"), "PORT": "5000"},
                              dotenv_path=str(dotenv))
     assert settings.bot_token == "xoxb-from-dotenv" and settings.port == 5000 and settings.log_level == "DEBUG"
@@ -97,9 +166,57 @@ def test_environment_wins_over_dotenv_and_defaults(tmp_path: Path) -> None:
                       require_signing_secret=True)
 
 
-def test_example_config_is_valid() -> None:
-    settings = load_settings({"ASKDESK_CONFIG": str(ROOT / "askdesk.example.toml")}, dotenv_path=None)
+def test_example_config_is_valid_and_matches_the_schema() -> None:
+    example = ROOT / "bot" / "templates" / "askdesk.example.toml"
+    settings = load_settings({"ASKDESK_CONFIG": str(example)}, dotenv_path=None)
     assert [t.slug for t in settings.teams] == ["finance", "it"]
+    schema = config_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    document = tomllib.loads(example.read_text())
+    jsonschema.validate(document, schema)
+    jsonschema.validate(TEST_CONFIG, schema)
+    # what the models refuse, the schema refuses too (editors flag it before askdesk starts)
+    for bad in (config_with(workspace__timezon="UTC"), config_with(surveys={"dealy": "1h"}),
+                config_with(scheduler={"workers": 0}), config_with(digest={"weekday": "monday"}),
+                config_with(teams__0__channel="#finance"), config_with(teams__0__categories=["x"] * 101),
+                config_with(teams__0__first_response_sla="30 minutes"), {"workspace": {}}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
+        with pytest.raises(ConfigError):
+            parse_config("x.toml", bad)
+    team = schema["$defs"]["Team"]
+    assert team["properties"]["first_response_sla"]["default"] == "4h" and team["required"] == ["slug", "channel"]
+
+
+def test_config_schema_command_init_help_and_version(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    schema = subprocess.run([sys.executable, "-m", "bot", "config", "schema"], env=env, capture_output=True,
+                            text=True, timeout=60, cwd=tmp_path)
+    assert schema.returncode == 0 and json.loads(schema.stdout) == config_schema()
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb-mine\n")
+    script = (
+        "from bot.cli.main import main\n"
+        "for argv in (['init'], [], ['--version']):\n"
+        "    try:\n"
+        "        print('rc', main(argv))\n"
+        "    except SystemExit as exit:\n"
+        "        print('exit', exit.code)\n")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "wrote askdesk.toml" in out.stdout and "skipped .env: it already exists" in out.stdout
+    assert (tmp_path / ".env").read_text() == "SLACK_BOT_TOKEN=xoxb-mine\n"
+    assert (tmp_path / "askdesk.toml").read_text() == (ROOT / "bot/templates/askdesk.example.toml").read_text()
+    assert "usage: askdesk" in out.stdout and "init" in out.stdout and "rc 0" in out.stdout  # no command: help
+    assert "askdesk " in out.stdout and "exit 0" in out.stdout  # --version
+    (tmp_path / "askdesk.toml").write_text("# mine\n")
+    (tmp_path / ".env").unlink()
+    again = subprocess.run([sys.executable, "-m", "bot", "init"], env=env, capture_output=True, text=True,
+                           timeout=60, cwd=tmp_path)
+    assert again.returncode == 0 and "skipped askdesk.toml" in again.stdout and "wrote .env" in again.stdout
+    assert (tmp_path / "askdesk.toml").read_text() == "# mine\n"
+    assert (tmp_path / ".env").read_text() == (ROOT / "bot/templates/env.example").read_text()
 
 
 def test_manifest_is_valid_against_slacks_schema(sim: SlackSimulator, db_url: str) -> None:

@@ -1,4 +1,4 @@
-"""`askdesk` command line: run, manifest, demo, db upgrade, digest, status, purge."""
+"""`askdesk` command line: run, init, config, manifest, demo, db upgrade, digest, status, purge."""
 
 from __future__ import annotations
 
@@ -9,17 +9,20 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from bot.cli import command_settings
-from bot.config import ConfigError, load_settings, redact_url
+from bot.cli import command_settings, setup
+from bot.cli.common import CliError
+from bot.cli.digest import add_parser as add_digest_parser
+from bot.cli.purge import add_parser as add_purge_parser
+from bot.config import ConfigError, check_signing_secret, load_settings, redact_url
 
 log = logging.getLogger("askdesk")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import os
-
-    socket_mode = not args.http and bool(os.environ.get("SLACK_APP_TOKEN") or _dotenv_has_app_token())
-    settings = command_settings(require_signing_secret=not socket_mode)
+    settings = command_settings()
+    socket_mode = not args.http and bool(settings.app_token)
+    if not socket_mode:
+        check_signing_secret(settings)
     if not settings.bot_token:
         raise ConfigError("environment: key 'SLACK_BOT_TOKEN': required (the xoxb- token of your Slack app)")
     if not socket_mode and args.workers > 1:
@@ -95,14 +98,6 @@ def _stop_socket_mode(handler: Any) -> None:
     handler.close()
 
 
-def _dotenv_has_app_token() -> bool:
-    from pathlib import Path
-
-    from dotenv import dotenv_values
-
-    return Path(".env").exists() and bool(dotenv_values(".env").get("SLACK_APP_TOKEN"))
-
-
 def cmd_manifest(args: argparse.Namespace) -> int:
     from bot.cli.manifest import manifest_yaml
 
@@ -135,9 +130,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     return print_status(settings)
 
 
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("askdesk")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="askdesk", description="askdesk: internal customer service desk for Slack")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"askdesk {version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", help="serve Slack (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)")
     run.add_argument("--http", action="store_true", help="serve HTTP even if SLACK_APP_TOKEN is set")
     run.add_argument("--port", type=int, default=None, help="HTTP port (default: $PORT or 3000)")
@@ -158,27 +164,26 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub.add_parser("upgrade", help="apply schema migrations").set_defaults(func=cmd_db)
     status = sub.add_parser("status", help="list failed deliveries and pending work")
     status.set_defaults(func=cmd_status)
-    for extend in _EXTENSIONS:
-        extend(sub)
+    add_purge_parser(sub)
+    add_digest_parser(sub)
+    setup.add_parsers(sub)
     return parser
 
 
-_EXTENSIONS: list[Any] = []
-from bot.cli.purge import add_parser as _purge_parser  # noqa: E402 - `askdesk purge`
-
-_EXTENSIONS.append(_purge_parser)
-from bot.cli.digest import add_parser as _digest_parser  # noqa: E402 - `askdesk digest`
-
-_EXTENSIONS.append(_digest_parser)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(f"askdesk: configuration error: {exc}", file=sys.stderr)
         return 2
+    except CliError as exc:
+        print(f"askdesk: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ import threading
 import time
 import tomllib
 from collections.abc import Callable
-from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -66,9 +65,9 @@ class Demo:
 
         self.sim.start()
         db = self.out_dir / "demo.db"
-        self.settings: Settings = replace(
-            Settings(bot_token="xoxb-demo", signing_secret=SIGNING_SECRET, slack_api_url=self.sim.base_url,
-                     database_url=f"sqlite:///{db}", listener_threads=8, http_threads=8),
+        self.settings = Settings(
+            bot_token="xoxb-demo", signing_secret=SIGNING_SECRET, slack_api_url=self.sim.base_url,
+            database_url=f"sqlite:///{db}", listener_threads=8, http_threads=8,
             **parse_config("demo_config.toml (built in)", demo_config()))
         upgrade(self.settings.database_url)
         self.engine = make_engine(self.settings.database_url)
