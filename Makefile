@@ -1,6 +1,7 @@
 # askdesk developer tasks. Run `make help` for the list.
 #
 #   make venv            create .venv (python3 >= 3.11) and pip install -e '.[dev]'
+#   make fonts           install a font with Chinese glyphs for the charts if missing (as root: apt-get)
 #   make test            ruff, then pytest on SQLite, then pytest on PostgreSQL
 #   make test-sqlite     pytest on SQLite only
 #   make test-postgres   pytest on a throwaway PostgreSQL (scripts/with-postgres.sh)
@@ -26,7 +27,7 @@ DEMO_ARGS ?=
 BENCH_ARGS ?=
 WITH_POSTGRES := scripts/with-postgres.sh
 
-.PHONY: help venv demo test test-sqlite test-postgres lint bench clean distclean
+.PHONY: help venv fonts demo test test-sqlite test-postgres lint bench clean distclean
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -55,8 +56,12 @@ $(STAMP): pyproject.toml
 	$(VENV_PY) -m pip install $(PIP_FLAGS) -e '.[dev]'
 	@touch $(STAMP)
 
+# Chinese team and department names in charts need a CJK font (scripts/install-fonts.sh).
+fonts:
+	@bash scripts/install-fonts.sh
+
 # ---------------------------------------------------------------- run
-demo: venv
+demo: venv fonts
 	$(VENV)/bin/askdesk demo $(DEMO_ARGS)
 
 bench: venv
@@ -80,10 +85,10 @@ define pytest_leg
 	exit $$rc
 endef
 
-test-sqlite: venv
+test-sqlite: venv fonts
 	$(call pytest_leg,SQLite,env -u ASKDESK_TEST_DATABASE_URL -u ASKDESK_PG_ADMIN_URL)
 
-test-postgres: venv
+test-postgres: venv fonts
 	$(call pytest_leg,PostgreSQL,bash $(WITH_POSTGRES))
 
 # Lint first (stops on failure); then both test legs run even if the first one

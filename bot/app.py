@@ -11,6 +11,7 @@ from typing import Any
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 
+from bot.analytics.fonts import warn_if_no_cjk_font
 from bot.config import Settings
 from bot.runtime.deps import Deps, settle_heap
 from bot.runtime.jobs import build_deps
@@ -158,6 +159,7 @@ def boot(settings: Settings, *, socket_mode: bool = False, migrate: bool = True)
     deps = build_deps(settings, make_engine(settings.database_url))
     app = create_app(deps, socket_mode=socket_mode)
     clock = Clock(deps)
+    warn_if_no_cjk_font()  # the one warning about chart fonts (not one per missing glyph)
     settle_heap()  # everything built so far lives as long as the process
     return deps, app, clock
 

@@ -52,6 +52,7 @@ DEFAULT_RATINGS: dict[str, int] = {
 }
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 URGENCIES = ("low", "normal", "high")
+LOCALES = ("en", "zh-CN")  # the languages askdesk speaks (bot/i18n)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 MAX_CATEGORIES = 100  # a Slack select menu offers at most 100 options
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,20}$")
@@ -206,6 +207,16 @@ def _categories(value: tuple[str, ...]) -> tuple[str, ...]:
     return value
 
 
+def _locale(value: str) -> str:
+    if value not in LOCALES:
+        raise ValueError(f"expected one of {', '.join(repr(x) for x in LOCALES)}{_got(value)}")
+    return value
+
+
+def _optional_locale(value: str) -> str:
+    return _locale(value) if value else value
+
+
 def _score(value: int) -> int:
     if not 1 <= value <= 5:
         raise ValueError(f"expected a score from 1 to 5{_got(value)}")
@@ -255,6 +266,8 @@ UserId = Annotated[
     StrictStr, AfterValidator(_pattern_check(USER_RE, 'a Slack user ID like "U0123ABCD"')),
     _schema("a Slack user ID like U0123ABCD", pattern=USER_RE.pattern),
 ]
+Locale = Annotated[StrictStr, AfterValidator(_locale), WithJsonSchema({"enum": list(LOCALES)})]
+OptionalLocale = Annotated[StrictStr, AfterValidator(_optional_locale), WithJsonSchema({"enum": ["", *LOCALES]})]
 Score = Annotated[StrictInt, AfterValidator(_score), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 5})]
 Category = Annotated[StrictStr, AfterValidator(_category), _schema("a category name", minLength=1, maxLength=75)]
 
@@ -285,6 +298,8 @@ class Team(_Table):
     digest_channel: OptionalChannelId = Field("", description="where the weekly digest goes (default: channel)")
     digest_weekday: Weekday | None = Field(None, description="overrides [digest] weekday for this team")
     digest_time: Clock | None = Field(None, description="overrides [digest] time for this team")
+    locale: OptionalLocale = Field("", description="language of its triage messages and weekly digest "
+                                                   "(default: [workspace] locale)")
 
     @model_validator(mode="before")
     @classmethod
@@ -305,6 +320,9 @@ class Workspace(_Table):
     admins: tuple[UserId, ...] = Field((), description="user IDs with admin rights")
     department_profile_field: StrictStr = Field("", description="Slack profile field (label) giving a department")
     leadership_channel: OptionalChannelId = Field("", description="where the organisation digest goes (off if empty)")
+    locale: Locale = Field("en", description="for people whose Slack language askdesk doesn't speak, channels "
+                                             "without their own, and the organisation digest")
+    chinese_fallback: Locale = Field("en", description="what people whose Slack is in zh-TW, zh-HK, ... read")
 
     @property
     def tz(self) -> ZoneInfo:
@@ -391,6 +409,10 @@ class Settings(ConfigFile):
 
     def team_for_command(self, command: str) -> Team | None:
         return next((t for t in self.teams if t.command == command.strip().lower()), None)
+
+    def team_locale(self, team: Team | None) -> str:
+        """The language of a team's channel messages (`None`: the organisation digest's)."""
+        return (team.locale if team else "") or self.workspace.locale
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.workspace.admins

@@ -8,6 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
+from bot.i18n import N_
 from bot.render import blocks
 from bot.render.ids import Action
 from bot.runtime.deps import Deps
@@ -37,7 +38,7 @@ def register(app: App, deps: Deps) -> None:
         def store(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
             request_id = _request_id(body)
             if request_id is None:
-                stale = "That button is out of date; please use the latest message."
+                stale = N_("That button is out of date; please use the latest message.")
                 context["outcome"] = service.Outcome(False, stale)
             else:
                 context["outcome"] = run(deps, request_id=request_id, actor=body["user"]["id"])
@@ -50,7 +51,7 @@ def register(app: App, deps: Deps) -> None:
                 return
             outcome.kick(deps)
             if outcome.message:
-                tell(client, body, outcome.message)
+                tell(client, body, outcome.message, deps.directory.translator_for(body["user"]["id"], now=deps.now()))
             if (body.get("view") or {}).get("type") == "home":
                 publish_home(deps, client, body["user"]["id"])
 
@@ -67,18 +68,20 @@ def register(app: App, deps: Deps) -> None:
             # views.open must use the trigger_id within 3 s, so the modal opens before anything else
             request_id = _request_id(body)
             req = service.get_request(deps, request_id) if request_id else None
+            t = deps.directory.translator_for(body["user"]["id"], now=deps.now())
             if req is None:
-                tell(client, body, "That request no longer exists.")
+                tell(client, body, N_("That request no longer exists."), t)
                 return
             team = deps.settings.team(req.team)
             if kind == "transfer":
                 if team is None or not deps.directory.is_responder(team, body["user"]["id"]):
                     name = team.name if team else req.team
-                    tell(client, body, f"Only members of {name}'s triage channel can transfer its requests.")
+                    tell(client, body, N_("Only members of {team}'s triage channel can transfer its requests.",
+                                          team=name), t)
                     return
-                view = blocks.transfer_modal(req, deps.settings.teams)
+                view = blocks.transfer_modal(req, deps.settings.teams, t=t)
             else:
-                view = blocks.full_text_modal(req)
+                view = blocks.full_text_modal(req, t=t)
             client.views_open(trigger_id=body["trigger_id"], view=view)
         open_modal.__name__ = f"open_{kind}"
         return funnel(open_modal)

@@ -9,6 +9,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.config import Team
+from bot.i18n import N_, Translator
 from bot.render import blocks
 from bot.runtime.deps import Deps
 from bot.services import requests as service
@@ -19,12 +20,12 @@ def register(app: App, deps: Deps) -> None:
     settings = deps.settings
 
     @funnel
-    def open_modal(body: dict[str, Any], client: WebClient, team: Team) -> None:
+    def open_modal(body: dict[str, Any], client: WebClient, team: Team, t: Translator) -> None:
         if not body.get("trigger_id"):
-            tell(client, body, f"Please add your question after `{team.command}`.")
+            tell(client, body, N_("Please add your question after `{command}`.", command=team.command), t)
             return
         client.views_open(trigger_id=body["trigger_id"],
-                          view=blocks.request_modal(teams=settings.teams, team=team,
+                          view=blocks.request_modal(t=t, teams=settings.teams, team=team,
                                                     source_channel=body.get("channel_id")))
 
     @safe_ack
@@ -32,22 +33,23 @@ def register(app: App, deps: Deps) -> None:
         # Everything after the ack goes straight to the live pool rather than through a Bolt lazy
         # listener, which would copy the whole request for every command.
         team = settings.team_for_command(command.get("command", ""))
+        t = deps.directory.translator_for(command.get("user_id"), now=deps.now())
         if team is None:
-            ack(text=blocks.unknown_command(command.get("command", ""), settings.teams))
+            ack(text=blocks.unknown_command(command.get("command", ""), settings.teams, t=t))
             return
         text = (command.get("text") or "").strip()
         if not text:
             ack()
-            deps.outbox.live.submit(open_modal, body=command, client=client, team=team)
+            deps.outbox.live.submit(open_modal, body=command, client=client, team=team, t=t)
             return
         try:
             outcome = service.create_request(deps, team_slug=team.slug, requester_id=command["user_id"],
                                              text=text, source_channel=command.get("channel_id"),
                                              response_url=command.get("response_url"))
         except service.InputError as exc:
-            ack(text=str(exc))
+            ack(text=t.render(exc.message))
             return
-        msg = blocks.confirmation(outcome.request, team,  # type: ignore[arg-type]
+        msg = blocks.confirmation(outcome.request, team, t=t,  # type: ignore[arg-type]
                                   dm_link=blocks.app_dm_link(command.get("team_id"), command.get("api_app_id")))
         ack(text=msg.text, blocks=msg.as_dicts())
         # posts it to the triage channel and DMs its status; errors reach the requester like any other

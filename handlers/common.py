@@ -16,13 +16,15 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from bot.i18n import N_, Message, Translator, recent_translator
+
 log = logging.getLogger("askdesk.errors")
-DB_DOWN = ("askdesk can't reach its database right now, so nothing was changed. "
-           "Please try again in a minute.")
+DB_DOWN = N_("askdesk can't reach its database right now, so nothing was changed. "
+             "Please try again in a minute.")
 # After the ack part of the work may already be saved (e.g. a request confirmed with its number,
 # whose posting then failed): saved work goes through by itself once the database is back.
-DB_LOST = ("askdesk lost its database connection while finishing that. Anything it already confirmed "
-           "is saved and will go through by itself; if nothing was confirmed, please try again in a minute.")
+DB_LOST = N_("askdesk lost its database connection while finishing that. Anything it already confirmed "
+             "is saved and will go through by itself; if nothing was confirmed, please try again in a minute.")
 
 
 def is_db_down(error: BaseException) -> bool:
@@ -36,9 +38,16 @@ def user_id_of(body: dict[str, Any]) -> str | None:
     return body.get("user_id") or (body.get("event") or {}).get("user")
 
 
-def tell(client: WebClient | None, body: dict[str, Any], text: str) -> None:
-    """Show `text` only to the user who acted: response_url, else an ephemeral, else a DM."""
+def reader(body: dict[str, Any] | None) -> Translator:
+    """The language of the person who acted, as they were last answered (memory only: this must work
+    while the database is down); listeners that looked it up pass their own translator instead."""
+    return recent_translator(user_id_of(body or {}))
+
+
+def tell(client: WebClient | None, body: dict[str, Any], text: str | Message, t: Translator | None = None) -> None:
+    """Show `text` only to the user who acted (in their language): response_url, else an ephemeral, else a DM."""
     user = user_id_of(body)
+    text = (t or reader(body)).render(text)
     response_url = body.get("response_url")
     try:
         if response_url:
@@ -57,13 +66,13 @@ def tell(client: WebClient | None, body: dict[str, Any], text: str) -> None:
         log.warning("could not tell %s: %s", user, type(exc).__name__)
 
 
-def user_message_for(error: BaseException) -> str:
+def user_message_for(error: BaseException) -> Message:
     if isinstance(error, OperationalError | PoolTimeout):
         return DB_DOWN
     ref = uuid.uuid4().hex[:8]
     log.error("unexpected error (ref %s)", ref, exc_info=error)
-    return (f"Sorry, something went wrong on askdesk's side (reference `{ref}`). "
-            "Nothing was lost; please try again.")
+    return N_("Sorry, something went wrong on askdesk's side (reference `{ref}`). Nothing was lost; please try "
+              "again.", ref=ref)
 
 
 def handle_error(error: BaseException, body: dict[str, Any] | None, client: WebClient | None) -> None:
@@ -113,8 +122,8 @@ def safe_ack(fn: Callable[..., None]) -> Callable[..., BoltResponse | None]:
                 log.warning("database unavailable: %s; the event will be delivered again", type(exc).__name__)
                 return BoltResponse(status=503, body="")
             if ack.response is None:
-                text = DB_DOWN if is_db_down(exc) else user_message_for(exc)
-                _ack_failure(ack, kwargs, text)
+                message = DB_DOWN if is_db_down(exc) else user_message_for(exc)
+                _ack_failure(ack, kwargs, reader(kwargs.get("body") or kwargs.get("command")).render(message))
             else:
                 user_message_for(exc)
         return None

@@ -7,7 +7,9 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.models.views import View
 
+from bot.i18n import N_
 from bot.render.feedback_blocks import parse_survey_form
 from bot.render.ids import Action, Block, Callback
 from bot.runtime.deps import Deps
@@ -46,13 +48,13 @@ def register(app: App, deps: Deps) -> None:
         match = SCORE_ACTION.match(action.get("action_id", ""))
         survey_id = _survey_id(action.get("value"))
         if match is None or survey_id is None:
-            tell(client, body, "That button is out of date.")
+            tell(client, body, N_("That button is out of date."))
             return
         outcome = feedback.answer(deps, survey_id=survey_id, user=body["user"]["id"],
                                   values={"score": int(match.group(1))})
         deps.outbox.kick(outcome.jobs)
         if outcome.message:
-            tell(client, body, outcome.message)
+            tell(client, body, outcome.message, deps.directory.translator_for(body["user"]["id"], now=deps.now()))
 
     app.action(SCORE_ACTION)(ack=noop_ack, lazy=[on_score])
 
@@ -60,8 +62,9 @@ def register(app: App, deps: Deps) -> None:
     def on_more(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         survey_id = _survey_id(action.get("value"))
         view = feedback.modal_for(deps, survey_id=survey_id, user=body["user"]["id"]) if survey_id else None
-        if view is None or isinstance(view, str):
-            tell(client, body, view or "That button is out of date.")
+        if view is None or not isinstance(view, View):
+            t = deps.directory.translator_for(body["user"]["id"], now=deps.now())
+            tell(client, body, view or N_("That button is out of date."), t)
             return
         client.views_open(trigger_id=body["trigger_id"], view=view)
 
@@ -71,14 +74,16 @@ def register(app: App, deps: Deps) -> None:
     def modal_ack(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
         survey_id = _survey_id(view.get("private_metadata"))
         form = parse_survey_form((view.get("state") or {}).get("values") or {})
+        t = deps.directory.translator_for(body["user"]["id"], now=deps.now())
         if form.empty:
             ack(response_action="errors",
-                errors={Block.COMMENT: "Pick a score or write a comment — or press Cancel."})
+                errors={Block.COMMENT: t._("Pick a score or write a comment — or press Cancel.")})
             return
         outcome = feedback.answer(deps, survey_id=survey_id or 0, user=body["user"]["id"],
                                   values=form.values())
         if not outcome.ok:
-            ack(response_action="errors", errors={Block.COMMENT: (outcome.message or "Not saved.")[:150]})
+            problem = t.render(outcome.message or N_("Not saved."))
+            ack(response_action="errors", errors={Block.COMMENT: problem[:150]})
             return
         context["jobs"] = outcome.jobs
         ack()

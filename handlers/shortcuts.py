@@ -20,7 +20,8 @@ def register(app: App, deps: Deps) -> None:
         message = body.get("message") or {}
         permalink = blocks.message_link(deps.workspace_url, channel, message.get("ts"))
         first_line = (message.get("text") or "").strip().splitlines()[:1]
-        view = blocks.request_modal(teams=deps.settings.teams, team=None, permalink=permalink,
+        t = deps.directory.translator_for(body["user"]["id"], now=deps.now())
+        view = blocks.request_modal(t=t, teams=deps.settings.teams, team=None, permalink=permalink,
                                     initial_text=first_line[0] if first_line else "", source_channel=channel)
         client.views_open(trigger_id=body["trigger_id"], view=view)
 

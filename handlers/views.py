@@ -8,6 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
+from bot.i18n import N_
 from bot.render.ids import INPUT, Block, Callback
 from bot.runtime.deps import Deps
 from bot.services import requests as service
@@ -37,11 +38,12 @@ def register(app: App, deps: Deps) -> None:
         slug = meta.get("team") or field(view, Block.TEAM)
         summary = field(view, Block.SUMMARY) or ""
         details = field(view, Block.DETAILS) or ""
+        t = deps.directory.translator_for(body["user"]["id"], now=deps.now())
         errors: dict[str, str] = {}
         if not summary:
-            errors[Block.SUMMARY] = "Please write a one-line summary."
+            errors[Block.SUMMARY] = t._("Please write a one-line summary.")
         if not slug or settings.team(slug) is None:
-            errors[Block.TEAM] = "Please pick a team."
+            errors[Block.TEAM] = t._("Please pick a team.")
         if errors:
             ack(response_action="errors", errors=errors)
             return
@@ -52,7 +54,7 @@ def register(app: App, deps: Deps) -> None:
                 category=field(view, Block.CATEGORY), urgency=field(view, Block.URGENCY) or "normal",
                 source_permalink=meta.get("permalink"), source_channel=meta.get("channel"))
         except service.InputError as exc:
-            ack(response_action="errors", errors={Block.SUMMARY: str(exc)[:150]})
+            ack(response_action="errors", errors={Block.SUMMARY: t.render(exc.message)[:150]})
             return
         ack()
         outcome.start(deps, on_error=lambda exc: handle_error(exc, body, client))
@@ -62,17 +64,19 @@ def register(app: App, deps: Deps) -> None:
     @safe_ack
     def transfer_ack(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
         target = field(view, Block.TRANSFER_TEAM)
+        t = deps.directory.translator_for(body["user"]["id"], now=deps.now())
         if not target or settings.team(target) is None:
-            ack(response_action="errors", errors={Block.TRANSFER_TEAM: "Please pick a team."})
+            ack(response_action="errors", errors={Block.TRANSFER_TEAM: t._("Please pick a team.")})
             return
         request_id = str(view.get("private_metadata") or "")
         if not request_id.isdigit():
-            ack(response_action="errors", errors={Block.TRANSFER_TEAM: "This form is out of date."})
+            ack(response_action="errors", errors={Block.TRANSFER_TEAM: t._("This form is out of date.")})
             return
         outcome = service.transfer(deps, request_id=int(request_id), actor=body["user"]["id"], to_team=target,
                                    note=field(view, Block.TRANSFER_NOTE))
         if not outcome.ok:
-            ack(response_action="errors", errors={Block.TRANSFER_TEAM: (outcome.message or "Not allowed.")[:150]})
+            problem = t.render(outcome.message or N_("Not allowed."))
+            ack(response_action="errors", errors={Block.TRANSFER_TEAM: problem[:150]})
             return
         context["outcome"] = outcome
         ack()
@@ -83,6 +87,6 @@ def register(app: App, deps: Deps) -> None:
         if outcome is not None:
             outcome.kick(deps)
             if outcome.message:
-                tell(client, body, outcome.message)
+                tell(client, body, outcome.message, deps.directory.translator_for(body["user"]["id"], now=deps.now()))
 
     app.view(Callback.TRANSFER_MODAL.value)(ack=transfer_ack, lazy=[transfer_lazy])

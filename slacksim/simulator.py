@@ -641,7 +641,7 @@ class SlackSimulator(SlackWorld):
         return out
 
     def _m_users_info(self, a: dict[str, Any]) -> dict[str, Any]:
-        return {"user": self.user_object(self.user(a["user"]))}
+        return {"user": self.user_object(self.user(a["user"]), include_locale=flag(a.get("include_locale")))}
 
     def _m_users_lookupByEmail(self, a: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         email = str(a["email"]).lower()

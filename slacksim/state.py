@@ -61,6 +61,7 @@ class SimUser:
     deleted: bool = False
     is_bot: bool = False
     email: str | None = None
+    locale: str | None = None  # e.g. "zh-CN"; Slack's default is "en-US"
 
 
 @dataclass
@@ -248,6 +249,7 @@ class SlackWorld:
         deleted: bool = False,
         is_bot: bool = False,
         email: str | None = None,
+        locale: str | None = None,
     ) -> SimUser:
         ZoneInfo(tz)  # fail fast on unknown zones
         user = SimUser(
@@ -260,6 +262,7 @@ class SlackWorld:
             deleted=deleted,
             is_bot=is_bot,
             email=email if email is not None else f"{name}@askdesk-demo.example.com",
+            locale=locale,
         )
         with self._lock:
             self.users[user_id] = user
@@ -568,9 +571,10 @@ class SlackWorld:
             }
         return out
 
-    def user_object(self, user: SimUser) -> dict[str, Any]:
+    def user_object(self, user: SimUser, *, include_locale: bool = False) -> dict[str, Any]:
+        """A user as users.info returns it; `locale` only when asked for (`include_locale`), as Slack does."""
         offset, label = self.tz_fields(user)
-        return {
+        out = {
             "id": user.id, "team_id": self.team_id, "name": user.name, "deleted": user.deleted,
             "color": "9f69e7", "real_name": user.real_name, "tz": user.tz, "tz_label": label,
             "tz_offset": offset,
@@ -578,6 +582,9 @@ class SlackWorld:
             "is_primary_owner": False, "is_restricted": False, "is_ultra_restricted": False,
             "is_bot": user.is_bot, "is_app_user": False, "updated": 1700000000, "has_2fa": False,
         }
+        if include_locale:
+            out["locale"] = user.locale or "en-US"
+        return out
 
     def channel_object(self, ch: SimChannel, *, num_members: bool = False) -> dict[str, Any]:
         if ch.is_im:

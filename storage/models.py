@@ -83,12 +83,13 @@ class ProcessedEvent(SQLModel, table=True):
 
 
 class Person(SQLModel, table=True):
-    """What askdesk caches about a Slack user: time zone, department, survey budget."""
+    """What askdesk caches about a Slack user: time zone, language, department, survey budget."""
 
     __tablename__ = "people"
 
     user_id: str = Field(primary_key=True, max_length=32)
     tz: str | None = Field(default=None, max_length=64)
+    locale: str | None = Field(default=None, max_length=16)  # as Slack reports it ("zh-CN"); "" = unknown
     department: str | None = Field(default=None, max_length=100)
     refreshed_at: datetime | None = None
     last_survey_at: datetime | None = None

@@ -99,7 +99,7 @@ def test_channel_not_found_keeps_request_and_allows_retry(h: Harness) -> None:
     resp = h.driver.slash("/ask-finance", "Budget question", user_id=DAVE, channel_id=GENERAL)
     assert resp.status == 200
     req = h.wait(lambda: (r := _req(h)) and r.post_state == "failed" and r.dm_ts and r)
-    assert "was not found" in req.post_error
+    assert req.post_error == "channel_not_found"
     told = h.wait(lambda: [p for p in h.sim.response_posts if "could not post" in str(p)])
     assert "Nothing is lost" in str(told[-1])
     dm = h.sim.messages(req.dm_channel)[0]
@@ -115,7 +115,7 @@ def test_not_in_channel_is_explained_and_someone_else_cannot_retry(h: Harness) -
     h.sim.fail_next("chat.postMessage", error="not_in_channel", channel=FINANCE_CH)
     h.driver.slash("/ask-finance", "Q", user_id=DAVE, channel_id=GENERAL)
     req = h.wait(lambda: (r := _req(h)) and r.post_state == "failed" and r.dm_ts and r)
-    assert req.post_error == "the bot is not a member of the triage channel"
+    assert req.post_error == "not_in_channel"
     button(h, req, Action.RETRY_POST, ALICE, where="dm")
     h.wait(lambda: [p for p in h.sim.response_posts if "Only the person who asked" in str(p)])
     assert load(h, req.id).post_state == "failed"

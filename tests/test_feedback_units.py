@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import DEFAULT_RATINGS, Team
+from bot.i18n import translator
 from bot.render.feedback_blocks import (
     SurveyForm,
     dimension_block,
@@ -20,6 +21,8 @@ from bot.render.ids import Block
 from bot.services.ratings import base_emoji, score_of
 from bot.services.surveys import next_working_time, zone
 from storage.models import Request, Survey
+
+EN = translator("en")
 
 NINE_TO_SIX = (time(9, 0), time(18, 0))
 MON_FRI = (0, 1, 2, 3, 4)
@@ -105,7 +108,7 @@ def _texts(blocks: list[dict]) -> str:
 
 
 def test_open_survey_message_has_five_ordered_buttons_and_escapes_user_text() -> None:
-    msg = survey_message(_survey(), REQ, TEAM, now=NOW, threshold=5)
+    msg = survey_message(_survey(), REQ, TEAM, t=EN, now=NOW, threshold=5)
     blocks = msg.as_dicts()
     actions = [b for b in blocks if b["type"] == "actions"][0]["elements"]
     assert [a["action_id"] for a in actions] == [score_action(n) for n in range(1, 6)] + ["survey_more"]
@@ -118,7 +121,7 @@ def test_open_survey_message_has_five_ordered_buttons_and_escapes_user_text() ->
 def test_answered_message_thanks_and_highlights_the_choice() -> None:
     survey = _survey(status="answered", score=4, answered_at=NOW, clarity=5, comment="ok",
                      comment_anonymous=False)
-    blocks = survey_message(survey, REQ, TEAM, now=NOW, threshold=5).as_dicts()
+    blocks = survey_message(survey, REQ, TEAM, t=EN, now=NOW, threshold=5).as_dicts()
     shown = _texts(blocks)
     for expected in ("Thank you", "4 · Good", "kept *private*", "Communication clarity"):
         assert expected in shown, expected
@@ -127,14 +130,14 @@ def test_answered_message_thanks_and_highlights_the_choice() -> None:
 
 
 def test_closed_message_has_no_buttons() -> None:
-    closed = survey_message(_survey(status="expired"), REQ, TEAM, now=NOW, threshold=5).as_dicts()
+    closed = survey_message(_survey(status="expired"), REQ, TEAM, t=EN, now=NOW, threshold=5).as_dicts()
     assert not [b for b in closed if b["type"] == "actions"] and "closed" in _texts(closed)
-    by_time = survey_message(_survey(), REQ, TEAM, now=NOW + timedelta(days=4), threshold=5).as_dicts()
+    by_time = survey_message(_survey(), REQ, TEAM, t=EN, now=NOW + timedelta(days=4), threshold=5).as_dicts()
     assert not [b for b in by_time if b["type"] == "actions"]
 
 
 def test_modal_has_dimensions_comment_and_anonymous_on_by_default() -> None:
-    view = survey_modal(_survey(score=2), REQ, TEAM, threshold=5).to_dict()
+    view = survey_modal(_survey(score=2), REQ, TEAM, t=EN, threshold=5).to_dict()
     ids = [b.get("block_id") for b in view["blocks"]]
     dims = [dimension_block(d) for d in ("responsiveness", "clarity", "transparency", "support")]
     for expected in (Block.OVERALL, *dims, Block.COMMENT, Block.ANONYMOUS):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 __all__ = [
     "RankedItem",
     "csat_percent",
+    "duration_parts",
     "format_duration",
     "mean",
     "median",
@@ -169,23 +170,32 @@ def ranked_change(current: Mapping[str, int], previous: Mapping[str, int]) -> li
     return items
 
 
+def duration_parts(seconds: float | None) -> list[tuple[int, str]] | None:
+    """A duration as at most two rounded units, largest first: ``[(1, "h"), (27, "m")]``.
+
+    Units are ``d``, ``h``, ``m``, ``s``; ``None`` for ``None``, NaN, negative or infinite values."""
+    if seconds is None or math.isnan(seconds) or seconds < 0 or math.isinf(seconds):
+        return None
+    if seconds < 59.5:
+        return [(round(seconds), "s")]
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return [(minutes, "m")]
+    if minutes < 24 * 60:
+        hours, mins = divmod(minutes, 60)
+        return [(hours, "h"), (mins, "m")] if mins else [(hours, "h")]
+    hours = round(seconds / 3600)
+    days, hrs = divmod(hours, 24)
+    return [(days, "d"), (hrs, "h")] if hrs else [(days, "d")]
+
+
 def format_duration(seconds: float | None) -> str:
     """Short human duration: ``"45s"``, ``"12m"``, ``"3h 5m"``, ``"2d 4h"``; ``"—"`` for ``None``.
 
     Values are rounded to the displayed precision; negative or NaN values also give ``"—"``.
+    (People read durations through ``bot.i18n``'s ``fmt_duration``, in their language.)
     """
-    if seconds is None or math.isnan(seconds) or seconds < 0:
-        return "—"
-    if math.isinf(seconds):
-        return "∞"
-    if seconds < 59.5:
-        return f"{round(seconds)}s"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"{minutes}m"
-    if minutes < 24 * 60:
-        hours, mins = divmod(minutes, 60)
-        return f"{hours}h {mins}m" if mins else f"{hours}h"
-    hours = round(seconds / 3600)
-    days, hrs = divmod(hours, 24)
-    return f"{days}d {hrs}h" if hrs else f"{days}d"
+    parts = duration_parts(seconds)
+    if parts is None:
+        return "∞" if seconds is not None and math.isinf(seconds) else "—"
+    return " ".join(f"{value}{unit}" for value, unit in parts)

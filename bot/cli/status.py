@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from bot.config import Settings, redact_url
+from bot.i18n import translator
+from bot.render.blocks import post_error_text
 from storage import jobs as job_queries
 from storage import requests as queries
 from storage.engine import make_engine
@@ -32,5 +34,5 @@ def print_status(settings: Settings) -> int:
         print(f"  #{job.id} {job.key} after {job.attempts} attempts: {job.last_error}")
     print(f"requests not posted to their team: {len(failed_posts)}")
     for req in failed_posts:
-        print(f"  request #{req.id} ({req.team}): {req.post_error}")
+        print(f"  request #{req.id} ({req.team}): {post_error_text(req.post_error, translator('en'))}")
     return 1 if failed or failed_posts else 0

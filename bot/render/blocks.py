@@ -27,6 +27,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.config import URGENCIES, Team
+from bot.i18n import Translator
 from bot.render.ids import INPUT, Action, Callback
 from bot.render.ids import Block as B
 from storage.models import Request
@@ -34,9 +35,37 @@ from storage.models import Request
 SECTION_LIMIT = 3000
 TEXT_PREVIEW = 2800
 MAX_BLOCKS = 50
-STATUS_LABEL = {"open": ":large_yellow_circle: Open", "claimed": ":large_blue_circle: Claimed",
-                "resolved": ":white_check_mark: Resolved"}
-URGENCY_LABEL = {"low": "Low", "normal": "Normal", "high": ":rotating_light: High"}
+
+
+STATUS_EMOJI = {"open": ":large_yellow_circle:", "claimed": ":large_blue_circle:", "resolved": ":white_check_mark:"}
+
+
+def status_word(status: str, t: Translator) -> str:
+    words = {"open": t._("Open"), "claimed": t._("Claimed"), "resolved": t._("Resolved")}
+    return words.get(status, status)
+
+
+def status_label(status: str, t: Translator) -> str:
+    """The status with its emoji: ":large_yellow_circle: Open"."""
+    return f"{STATUS_EMOJI[status]} {status_word(status, t)}" if status in STATUS_EMOJI else status
+
+
+def urgency_word(urgency: str, t: Translator) -> str:
+    words = {"low": t._("Low"), "normal": t._("Normal"), "high": t._("High")}
+    return words.get(urgency, urgency)
+
+
+def urgency_label(urgency: str, t: Translator) -> str:
+    """The urgency as the triage message shows it (high ones with a siren)."""
+    return f":rotating_light: {urgency_word(urgency, t)}" if urgency == "high" else urgency_word(urgency, t)
+
+
+def post_error_text(error: str | None, t: Translator) -> str:
+    """Why a request could not be posted, from the Slack error code stored with it."""
+    known = {"channel_not_found": t._("the triage channel was not found"),
+             "not_in_channel": t._("the bot is not a member of the triage channel"),
+             "is_archived": t._("the triage channel is archived")}
+    return known.get(error or "", error or t._("unknown error"))
 
 
 def escape(text: str) -> str:
@@ -45,6 +74,7 @@ def escape(text: str) -> str:
 
 
 def truncate(text: str, limit: int) -> str:
+    """`text` within `limit` characters (Slack counts characters, not bytes: 3000 Chinese ones fit)."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
@@ -59,7 +89,16 @@ def md_section(text: str, **kwargs: object) -> SectionBlock:
 
 
 def slack_date(when: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
+    """A date Slack shows in each reader's own time zone and language (the fallback is UTC)."""
     return f"<!date^{int(when.timestamp())}^{fmt}|{when:%Y-%m-%d %H:%M} UTC>"
+
+
+def mention(user_id: str) -> str:
+    return f"<@{user_id}>"
+
+
+def channel_link(channel_id: str) -> str:
+    return f"<#{channel_id}>"
 
 
 def message_link(base_url: str, channel: str | None, ts: str | None) -> str | None:
@@ -73,15 +112,17 @@ def request_title(req: Request) -> str:
     return f"#{req.id} · {first_line}" if first_line else f"#{req.id}"
 
 
-def text_preview(req: Request) -> tuple[str, bool]:
+def text_preview(req: Request, t: Translator) -> tuple[str, bool]:
     """The request text, escaped and cut to fit a section; also whether it was cut."""
     body = req.text or ""
     if req.purged_at:
-        return "_(text removed by the data-retention policy)_", False
+        return t._("_(text removed by the data-retention policy)_"), False
     cut = len(body) > TEXT_PREVIEW
     shown = escape(body[:TEXT_PREVIEW])
     if cut:
-        shown = truncate(shown, TEXT_PREVIEW) + f"\n_(+{len(body) - TEXT_PREVIEW:,} more characters)_"
+        more = len(body) - TEXT_PREVIEW
+        shown = truncate(shown, TEXT_PREVIEW) + "\n" + t.ngettext(
+            "_(+{n} more character)_", "_(+{n} more characters)_", more)
     return truncate(shown, SECTION_LIMIT), cut
 
 
@@ -98,84 +139,100 @@ class Rendered:
         return [b.to_dict() for b in self.blocks]
 
 
-def triage_message(req: Request, team: Team, *, origin_team: Team | None = None) -> Rendered:
-    """The request as shown in the team's triage channel, always rebuilt from stored state."""
-    preview, cut = text_preview(req)
+def _field(label: str, value: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=f"*{label}*\n{value}")
+
+
+def triage_message(req: Request, team: Team, *, t: Translator, origin_team: Team | None = None) -> Rendered:
+    """The request as shown in the team's triage channel (in the team's language), rebuilt from stored state."""
+    preview, cut = text_preview(req, t)
     fields = [
-        MarkdownTextObject(text=f"*Requester*\n<@{req.requester_id}>"),
-        MarkdownTextObject(text=f"*Department*\n{escape(req.department)}"),
-        MarkdownTextObject(text=f"*Category*\n{escape(req.category or '—')}"),
-        MarkdownTextObject(text=f"*Urgency*\n{URGENCY_LABEL.get(req.urgency, req.urgency)}"),
-        MarkdownTextObject(text=f"*Status*\n{STATUS_LABEL.get(req.status, req.status)}"),
-        MarkdownTextObject(text=f"*Assignee*\n{f'<@{req.assignee_id}>' if req.assignee_id else '_unclaimed_'}"),
+        _field(t._("Requester"), f"<@{req.requester_id}>"),
+        _field(t._("Department"), escape(req.department)),
+        _field(t._("Category"), escape(req.category or "—")),
+        _field(t._("Urgency"), urgency_label(req.urgency, t)),
+        _field(t._("Status"), status_label(req.status, t)),
+        _field(t._("Assignee"), f"<@{req.assignee_id}>" if req.assignee_id else t._("_unclaimed_")),
     ]
     blocks: list[Block] = [
         HeaderBlock(text=plain(request_title(req))),
         SectionBlock(fields=fields),
         md_section(preview),
     ]
-    context = [f"Opened {slack_date(req.created_at, '{date_short_pretty} {time} ({ago})')}"]
+    context = [t._("Opened {date}", date=slack_date(req.created_at, "{date_short_pretty} {time} ({ago})"))]
     if req.source_permalink:
-        context.append(f"<{req.source_permalink}|original message>")
+        context.append(t._("<{link}|original message>", link=req.source_permalink))
     if req.transfer_count and origin_team and origin_team.slug != team.slug:
-        context.append(f"transferred from {escape(origin_team.name)}")
+        context.append(t._("transferred from {team}", team=escape(origin_team.name)))
     elif req.transfer_count:
-        context.append(f"transferred {req.transfer_count}×")
+        context.append(t.ngettext("transferred once", "transferred {n} times", req.transfer_count))
     if req.reopen_count:
-        context.append(f"reopened {req.reopen_count}×")
+        context.append(t.ngettext("reopened once", "reopened {n} times", req.reopen_count))
     if req.status == "resolved" and req.resolved_at:
-        context.append(f"resolved {slack_date(req.resolved_at)}")
+        context.append(t._("resolved {date}", date=slack_date(req.resolved_at)))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(" · ".join(context), 3000))]))
     value = str(req.id)
     buttons: list[ButtonElement] = []
     if req.status != "resolved":
-        buttons.append(_button("Claim" if not req.assignee_id else "Claim (reassign to me)", Action.CLAIM,
-                               value, "primary"))
-        buttons.append(_button("Resolve", Action.RESOLVE, value))
-        buttons.append(_button("Transfer", Action.TRANSFER, value))
+        buttons.append(_button(t._("Claim") if not req.assignee_id else t._("Claim (reassign to me)"),
+                               Action.CLAIM, value, "primary"))
+        buttons.append(_button(t._("Resolve"), Action.RESOLVE, value))
+        buttons.append(_button(t._("Transfer"), Action.TRANSFER, value))
     if cut:
-        buttons.append(_button("View full text", Action.FULL_TEXT, value))
+        buttons.append(_button(t._("View full text"), Action.FULL_TEXT, value))
     if buttons:
         blocks.append(ActionsBlock(block_id=f"req_{req.id}", elements=buttons))
-    fallback = f"Request #{req.id} from <@{req.requester_id}>: {truncate(req.summary or req.text, 200)}"
-    return Rendered(text=escape(fallback).replace(f"&lt;@{req.requester_id}&gt;", f"<@{req.requester_id}>"),
-                    blocks=blocks)
+    fallback = t._("Request #{id} from {user}: {text}", id=req.id, user=mention(req.requester_id),
+                   text=escape(truncate(req.summary or req.text, 200)))
+    return Rendered(text=fallback, blocks=blocks)
 
 
-def transferred_away_message(req: Request, from_team: Team, to_team: Team) -> Rendered:
-    text = f"#{req.id} was transferred from {escape(from_team.name)} to *{escape(to_team.name)}*."
+def transferred_away_message(req: Request, from_team: Team, to_team: Team, *, t: Translator) -> Rendered:
+    text = t._("#{id} was transferred from {source} to *{target}*.", id=req.id, source=escape(from_team.name),
+               target=escape(to_team.name))
     return Rendered(text=text, blocks=[
         HeaderBlock(text=plain(request_title(req))),
         md_section(f":arrow_right: {text}"),
     ])
 
 
-def dm_status_message(req: Request, team: Team, *, triage_link: str | None) -> Rendered:
-    """The requester's own status message for one request (updated as it moves)."""
-    status = STATUS_LABEL.get(req.status, req.status)
-    lines = [f"*Your request #{req.id} to {escape(team.name)}*", f"> {truncate(escape(req.summary or req.text), 300)}",
-             f"Status: {status}" + (f" · handled by <@{req.assignee_id}>" if req.assignee_id else "")]
+def transferred_here_note(by: str, note: str, *, t: Translator) -> str:
+    """The thread reply under a request posted after a transfer (in the receiving team's language)."""
+    if note:
+        return t._("Transferred here by {user}: {note}", user=mention(by), note=escape(note))
+    return t._("Transferred here by {user}.", user=mention(by))
+
+
+def dm_status_message(req: Request, team: Team, *, t: Translator, triage_link: str | None) -> Rendered:
+    """The requester's own status message for one request (updated as it moves), in their language."""
+    status = status_label(req.status, t)
+    name = escape(team.name)
+    state = (t._("Status: {status} · handled by {user}", status=status, user=mention(req.assignee_id))
+             if req.assignee_id else t._("Status: {status}", status=status))
+    lines = [t._("*Your request #{id} to {team}*", id=req.id, team=name),
+             f"> {truncate(escape(req.summary or req.text), 300)}", state]
     if req.post_state == "failed":
-        lines.append(f":warning: I saved your request but could not post it to {escape(team.name)}'s triage "
-                     f"channel ({req.post_error}). It is kept; press *Retry* or ask an admin to add the bot to the "
-                     "channel.")
+        lines.append(t._(":warning: I saved your request but could not post it to {team}'s triage channel "
+                         "({error}). It is kept; press *Retry* or ask an admin to add the bot to the channel.",
+                         team=name, error=post_error_text(req.post_error, t)))
     elif req.post_state == "pending":
-        lines.append("Posting it to the team…")
+        lines.append(t._("Posting it to the team…"))
     if triage_link:
-        lines.append(f"<{triage_link}|View it in {escape(team.name)}'s channel>")
+        lines.append(t._("<{link}|View it in {team}'s channel>", link=triage_link, team=name))
     blocks: list[Block] = [md_section("\n".join(lines))]
     buttons: list[ButtonElement] = []
     if req.post_state == "failed":
-        buttons.append(_button("Retry", Action.RETRY_POST, str(req.id), "primary"))
+        buttons.append(_button(t._("Retry"), Action.RETRY_POST, str(req.id), "primary"))
     if req.status == "resolved":
-        buttons.append(_button("Reopen", Action.REOPEN, str(req.id)))
+        buttons.append(_button(t._("Reopen"), Action.REOPEN, str(req.id)))
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
-            text="How did we do? React to this message with an emoji (:+1: :slightly_smiling_face: "
-                 ":neutral_face: :confused: :-1:) to rate the help.")]))
+            text=t._("How did we do? React to this message with an emoji (:+1: :slightly_smiling_face: "
+                     ":neutral_face: :confused: :-1:) to rate the help."))]))
     else:
-        buttons.append(_button("Mark resolved", Action.RESOLVE, str(req.id)))
+        buttons.append(_button(t._("Mark resolved"), Action.RESOLVE, str(req.id)))
     blocks.insert(1, ActionsBlock(block_id=f"dm_{req.id}", elements=buttons))
-    return Rendered(text=f"Your request #{req.id} to {team.name}: {req.status}", blocks=blocks)
+    text = t._("Your request #{id} to {team}: {status}", id=req.id, team=team.name, status=status_word(req.status, t))
+    return Rendered(text=text, blocks=blocks)
 
 
 def app_dm_link(team_id: str | None, app_id: str | None) -> str | None:
@@ -185,12 +242,16 @@ def app_dm_link(team_id: str | None, app_id: str | None) -> str | None:
     return f"https://slack.com/app_redirect?app={quote(app_id)}" + (f"&team={quote(team_id)}" if team_id else "")
 
 
-def confirmation(req: Request, team: Team, *, dm_link: str | None) -> Rendered:
+def confirmation(req: Request, team: Team, *, t: Translator, dm_link: str | None) -> Rendered:
     """The slash command's ephemeral answer, sent in the ack itself (no extra API call): the request's
     number, the triage channel it goes to, and a link to the DM where its status is kept up to date."""
-    where = f"<{dm_link}|our DM>" if dm_link else "a DM"
-    text = (f":white_check_mark: Request *#{req.id}* sent to {escape(team.name)} (<#{team.channel}>). "
-            f"I'll keep its status in {where} as it moves; you can also follow it in my App Home.")
+    values = {"id": req.id, "team": escape(team.name), "channel": channel_link(team.channel)}
+    if dm_link:
+        text = t._(":white_check_mark: Request *#{id}* sent to {team} ({channel}). I'll keep its status in "
+                   "<{link}|our DM> as it moves; you can also follow it in my App Home.", link=dm_link, **values)
+    else:
+        text = t._(":white_check_mark: Request *#{id}* sent to {team} ({channel}). I'll keep its status in a DM "
+                   "as it moves; you can also follow it in my App Home.", **values)
     return Rendered(text=text, blocks=[md_section(text)])
 
 
@@ -202,96 +263,102 @@ def _options(values: Sequence[str]) -> list[Option]:
     return [Option(text=plain(v, 75), value=v[:150]) for v in values]
 
 
-def request_modal(*, teams: Sequence[Team], team: Team | None, permalink: str | None = None,
+def request_modal(*, t: Translator, teams: Sequence[Team], team: Team | None, permalink: str | None = None,
                   initial_text: str = "", source_channel: str | None = None) -> View:
     """The new-request modal: summary, details, category, urgency (and team picker when needed)."""
     blocks: list[Block] = []
     if permalink:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"About <{permalink}|this message>")]))
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=t._("About <{link}|this message>", link=permalink))]))
     if team is None:
-        blocks.append(InputBlock(block_id=B.TEAM, label=plain("Team"), element=StaticSelectElement(
-            action_id=INPUT, placeholder=plain("Which team should help?"),
-            options=[Option(text=plain(t.name, 75), value=t.slug) for t in teams[:100]])))
-    blocks.append(InputBlock(block_id=B.SUMMARY, label=plain("Summary"), element=PlainTextInputElement(
+        blocks.append(InputBlock(block_id=B.TEAM, label=plain(t._("Team")), element=StaticSelectElement(
+            action_id=INPUT, placeholder=plain(t._("Which team should help?")),
+            options=[Option(text=plain(x.name, 75), value=x.slug) for x in teams[:100]])))
+    blocks.append(InputBlock(block_id=B.SUMMARY, label=plain(t._("Summary")), element=PlainTextInputElement(
         action_id=INPUT, max_length=150, initial_value=truncate(initial_text, 150) or None,
-        placeholder=plain("What do you need, in one line?"))))
-    blocks.append(InputBlock(block_id=B.DETAILS, label=plain("Details"), optional=True,
+        placeholder=plain(t._("What do you need, in one line?")))))
+    blocks.append(InputBlock(block_id=B.DETAILS, label=plain(t._("Details")), optional=True,
                              element=PlainTextInputElement(action_id=INPUT, multiline=True, max_length=3000)))
-    categories = sorted({c for t in ([team] if team else teams) for c in t.categories})
+    categories = sorted({c for x in ([team] if team else teams) for c in x.categories})
     if categories:
-        blocks.append(InputBlock(block_id=B.CATEGORY, label=plain("Category"), optional=True,
+        blocks.append(InputBlock(block_id=B.CATEGORY, label=plain(t._("Category")), optional=True,
                                  element=StaticSelectElement(action_id=INPUT, options=_options(categories[:100]),
-                                                             placeholder=plain("Pick a category"))))
-    urgency = _options(URGENCIES)
-    for opt, label in zip(urgency, ("Low", "Normal", "High"), strict=True):
-        opt.text = plain(label)
-    blocks.append(InputBlock(block_id=B.URGENCY, label=plain("Urgency"), element=RadioButtonsElement(
+                                                             placeholder=plain(t._("Pick a category")))))
+    urgency = [Option(text=plain(urgency_word(u, t)), value=u) for u in URGENCIES]
+    blocks.append(InputBlock(block_id=B.URGENCY, label=plain(t._("Urgency")), element=RadioButtonsElement(
         action_id=INPUT, options=urgency, initial_option=urgency[1])))
-    title = f"Ask {team.name}" if team else "Ask a team"
+    title = t._("Ask {team}", team=team.name) if team else t._("Ask a team")
     meta = {"team": team.slug if team else None, "permalink": permalink, "channel": source_channel}
     return View(type="modal", callback_id=Callback.REQUEST_MODAL, title=plain(title, 24),
-                submit=plain("Send", 24), close=plain("Cancel", 24), blocks=blocks,
+                submit=plain(t._("Send"), 24), close=plain(t._("Cancel"), 24), blocks=blocks,
                 private_metadata=json.dumps(meta)[:3000])
 
 
-def transfer_modal(req: Request, teams: Sequence[Team]) -> View:
-    others = [t for t in teams if t.slug != req.team]
-    return View(type="modal", callback_id=Callback.TRANSFER_MODAL, title=plain(f"Transfer #{req.id}", 24),
-                submit=plain("Transfer", 24), close=plain("Cancel", 24), private_metadata=str(req.id), blocks=[
+def transfer_modal(req: Request, teams: Sequence[Team], *, t: Translator) -> View:
+    others = [x for x in teams if x.slug != req.team]
+    return View(type="modal", callback_id=Callback.TRANSFER_MODAL, title=plain(t._("Transfer #{id}", id=req.id), 24),
+                submit=plain(t._("Transfer"), 24), close=plain(t._("Cancel"), 24), private_metadata=str(req.id),
+                blocks=[
                     md_section(f"*{escape(request_title(req))}*"),
-                    InputBlock(block_id=B.TRANSFER_TEAM, label=plain("Move to team"), element=StaticSelectElement(
-                        action_id=INPUT, options=[Option(text=plain(t.name, 75), value=t.slug) for t in others[:100]])),
-                    InputBlock(block_id=B.TRANSFER_NOTE, label=plain("Note for the new team"), optional=True,
+                    InputBlock(block_id=B.TRANSFER_TEAM, label=plain(t._("Move to team")),
+                               element=StaticSelectElement(action_id=INPUT, options=[
+                                   Option(text=plain(x.name, 75), value=x.slug) for x in others[:100]])),
+                    InputBlock(block_id=B.TRANSFER_NOTE, label=plain(t._("Note for the new team")), optional=True,
                                element=PlainTextInputElement(action_id=INPUT, multiline=True, max_length=1000)),
                 ])
 
 
-def full_text_modal(req: Request) -> View:
+def full_text_modal(req: Request, *, t: Translator) -> View:
     body = escape(req.text or "")
-    chunks = [body[i:i + TEXT_PREVIEW] for i in range(0, len(body), TEXT_PREVIEW)][: 99] or ["_(empty)_"]
-    return View(type="modal", callback_id=Callback.FULL_TEXT_MODAL, title=plain(f"Request #{req.id}", 24),
-                close=plain("Close", 24), blocks=[md_section(c) for c in chunks])
+    chunks = [body[i:i + TEXT_PREVIEW] for i in range(0, len(body), TEXT_PREVIEW)][: 99] or [t._("_(empty)_")]
+    return View(type="modal", callback_id=Callback.FULL_TEXT_MODAL, title=plain(t._("Request #{id}", id=req.id), 24),
+                close=plain(t._("Close"), 24), blocks=[md_section(c) for c in chunks])
 
 
-def _home_row(req: Request, team_name: str, *, with_claim: bool) -> list[Block]:
-    status = STATUS_LABEL.get(req.status, req.status)
-    line = (f"*#{req.id}* {escape(truncate(req.summary or req.text, 120))}\n{escape(team_name)} · {status}"
-            f" · opened {slack_date(req.created_at, '{ago}')}")
+def _home_row(req: Request, team_name: str, *, t: Translator, with_claim: bool) -> list[Block]:
+    values = {"id": req.id, "text": escape(truncate(req.summary or req.text, 120)), "team": escape(team_name),
+              "status": status_label(req.status, t), "opened": slack_date(req.created_at, "{ago}")}
     if with_claim:
-        line += f" · from <@{req.requester_id}> ({escape(req.department)})"
-    accessory = _button("Claim", Action.CLAIM, str(req.id), "primary") if with_claim else None
+        line = t._("*#{id}* {text}\n{team} · {status} · opened {opened} · from {user} ({department})",
+                   user=mention(req.requester_id), department=escape(req.department), **values)
+    else:
+        line = t._("*#{id}* {text}\n{team} · {status} · opened {opened}", **values)
+    accessory = _button(t._("Claim"), Action.CLAIM, str(req.id), "primary") if with_claim else None
     if not with_claim and req.status == "resolved":
-        accessory = _button("Reopen", Action.REOPEN, str(req.id))
+        accessory = _button(t._("Reopen"), Action.REOPEN, str(req.id))
     return [md_section(line, accessory=accessory)] if accessory else [md_section(line)]
 
 
-def home_view(*, mine: Sequence[Request], queues: Sequence[tuple[Team, Sequence[Request], int]],
+def home_view(*, t: Translator, mine: Sequence[Request], queues: Sequence[tuple[Team, Sequence[Request], int]],
               team_names: dict[str, str], note: str | None = None) -> View:
     """App Home: my requests for everyone; the team's open queue (oldest first) for responders."""
     blocks: list[Block] = []
     if note:
         blocks.append(md_section(f":information_source: {note}"))
-    blocks += [HeaderBlock(text=plain("My requests")),
-               ActionsBlock(elements=[_button("Refresh", Action.HOME_REFRESH, "refresh")])]
+    blocks += [HeaderBlock(text=plain(t._("My requests"))),
+               ActionsBlock(elements=[_button(t._("Refresh"), Action.HOME_REFRESH, "refresh")])]
     budget = MAX_BLOCKS - len(blocks) - 2 - 3 * len(queues)
     mine_budget = max(3, budget // 2) if queues else budget
     if not mine:
-        blocks.append(md_section("You have no open or recently resolved requests. Ask with `/ask-<team>`."))
+        blocks.append(md_section(t._("You have no open or recently resolved requests. Ask with `/ask-<team>`.")))
     for req in mine[:mine_budget]:
-        blocks += _home_row(req, team_names.get(req.team, req.team), with_claim=False)
+        blocks += _home_row(req, team_names.get(req.team, req.team), t=t, with_claim=False)
     for team, reqs, total in queues:
-        blocks += [DividerBlock(), HeaderBlock(text=plain(f"{team.name} queue · {total} open"))]
+        blocks += [DividerBlock(), HeaderBlock(text=plain(t.ngettext(
+            "{team} queue · {n} open", "{team} queue · {n} open", total, team=team.name)))]
         room = max(0, MAX_BLOCKS - len(blocks) - 1 - 2 * (len(queues) - 1))
         if not reqs:
-            blocks.append(md_section("Nothing open. :tada:"))
+            blocks.append(md_section(t._("Nothing open. :tada:")))
         for req in reqs[:room]:
-            blocks += _home_row(req, team.name, with_claim=req.status == "open")
+            blocks += _home_row(req, team.name, t=t, with_claim=req.status == "open")
         if total > min(len(reqs), room):
             blocks.append(ContextBlock(elements=[MarkdownTextObject(
-                text=f"…and {total - min(len(reqs), room)} more in <#{team.channel}>")]))
+                text=t._("…and {n} more in {channel}", n=total - min(len(reqs), room),
+                         channel=channel_link(team.channel)))]))
     return View(type="home", blocks=blocks[:MAX_BLOCKS])
 
 
-def unknown_command(command: str, teams: Sequence[Team]) -> str:
-    listing = "\n".join(f"• `{t.command}` — {escape(t.name)}" for t in teams)
-    return f"I don't know `{escape(command)}`. You can ask these teams:\n{listing}"
+def unknown_command(command: str, teams: Sequence[Team], *, t: Translator) -> str:
+    listing = "\n".join(f"• `{x.command}` — {escape(x.name)}" for x in teams)
+    return t._("I don't know `{command}`. You can ask these teams:\n{teams}", command=escape(command),
+               teams=listing)

@@ -1,7 +1,8 @@
-"""Who is who: responders (members of a team's triage channel), departments and time zones.
+"""Who is who: responders (members of a team's triage channel), departments, time zones, languages.
 
-Channel members are read through the Web API and cached briefly in memory; a person's department
-and time zone are cached in the `people` table.
+Channel members are read through the Web API and cached briefly in memory; a person's department,
+time zone and locale are cached in the `people` table (the locale also briefly in memory, since every
+answer to a person needs it).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from bot.config import Settings, Team
+from bot.i18n import Translator, recent_translator, remember_locale, resolve_locale, translator
 from bot.slack.client import slack_error
 from storage.models import Person
 from storage.session import session_scope
@@ -34,6 +36,7 @@ class Directory:
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
         self._field_ids: dict[str, set[str]] | None = None
+        self._locales: dict[str, tuple[float, str]] = {}
 
     # -- responders -------------------------------------------------------------------------
     def members(self, channel: str) -> frozenset[str]:
@@ -129,12 +132,57 @@ class Directory:
         person = self._person(user_id)
         if person and person.tz and person.refreshed_at and now - person.refreshed_at < PERSON_TTL:
             return person.tz
-        tz = None
+        return self._refresh(user_id, now=now)[0]
+
+    def _refresh(self, user_id: str, *, now: datetime) -> tuple[str, str]:
+        """Time zone and Slack locale from users.info (one call), stored; ("workspace zone", "") if unknown."""
+        tz, locale = None, ""
         try:
-            user = self.client.users_info(user=user_id).get("user") or {}
-            tz = user.get("tz") or None
+            user = self.client.users_info(user=user_id, include_locale=True).get("user") or {}
+            tz, locale = user.get("tz") or None, str(user.get("locale") or "")[:16]
         except SlackApiError as exc:
             log.info("no user info for %s: %s", user_id, slack_error(exc))
         tz = tz or self.settings.workspace.timezone
-        self._save_person(user_id, tz=tz, refreshed_at=now)
-        return tz
+        self._save_person(user_id, tz=tz, locale=locale, refreshed_at=now)
+        with self._lock:
+            self._locales[user_id] = (self.clock(), locale)
+        return tz, locale
+
+    # -- languages --------------------------------------------------------------------------
+    def resolve(self, raw: str | None) -> str:
+        """A supported locale for a Slack locale, with the workspace's fallbacks."""
+        workspace = self.settings.workspace
+        return resolve_locale(raw, default=workspace.locale, chinese_fallback=workspace.chinese_fallback)
+
+    def locale_of(self, user_id: str, *, now: datetime) -> str:
+        """The person's language (`en` or `zh-CN`): their Slack locale, cached; else `[workspace] locale`."""
+        ttl = self.settings.responder_cache_ttl.total_seconds()
+        with self._lock:
+            cached = self._locales.get(user_id)
+        if cached and self.clock() - cached[0] < ttl:
+            raw = cached[1]
+        else:
+            person = self._person(user_id)
+            if person and person.locale is not None and person.refreshed_at and \
+                    now - person.refreshed_at < PERSON_TTL:
+                raw = person.locale
+                with self._lock:
+                    self._locales[user_id] = (self.clock(), raw)
+            else:
+                raw = self._refresh(user_id, now=now)[1]
+        locale = self.resolve(raw)
+        remember_locale(user_id, locale)
+        return locale
+
+    def translator_for(self, user_id: str | None, *, now: datetime) -> Translator:
+        """The translator of what `user_id` reads (the workspace's when there is no user)."""
+        return translator(self.locale_of(user_id, now=now) if user_id else self.settings.workspace.locale)
+
+    def known_translator(self, user_id: str | None) -> Translator:
+        """Like `translator_for` from memory only (no database or Slack call): for error messages, which
+        must work while the database is down."""
+        return recent_translator(user_id, self.settings.workspace.locale)
+
+    def team_translator(self, team: Team | None) -> Translator:
+        """The translator of a team's channel messages (`None`: the organisation digest)."""
+        return translator(self.settings.team_locale(team))

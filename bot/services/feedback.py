@@ -17,6 +17,7 @@ from slack_sdk.models.views import View
 from sqlmodel import Session
 
 from bot.analytics import privacy
+from bot.i18n import N_, Message
 from bot.render import feedback_blocks
 from bot.render.blocks import slack_date
 from bot.runtime.outbox import KICK_GRACE
@@ -46,29 +47,31 @@ def on_reopened(deps: Deps, session: Session, req: Request) -> None:
 @dataclass
 class Answer:
     ok: bool
-    message: str | None = None
+    message: Message | None = None  # for the person who acted, in their language
     jobs: list[int | None] = field(default_factory=list)
 
 
-def _refusal(survey: Survey | None, user: str, now: datetime) -> str | None:
+def _refusal(survey: Survey | None, user: str, now: datetime) -> Message | None:
     """Why `user` may not answer `survey` now (None: they may)."""
     if survey is None:
-        return "That survey no longer exists."
+        return N_("That survey no longer exists.")
     if survey.user_id != user:
-        return "This survey was sent to someone else, so your click changed nothing."
+        return N_("This survey was sent to someone else, so your click changed nothing.")
     if feedback_blocks.is_closed(survey, now):
-        when = f" on {slack_date(survey.expires_at)}" if survey.expires_at else ""
-        return f"This survey closed{when}, so it can't be changed any more — thank you all the same!"
+        if survey.expires_at:
+            return N_("This survey closed on {date}, so it can't be changed any more — thank you all the same!",
+                      date=slack_date(survey.expires_at))
+        return N_("This survey closed, so it can't be changed any more — thank you all the same!")
     if survey.status not in queries.ANSWERABLE:
-        return "This survey is not open for answers."
+        return N_("This survey is not open for answers.")
     return None
 
 
 def answer(deps: Deps, *, survey_id: int, user: str, values: dict[str, Any]) -> Answer:
     """Store (part of) an answer — a score click or the modal — and queue the DM's update."""
     score = values.get("score")
-    if score is not None and score not in feedback_blocks.SCORE_LABELS:
-        return Answer(False, "That is not a score from 1 to 5.")
+    if score is not None and score not in feedback_blocks.SCORE_EMOJI:
+        return Answer(False, N_("That is not a score from 1 to 5."))
     now = deps.now()
     with session_scope(deps.engine) as session:
         survey = queries.get_survey(session, survey_id, for_update=True)
@@ -80,18 +83,19 @@ def answer(deps: Deps, *, survey_id: int, user: str, values: dict[str, Any]) -> 
     return Answer(True, None, [job])
 
 
-def modal_for(deps: Deps, *, survey_id: int, user: str) -> View | str:
-    """The "Tell us more" modal for the survey's recipient, or a refusal text for anyone else."""
+def modal_for(deps: Deps, *, survey_id: int, user: str) -> View | Message:
+    """The "Tell us more" modal for the survey's recipient (in their language), or a refusal for anyone else."""
     with session_scope(deps.engine) as session:
         survey = queries.get_survey(session, survey_id)
         refusal = _refusal(survey, user, deps.now())
         if refusal or survey is None:
-            return refusal or "That survey no longer exists."
+            return refusal or N_("That survey no longer exists.")
         req = request_queries.get(session, survey.request_id)
     team = deps.settings.team(survey.team)
     if req is None or team is None:
-        return "That request no longer exists."
-    return feedback_blocks.survey_modal(survey, req, team, threshold=surveys.threshold(deps))
+        return N_("That request no longer exists.")
+    t = deps.directory.translator_for(user, now=deps.now())
+    return feedback_blocks.survey_modal(survey, req, team, t=t, threshold=surveys.threshold(deps))
 
 
 # -- the gated report -----------------------------------------------------------------------------

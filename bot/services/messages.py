@@ -20,11 +20,6 @@ from storage.models import Request
 from storage.session import session_scope
 
 log = logging.getLogger(__name__)
-FRIENDLY_ERRORS = {
-    "channel_not_found": "the triage channel was not found",
-    "not_in_channel": "the bot is not a member of the triage channel",
-    "is_archived": "the triage channel is archived",
-}
 
 
 def _load(deps: Deps, request_id: int) -> Request:
@@ -57,7 +52,8 @@ def sync_dm(deps: Deps, req: Request, *, reconcile: bool = False) -> tuple[str, 
     team = deps.settings.team(req.team)
     if team is None:
         return None
-    msg = blocks.dm_status_message(req, team, triage_link=_triage_link(deps, req))
+    t = deps.directory.translator_for(req.requester_id, now=deps.now())
+    msg = blocks.dm_status_message(req, team, t=t, triage_link=_triage_link(deps, req))
     if req.dm_ts and req.dm_channel:
         deps.client.chat_update(channel=req.dm_channel, ts=req.dm_ts, text=msg.text, blocks=msg.as_dicts())
         return None
@@ -99,13 +95,13 @@ def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     new_post = None
     if req.triage_channel != team.channel or not req.triage_ts:
         origin = deps.settings.team(payload["from"]) if payload.get("from") else None
-        msg = blocks.triage_message(req, team, origin_team=origin)
+        t = deps.directory.team_translator(team)
+        msg = blocks.triage_message(req, team, t=t, origin_team=origin)
         new_post = post_once(deps.send_client, channel=team.channel, text=msg.text, blocks=msg.as_dicts(),
                              event_type="askdesk_request", ref=f"{req.id}:{req.transfer_count}", reconcile=retry)
         req.triage_channel, req.triage_ts = new_post.channel, new_post.ts
         if (payload.get("note") or payload.get("by")) and not new_post.reconciled:
-            note = blocks.escape(payload.get("note") or "")
-            text = f"Transferred here by <@{payload['by']}>" + (f": {note}" if note else ".")
+            text = blocks.transferred_here_note(payload["by"], payload.get("note") or "", t=t)
             deps.client.chat_postMessage(channel=new_post.channel, thread_ts=new_post.ts, text=text)
     req.post_state, req.post_error = "posted", None
     new_dm = sync_dm(deps, req, reconcile=retry)
@@ -123,19 +119,20 @@ def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
 def post_request_failed(deps: Deps, payload: dict[str, Any], reason: str) -> None:
     """The request stays saved; the requester is told clearly and can retry."""
     req = _load(deps, payload["request_id"])
-    friendly = FRIENDLY_ERRORS.get(reason, reason)
     with session_scope(deps.engine) as session:
         fresh = queries.get(session, req.id, for_update=True)  # type: ignore[arg-type]
         assert fresh is not None
-        fresh.post_state, fresh.post_error = "failed", friendly[:200]
+        fresh.post_state, fresh.post_error = "failed", reason[:200]  # shown through blocks.post_error_text
         queries.add_event(session, fresh, "post_failed", actor=None, at=deps.now(), detail={"error": reason})
         session.add(fresh)
         req = fresh
     team = deps.settings.team(req.team)
     if team is not None:
-        _confirm(deps, req, blocks.notice(
-            f":warning: Your request *#{req.id}* is saved, but I could not post it to {blocks.escape(team.name)} "
-            f"({friendly}). Nothing is lost: press *Retry* in my DM once the channel is fixed."))
+        t = deps.directory.translator_for(req.requester_id, now=deps.now())
+        _confirm(deps, req, blocks.notice(t._(
+            ":warning: Your request *#{id}* is saved, but I could not post it to {team} ({error}). Nothing is "
+            "lost: press *Retry* in my DM once the channel is fixed.", id=req.id, team=blocks.escape(team.name),
+            error=blocks.post_error_text(reason, t))))
     try:
         _sync_dm_and_save(deps, req)
     except SlackApiError as exc:
@@ -149,7 +146,7 @@ def render(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
         return
     if req.triage_channel == team.channel and req.triage_ts:
         origin = deps.settings.team(req.origin_team)
-        msg = blocks.triage_message(req, team, origin_team=origin)
+        msg = blocks.triage_message(req, team, t=deps.directory.team_translator(team), origin_team=origin)
         try:
             deps.client.chat_update(channel=req.triage_channel, ts=req.triage_ts, text=msg.text,
                                     blocks=msg.as_dicts())
@@ -168,5 +165,5 @@ def transfer_notice(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> Non
     source, target = deps.settings.team(payload["from"]), deps.settings.team(payload["to"])
     if source is None or target is None:
         return
-    msg = blocks.transferred_away_message(req, source, target)
+    msg = blocks.transferred_away_message(req, source, target, t=deps.directory.team_translator(source))
     deps.client.chat_update(channel=payload["channel"], ts=payload["ts"], text=msg.text, blocks=msg.as_dicts())

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from sqlmodel import Session
 
 from bot.config import URGENCIES, Team
+from bot.i18n import N_, Message
+from bot.render.blocks import mention
 from bot.runtime.deps import Deps
 from bot.runtime.outbox import KICK_GRACE
 from bot.services import feedback
@@ -28,13 +30,17 @@ log = logging.getLogger(__name__)
 
 
 class InputError(ValueError):
-    """Bad input from a user; the message is shown to them."""
+    """Bad input from a user; the message is shown to them (translated into their language)."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(message.msgid)
+        self.message = message
 
 
 @dataclass
 class Outcome:
     ok: bool
-    message: str | None = None
+    message: Message | None = None  # for the person who acted, in their language
     request_id: int | None = None
     jobs: list[int | None] = field(default_factory=list)
     request: Request | None = None
@@ -52,7 +58,7 @@ class Outcome:
 
 def _gone(request_id: int) -> Outcome:
     """The answer to an action naming a request that is not in the database (a stale or forged value)."""
-    return Outcome(False, f"Request #{request_id} no longer exists.")
+    return Outcome(False, N_("Request #{id} no longer exists.", id=request_id))
 
 
 def _post_key(request_id: int, attempt: int | str) -> str:
@@ -68,7 +74,7 @@ def _render_job(session: Session, req: Request) -> int | None:
 def _team(deps: Deps, slug: str) -> Team:
     team = deps.settings.team(slug)
     if team is None:
-        raise InputError(f"The team '{slug}' is no longer configured.")
+        raise InputError(N_("The team '{team}' is no longer configured.", team=slug))
     return team
 
 
@@ -79,11 +85,12 @@ def create_request(deps: Deps, *, team_slug: str, requester_id: str, text: str, 
     team = _team(deps, team_slug)
     body = (text or "").strip()
     if not body:
-        raise InputError("Please describe what you need — the request was empty.")
+        raise InputError(N_("Please describe what you need — the request was empty."))
     if urgency not in URGENCIES:
-        raise InputError(f"Urgency must be one of {', '.join(URGENCIES)}.")
+        raise InputError(N_("Urgency must be one of {choices}.", choices=", ".join(URGENCIES)))
     if category and team.categories and category not in team.categories:
-        raise InputError(f"'{category}' is not one of {team.name}'s categories: {', '.join(team.categories)}.")
+        raise InputError(N_("'{category}' is not one of {team}'s categories: {choices}.", category=category,
+                                team=team.name, choices=", ".join(team.categories)))
     now = deps.now()
     values = dict(
         team=team.slug, origin_team=team.slug, requester_id=requester_id, department="",
@@ -116,11 +123,11 @@ def claim(deps: Deps, *, request_id: int, actor: str) -> Outcome:
             return _gone(request_id)
         team = _team(deps, req.team)
         if not deps.directory.is_responder(team, actor):
-            return Outcome(False, f"Only members of {team.name}'s triage channel can claim its requests.")
+            return Outcome(False, N_("Only members of {team}'s triage channel can claim its requests.", team=team.name))
         if req.status == "resolved":
-            return Outcome(False, f"#{req.id} is already resolved.", req.id)
+            return Outcome(False, N_("#{id} is already resolved.", id=req.id), req.id)
         if req.assignee_id == actor:
-            return Outcome(True, f"You already have #{req.id}.", req.id)
+            return Outcome(True, N_("You already have #{id}.", id=req.id), req.id)
         previous = req.assignee_id
         req.assignee_id, req.status, req.updated_at = actor, "claimed", now
         queries.add_event(session, req, "claimed", actor=actor, at=now,
@@ -141,9 +148,10 @@ def resolve(deps: Deps, *, request_id: int, actor: str) -> Outcome:
             return _gone(request_id)
         team = _team(deps, req.team)
         if actor != req.requester_id and not deps.directory.is_responder(team, actor):
-            return Outcome(False, f"Only {team.name}'s responders or the person who asked can resolve #{req.id}.")
+            return Outcome(False, N_("Only {team}'s responders or the person who asked can resolve #{id}.",
+                                      team=team.name, id=req.id))
         if req.status == "resolved":
-            return Outcome(True, f"#{req.id} is already resolved.", req.id)
+            return Outcome(True, N_("#{id} is already resolved.", id=req.id), req.id)
         req.status, req.resolved_at, req.updated_at = "resolved", now, now
         req.resolution_count += 1
         if req.assignee_id is None and actor != req.requester_id:
@@ -165,9 +173,10 @@ def reopen(deps: Deps, *, request_id: int, actor: str) -> Outcome:
         if req is None:
             return _gone(request_id)
         if actor != req.requester_id and not deps.settings.is_admin(actor):
-            return Outcome(False, f"Only the person who asked (<@{req.requester_id}>) can reopen #{req.id}.")
+            return Outcome(False, N_("Only the person who asked ({user}) can reopen #{id}.",
+                                      user=mention(req.requester_id), id=req.id))
         if req.status != "resolved":
-            return Outcome(True, f"#{req.id} is still open.", req.id)
+            return Outcome(True, N_("#{id} is still open.", id=req.id), req.id)
         req.status = "claimed" if req.assignee_id else "open"
         req.resolved_at, req.updated_at = None, now
         req.reopen_count += 1
@@ -188,13 +197,14 @@ def transfer(deps: Deps, *, request_id: int, actor: str, to_team: str, note: str
         team = _team(deps, req.team)
         target = deps.settings.team(to_team)
         if not deps.directory.is_responder(team, actor):
-            return Outcome(False, f"Only members of {team.name}'s triage channel can transfer its requests.")
+            return Outcome(False, N_("Only members of {team}'s triage channel can transfer its requests.",
+                                     team=team.name))
         if target is None:
-            return Outcome(False, f"There is no team '{to_team}'.")
+            return Outcome(False, N_("There is no team '{team}'.", team=to_team))
         if target.slug == team.slug:
-            return Outcome(False, f"#{req.id} is already with {team.name}.")
+            return Outcome(False, N_("#{id} is already with {team}.", id=req.id, team=team.name))
         if req.status == "resolved":
-            return Outcome(False, f"#{req.id} is resolved; reopen it before transferring.")
+            return Outcome(False, N_("#{id} is resolved; reopen it before transferring.", id=req.id))
         old_channel, old_ts = req.triage_channel, req.triage_ts
         req.team, req.status, req.assignee_id, req.updated_at = target.slug, "open", None, now
         req.transfer_count += 1
@@ -210,7 +220,7 @@ def transfer(deps: Deps, *, request_id: int, actor: str, to_team: str, note: str
                                 payload={"request_id": req.id, "note": (note or "")[:1000], "by": actor,
                                          "from": team.slug}, due_at=now + KICK_GRACE),
         ]
-    return Outcome(True, f"#{req.id} moved to {target.name}.", req.id, jobs)
+    return Outcome(True, N_("#{id} moved to {team}.", id=req.id, team=target.name), req.id, jobs)
 
 
 def thread_reply(deps: Deps, *, channel: str, thread_ts: str, user: str, event_id: str | None = None) -> Outcome:
@@ -238,16 +248,17 @@ def retry_post(deps: Deps, *, request_id: int, actor: str) -> Outcome:
         if req is None:
             return _gone(request_id)
         if actor != req.requester_id and not deps.settings.is_admin(actor):
-            return Outcome(False, "Only the person who asked or an admin can retry posting this request.")
+            return Outcome(False, N_("Only the person who asked or an admin can retry posting this request."))
         if req.post_state != "failed":
-            return Outcome(True, f"#{req.id} is already posted." if req.post_state == "posted" else None, req.id)
+            posted = N_("#{id} is already posted.", id=req.id)
+            return Outcome(True, posted if req.post_state == "posted" else None, req.id)
         req.post_state, req.post_error = "pending", None
         now = deps.now()
         queries.add_event(session, req, "post_retry", actor=actor, at=now)
         session.add(req)
         job = job_queries.enqueue(session, kind="post_request", key=_post_key(req.id, uuid.uuid4().hex[:8]),
                                   payload={"request_id": req.id}, due_at=now + KICK_GRACE)
-    return Outcome(True, f"Trying again to post #{req.id}…", req.id, [job])
+    return Outcome(True, N_("Trying again to post #{id}…", id=req.id), req.id, [job])
 
 
 def get_request(deps: Deps, request_id: int) -> Request | None:

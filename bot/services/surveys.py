@@ -188,7 +188,8 @@ def send(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     if req is None or team is None:
         raise PermanentFailure(f"request {survey.request_id} or team {survey.team} is gone")
     survey.expires_at = deps.now() + deps.settings.surveys.expire_after  # shown as "open until"
-    msg = feedback_blocks.survey_message(survey, req, team, now=deps.now(), threshold=threshold(deps))
+    t = deps.directory.translator_for(survey.user_id, now=deps.now())
+    msg = feedback_blocks.survey_message(survey, req, team, t=t, now=deps.now(), threshold=threshold(deps))
     posted = post_once(deps.send_client, channel=survey.user_id, text=msg.text, blocks=msg.as_dicts(),
                        event_type=EVENT_TYPE, ref=str(survey.id), known_channel=req.dm_channel,
                        reconcile=job.attempts > 1 or go.resumed, pacer=deps.pacer)
@@ -213,7 +214,8 @@ def render(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     team = deps.settings.team(survey.team)
     if not survey.channel or not survey.ts or req is None or team is None:
         return
-    msg = feedback_blocks.survey_message(survey, req, team, now=deps.now(), threshold=threshold(deps))
+    t = deps.directory.translator_for(survey.user_id, now=deps.now())
+    msg = feedback_blocks.survey_message(survey, req, team, t=t, now=deps.now(), threshold=threshold(deps))
     try:
         deps.client.chat_update(channel=survey.channel, ts=survey.ts, text=msg.text, blocks=msg.as_dicts())
     except SlackApiError as exc:
