@@ -9,7 +9,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk.webhook import WebhookClient
 
 from bot.runtime.deps import Deps
-from bot.services.digest_access import USAGE, current_figures
+from bot.services.digest_access import current_figures, unknown_subcommand, usage
 from handlers.common import funnel, safe_ack
 
 log = logging.getLogger(__name__)
@@ -21,8 +21,8 @@ def register(app: App, deps: Deps) -> None:
         words = (command.get("text") or "").split()
         sub = words[0].lower() if words else "help"
         if sub != "digest":
-            unknown = "" if sub in ("help", "?") else f"I don't know `{sub[:30]}`.\n"
-            ack(text=unknown + USAGE)
+            t = deps.directory.translator_for(command.get("user_id"), now=deps.now())
+            ack(text=usage(t) if sub in ("help", "?") else unknown_subcommand(sub, t))
             return
         context["digest_team"] = words[1].lower() if len(words) > 1 else ""
         ack()  # computing takes a moment: the figures follow through response_url

@@ -110,3 +110,19 @@ def test_posting_goes_through_the_job_path_once(engine: Engine, env: dict[str, s
     assert len(posts) == 1 and len(sim.calls_to("files.completeUploadExternal")) == 1
     future = askdesk(env, "--team", "finance", "--week", f"{datetime.now(UTC).year + 1}-W10", cwd=tmp_path)
     assert future.returncode == 2 and "has not ended yet" in future.stderr
+
+
+def test_dry_run_and_json_in_chinese_with_locale(engine: Engine, env: dict[str, str], tmp_path: Path) -> None:
+    seed_week(engine)
+    text = askdesk(env, "--team", "finance", "--week", "2026-W47", "--dry-run", "--locale", "zh-CN", cwd=tmp_path)
+    assert text.returncode == 0, text.stderr
+    assert "Finance —— 周报 2026-W47" in text.stdout and "11月16日周一 00:00" in text.stdout
+    assert "首次响应：中位数 30分钟" in text.stdout
+    data = json.loads(askdesk(env, "--team", "finance", "--week", "2026-W47", "--json", "--locale", "zh-CN",
+                              cwd=tmp_path).stdout)
+    assert data["locale"] == "zh-CN" and data["weeks"][-1]["label"] == "11月16日"
+    assert data["new"] == 6  # the figures themselves do not change
+    english = askdesk(env, "--team", "finance", "--week", "2026-W47", "--dry-run", cwd=tmp_path)
+    assert "Finance — weekly digest 2026-W47" in english.stdout and "first response: median 30m" in english.stdout
+    wrong = askdesk(env, "--dry-run", "--locale", "fr", cwd=tmp_path)
+    assert wrong.returncode == 2 and "invalid choice: 'fr'" in wrong.stderr

@@ -285,20 +285,24 @@ def check_limits(rendered: Any) -> None:
             assert len(element.get("text", "")) <= 3000
 
 
-def test_block_kit_limits_hold_for_huge_digests() -> None:
+@pytest.mark.parametrize(("locale", "more_departments", "more_teams"),
+                         [("en", "more departments", "more teams"), ("zh-CN", "个部门", "个团队")])
+def test_block_kit_limits_hold_for_huge_digests(locale: str, more_departments: str, more_teams: str) -> None:
+    from bot.i18n import translator
     from bot.render import digest_blocks
     from bot.services.digests import OrgDigest
 
+    t = translator(locale)
     team = big_team(1, departments=60, categories=40)
-    for rendered in (digest_blocks.team_digest(team), digest_blocks.on_demand(team)):
+    for rendered in (digest_blocks.team_digest(team, t=t), digest_blocks.on_demand(team, t=t)):
         check_limits(rendered)
-        assert "more departments" in json.dumps(rendered.as_dicts())
+        assert more_departments in json.dumps(rendered.as_dicts(), ensure_ascii=False)
     teams = [big_team(i, departments=60, categories=40) for i in range(50)]
     departments = [f"Department {n} with a long name" for n in range(60)]
     matrix = {(d, t.team): 7 for d in departments for t in teams}
     org = OrgDigest(period=PERIOD, teams=teams, departments=departments, matrix=matrix,
                     matrix_csat={cell: teams[1].satisfaction.csat for cell in matrix})
-    rendered = digest_blocks.org_digest(org)
+    rendered = digest_blocks.org_digest(org, t=t)
     check_limits(rendered)
-    shown_text = json.dumps(rendered.as_dicts())
-    assert "more teams" in shown_text and "more departments" in shown_text
+    shown_text = json.dumps(rendered.as_dicts(), ensure_ascii=False)
+    assert more_teams in shown_text and more_departments in shown_text

@@ -335,3 +335,74 @@ def test_without_a_cjk_font_one_warning_at_start_and_matplotlib_says_what_is_mis
         assert missing  # not hidden any more
     finally:
         charts.font_family.cache_clear()
+
+
+# -- digests, both languages ----------------------------------------------------------------------------
+def _team_digest(*, quiet: bool = False) -> Any:
+    from bot.analytics import GatedValue, RankedItem, WeekPoint
+    from bot.services.digest_periods import period_ending
+    from bot.services.digests import RequestRef, Satisfaction, Speed, TeamDigest
+
+    ok, hidden = GatedValue(87.5, 9, False), GatedValue(None, 2, True)
+    ref = RequestRef(id=7, title="#7 · 报销发票怎么提交？", link="https://x/p7", age=5220)
+    n = 0 if quiet else 1
+    return TeamDigest(
+        team="people", name="人事部", period=period_ending(NOW, "Asia/Shanghai"), new=12 * n, new_prev=9,
+        resolved=10 * n, resolved_prev=10, transferred_in=2, transferred_out=1, open_end=4, oldest_open=ref,
+        first_response=Speed(10 * n, 1800, 5220, 80.0, 3600, 2400),
+        resolution=Speed(10 * n, 90000, 200000, 70.0, 172800, None),
+        satisfaction=Satisfaction(5, 9 * n, 12, 75.0, GatedValue(4.2, 9, False), ok, hidden,
+                                  {d: ok for d in ("responsiveness", "clarity", "transparency", "support")},
+                                  GatedValue({"5": 3, "4": 1}, 4 * n, False), GatedValue(["很快，谢谢！"], 9, False)),
+        internal_customers=[RankedItem("工程部", 5, 3, 2, 1, 2), RankedItem("销售部", 4, 4, 0, 2, 2),
+                            RankedItem("市场部", 3, 0, 3, 3, None)],
+        top_categories=[("Uncategorised", 3), ("请假", 2)], topics=[("年假", 3)], unclaimed=[ref],
+        unclaimed_count=3, reopened=[ref], reopened_count=n, late=True,
+        weeks=[WeekPoint(f"W{k}", 10, None if k % 3 else 50.0) for k in range(8)])
+
+
+def _digests(t: Any) -> dict[str, Rendered | str]:
+    from bot.render import digest_blocks, digest_text
+    from bot.services.digests import OrgDigest
+
+    team, quiet = _team_digest(), _team_digest(quiet=True)
+    org = OrgDigest(period=team.period, teams=[team], departments=["工程部", "销售部"],
+                    matrix={("工程部", "people"): 5, ("销售部", "people"): 4},
+                    matrix_csat={("工程部", "people"): team.satisfaction.csat_prev})
+    return {"team digest": digest_blocks.team_digest(team, t=t), "quiet week": digest_blocks.team_digest(quiet, t=t),
+            "on demand": digest_blocks.on_demand(team, t=t), "organisation": digest_blocks.org_digest(org, t=t),
+            "team text": digest_text.team_text(team, t), "organisation text": digest_text.org_text(org, t)}
+
+
+@pytest.mark.parametrize("name", list(_digests(EN)))
+def test_every_digest_builder_speaks_both_languages(name: str) -> None:
+    english, chinese = _texts(_digests(EN)[name]), _texts(_digests(ZH)[name])
+    assert english != chinese and re.search(r"[A-Za-z]{4,} [A-Za-z]{3,}", english)
+    figures = DATA.sub("", chinese)
+    for term in ("p90", "SLA", "CSAT", "W[0-9]", "Asia/Shanghai", r"#\d+", "askdesk digest --json"):
+        figures = re.sub(term, "", figures)
+    assert not re.findall(r"[A-Za-z]{2,}", figures), f"{name}: English left in the Chinese rendering"
+    if "text" not in name and name != "quiet week":
+        assert ("1小时27分钟" in chinese or "30分钟" in chinese) and "1h 27m" in english or "30m" in english
+
+
+def test_digest_dates_and_durations_follow_the_language() -> None:
+    from bot.render.digest_text import period_label, week_labels
+
+    team = _team_digest()
+    assert period_label(team.period, EN) == "Fri 27 Nov, 17:05 – Fri, 4 Dec 2026, 17:05 (Asia/Shanghai)"
+    assert period_label(team.period, ZH) == "11月27日周五 17:05 – 2026年12月4日周五 17:05（Asia/Shanghai）"
+    assert week_labels(team, EN)[-1] == "27 Nov" and week_labels(team, ZH)[-1] == "11月27日"
+
+
+def test_askdesk_help_and_digest_refusals_are_in_the_askers_language(zh_harness: Harness) -> None:
+    h = zh_harness
+    help_ = h.driver.slash("/askdesk", "help", user_id=LI, channel_id=GENERAL)
+    assert "*askdesk* 命令" in help_.body
+    unknown = h.driver.slash("/askdesk", "dance", user_id="U0DAVE", channel_id=GENERAL)
+    assert "I don't know `dance`" in unknown.body
+    refused = h.driver.slash("/askdesk", "digest finance", user_id=LI, channel_id=GENERAL)
+    assert refused.status == 200
+    told = h.wait(lambda: [p for p in h.sim.response_posts if "抱歉，周报数据只对Finance" in json.dumps(
+        p.body, ensure_ascii=False)])
+    assert told

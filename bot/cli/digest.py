@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bot.config import Settings
+from bot.config import LOCALES, Settings
 from bot.services.digest_periods import Period, WeekError, period_for_week
 
 
@@ -28,6 +28,8 @@ def add_parser(sub: Any) -> None:
     out.add_argument("--dry-run", action="store_true", help="print a readable digest instead of posting")
     out.add_argument("--json", action="store_true", help="print the figures as JSON instead of posting")
     p.add_argument("--charts", metavar="DIR", help="with --dry-run/--json: also write the chart PNGs here")
+    p.add_argument("--locale", choices=LOCALES, help="with --dry-run/--json: the language to print (and draw the "
+                                                     "charts) in (default: each digest's channel language)")
     p.set_defaults(func=cmd_digest)
 
 
@@ -87,31 +89,34 @@ def figures(engine: Any, settings: Settings, plan: list[tuple[Any, Period]],
 
 def render_digest_text(deps: Any, team_slug: str, period: Period | None = None,
                        chart_dir: str | Path | None = None) -> str:
-    """A readable digest of a team ('*' = organisation) for the demo and --dry-run; optionally its chart."""
+    """A readable digest of a team ('*' = organisation) for the demo and --dry-run, in its channel's
+    language; optionally its chart."""
+    from bot.i18n import translator
     from bot.render import digest_text
-    from bot.services.digest_jobs import chart_name, latest_period, target_for, write_chart
+    from bot.services.digest_jobs import chart_name, latest_period, locale_of, target_for, write_chart
 
     target = target_for(deps.settings, team_slug)
     if target is None:
         raise UsageError(f"unknown team {team_slug!r}")
     period = period or latest_period(deps.settings, target, deps.now())
     result = figures(deps.engine, deps.settings, [(target, period)], deps.workspace_url)[0]
+    t = translator(locale_of(deps.settings, target))
     if chart_dir is not None:
-        write_chart(result, Path(chart_dir) / chart_name(target.slug, period.week))
-    return digest_text.team_text(result) if target.team else digest_text.org_text(result)
+        write_chart(result, Path(chart_dir) / chart_name(target.slug, period.week), t)
+    return digest_text.team_text(result, t) if target.team else digest_text.org_text(result, t)
 
 
-def _print(results: list[Any], as_json: bool, single: bool) -> None:
+def _print(results: list[Any], translators: list[Any], as_json: bool, single: bool) -> None:
     from bot.render import digest_text
     from bot.services.digests import OrgDigest
 
     if not as_json:
-        texts = [digest_text.org_text(r) if isinstance(r, OrgDigest) else digest_text.team_text(r)
-                 for r in results]
+        texts = [digest_text.org_text(r, t) if isinstance(r, OrgDigest) else digest_text.team_text(r, t)
+                 for r, t in zip(results, translators, strict=True)]
         print(("\n\n" + "—" * 60 + "\n\n").join(texts))
         return
-    data = [digest_text.org_json(r) if isinstance(r, OrgDigest) else digest_text.team_json(r)
-            for r in results]
+    data = [digest_text.org_json(r, t) if isinstance(r, OrgDigest) else digest_text.team_json(r, t)
+            for r, t in zip(results, translators, strict=True)]
     if single:
         payload: Any = data[0]
     else:
@@ -157,13 +162,15 @@ def cmd_digest(args: argparse.Namespace) -> int:
         try:
             if not (args.dry_run or args.json):
                 return _post(settings, engine, plan)
-            results = figures(engine, settings, plan)
-            if args.charts:
-                from bot.services.digest_jobs import chart_name, write_chart
+            from bot.i18n import translator
+            from bot.services.digest_jobs import chart_name, locale_of, write_chart
 
-                for (target, period), result in zip(plan, results, strict=True):
-                    write_chart(result, Path(args.charts) / chart_name(target.slug, period.week))
-            _print(results, args.json, single=args.team is not None)
+            results = figures(engine, settings, plan)
+            translators = [translator(args.locale or locale_of(settings, target)) for target, _ in plan]
+            if args.charts:
+                for (target, period), result, t in zip(plan, results, translators, strict=True):
+                    write_chart(result, Path(args.charts) / chart_name(target.slug, period.week), t)
+            _print(results, translators, args.json, single=args.team is not None)
         finally:
             engine.dispose()
     except UsageError as exc:

@@ -27,6 +27,7 @@ PEOPLE = {
     "U0HANNAH": ("hannah", "Europe/Berlin", None), "U0MALLORY": ("mallory", "Europe/Berlin", "Marketing"),
     "U0ADMIN": ("ops-admin", "Europe/Berlin", None),
 }
+LOCALES = {"U0LI": "zh-CN", "U0HANNAH": "zh-CN"}  # Slack set to Chinese; everyone else en-US
 CHANNELS = {
     "C0FINANCE": ("finance-triage", ["U0ALICE", "U0BOB"]), "C0IT": ("it-help", ["U0CAROL"]),
     "C0PEOPLE": ("people-desk", ["U0HANNAH", "U0ADMIN"]),
@@ -45,7 +46,8 @@ class Demo:
         self.out_dir, self.print = out_dir, printer
         self.sim = SlackSimulator()
         for uid, (name, tz, dept) in PEOPLE.items():
-            self.sim.add_user(uid, name=name, tz=tz, profile_fields={"Department": dept} if dept else None)
+            self.sim.add_user(uid, name=name, tz=tz, profile_fields={"Department": dept} if dept else None,
+                              locale=LOCALES.get(uid, "en-US"))
         for cid, (name, members) in CHANNELS.items():
             self.sim.add_channel(cid, name=name, members=[*members, "UBOT"])
         self.namer = Namer({u: p[0] for u, p in PEOPLE.items()}, {c: v[0] for c, v in CHANNELS.items()})

@@ -91,6 +91,10 @@ class Translator:
         """The translation of `msgid`, with its `{placeholders}` filled from `values`."""
         return self._catalog.gettext(msgid).format(**values)
 
+    def pattern(self, msgid: str, /) -> str:
+        """The translated pattern itself, its `{placeholders}` left for the caller to fill (`str.format`)."""
+        return self._catalog.gettext(msgid)
+
     def ngettext(self, singular: str, plural: str, n: int, /, **values: Any) -> str:
         """The plural form for `n` (`{n}` is filled with the number unless given)."""
         values.setdefault("n", self.fmt_number(n))

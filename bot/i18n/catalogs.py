@@ -25,7 +25,7 @@ from bot.i18n import CATALOGS, DOMAIN, LOCALES_DIR, catalog_path
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE_DIRS = ("bot", "handlers")
-KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2), "Nn_": (1, 2)}
+KEYWORDS = {"_": None, "N_": None, "pattern": None, "ngettext": (1, 2), "Nn_": (1, 2)}
 POT = LOCALES_DIR / f"{DOMAIN}.pot"
 
 

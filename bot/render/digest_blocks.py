@@ -2,7 +2,8 @@
 the on-demand (ephemeral) view.
 
 Slack limits hold whatever the data: at most 50 blocks per message, 3000 characters per section and
-150 per header. Long lists (departments, categories, teams, requests) are cut with "…and N more".
+150 per header (characters: they hold for Chinese text too). Long lists (departments, categories, teams,
+requests) are cut with "…and N more". Everything is in the language of the channel the digest goes to.
 Every satisfaction figure arrives already gated (bot/analytics/privacy.py); suppressed ones read
 "not enough answers to show, to protect anonymity".
 """
@@ -13,9 +14,10 @@ from collections.abc import Sequence
 
 from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject
 
-from bot.analytics import SUPPRESSED_TEXT, GatedValue, RankedItem, format_duration
+from bot.analytics import GatedValue, RankedItem
+from bot.i18n import Translator
 from bot.render.blocks import Rendered, escape, md_section, plain, slack_date, truncate
-from bot.render.digest_text import gated, pct
+from bot.render.digest_text import category_name, dimension_name, gated, pct, period_label, suppressed
 from bot.services.digests import OrgDigest, RequestRef, Satisfaction, Speed, TeamDigest
 
 MAX_BLOCKS = 50
@@ -25,14 +27,16 @@ LIST_LIMIT = 10
 DAGGER = "†"
 
 
-def fit(lines: Sequence[str], *, limit: int = SECTION_LIMIT, unit: str = "more") -> str:
+def fit(lines: Sequence[str], *, t: Translator, limit: int = SECTION_LIMIT, more: str | None = None) -> str:
     """Lines joined by newlines, within `limit` characters; what does not fit becomes "…and N more"."""
-    return sections(lines, limit=limit, max_sections=1, unit=unit)[0] if lines else ""
+    return sections(lines, t=t, limit=limit, max_sections=1, more=more)[0] if lines else ""
 
 
-def sections(lines: Sequence[str], *, limit: int = SECTION_LIMIT, max_sections: int = 4,
-             unit: str = "more") -> list[str]:
-    """Split lines into at most `max_sections` texts of at most `limit` characters each."""
+def sections(lines: Sequence[str], *, t: Translator, limit: int = SECTION_LIMIT, max_sections: int = 4,
+             more: str | None = None) -> list[str]:
+    """Split lines into at most `max_sections` texts of at most `limit` characters each.
+
+    `more` is the sentence for what is left out, with `{n}` (default "…and {n} more")."""
     out: list[str] = []
     current: list[str] = []
     used = 0
@@ -40,7 +44,7 @@ def sections(lines: Sequence[str], *, limit: int = SECTION_LIMIT, max_sections: 
         line = truncate(raw, limit - RESERVE)
         if current and used + len(line) + 1 > limit - RESERVE:
             if len(out) + 1 >= max_sections:
-                current.append(f"…and {len(lines) - i} {unit}")
+                current.append((more or t.pattern("…and {n} more")).format(n=len(lines) - i))
                 break
             out.append("\n".join(current))
             current, used = [], 0
@@ -59,196 +63,236 @@ def _link(ref: RequestRef) -> str:
     return f"<{ref.link}|{title}>" if ref.link else title
 
 
-def _change(now: int, before: int) -> str:
+def _change(now: int, before: int, t: Translator) -> str:
     delta = now - before
     arrow = "▲" if delta > 0 else "▼" if delta < 0 else "="
-    return f"*{now}* ({arrow}{abs(delta) if delta else ''} vs {before})"
+    return t._("*{now}* ({arrow}{delta} vs {before})", now=now, arrow=arrow, delta=abs(delta) if delta else "",
+               before=before)
 
 
-def _period_line(d: TeamDigest | OrgDigest, now_label: bool = False) -> str:
-    span = d.period.label()
-    text = f"{d.period.week} · {span} · compared with the 7 days before"
+def _period_line(d: TeamDigest | OrgDigest, t: Translator, now_label: bool = False) -> str:
+    span = period_label(d.period, t)
     if now_label:
-        text = f"The last 7 days until now · {span}"
+        text = t._("The last 7 days until now · {period}", period=span)
+    else:
+        text = t._("{week} · {period} · compared with the 7 days before", week=d.period.week, period=span)
     if d.late:
-        text += f" · :hourglass: *posted late* (it was due {slack_date(d.period.end)})"
+        text = t._("{text} · :hourglass: *posted late* (it was due {date})", text=text, date=slack_date(d.period.end))
     return text
 
 
-def _volume(d: TeamDigest) -> str:
-    lines = ["*Volume*", f"• New requests: {_change(d.new, d.new_prev)}",
-             f"• Resolved: {_change(d.resolved, d.resolved_prev)}",
-             f"• Transferred in / out: {d.transferred_in} / {d.transferred_out}",
-             f"• Open at the end: *{d.open_end}*"]
+def _volume(d: TeamDigest, t: Translator) -> str:
+    lines = [t._("*Volume*"), t._("• New requests: {change}", change=_change(d.new, d.new_prev, t)),
+             t._("• Resolved: {change}", change=_change(d.resolved, d.resolved_prev, t)),
+             t._("• Transferred in / out: {into} / {out}", into=d.transferred_in, out=d.transferred_out),
+             t._("• Open at the end: *{n}*", n=d.open_end)]
     if d.oldest_open:
-        lines.append(f"• Oldest open: {_link(d.oldest_open)} (open {format_duration(d.oldest_open.age)})")
-    return fit(lines)
+        lines.append(t._("• Oldest open: {request} (open {age})", request=_link(d.oldest_open),
+                         age=t.fmt_duration(d.oldest_open.age)))
+    return fit(lines, t=t)
 
 
-def _speed_line(label: str, s: Speed) -> str:
+def _speed_line(label: str, s: Speed, t: Translator) -> str:
     if not s.count:
-        return f"• {label}: no requests resolved"
-    was = f", was {format_duration(s.median_prev)}" if s.median_prev is not None else ""
-    return (f"• {label}: median *{format_duration(s.median)}*{was} · 90th percentile {format_duration(s.p90)} · "
-            f"*{pct(s.within_sla)}* within the {format_duration(s.target)} target ({s.count} requests)")
+        return t._("• {label}: no requests resolved", label=label)
+    values = {"label": label, "median": t.fmt_duration(s.median), "p90": t.fmt_duration(s.p90),
+              "share": pct(s.within_sla, t), "target": t.fmt_duration(s.target)}
+    if s.median_prev is not None:
+        return t.ngettext(
+            "• {label}: median *{median}*, was {was} · 90th percentile {p90} · *{share}* within the {target} "
+            "target ({n} request)",
+            "• {label}: median *{median}*, was {was} · 90th percentile {p90} · *{share}* within the {target} "
+            "target ({n} requests)", s.count, was=t.fmt_duration(s.median_prev), **values)
+    return t.ngettext(
+        "• {label}: median *{median}* · 90th percentile {p90} · *{share}* within the {target} target "
+        "({n} request)",
+        "• {label}: median *{median}* · 90th percentile {p90} · *{share}* within the {target} target "
+        "({n} requests)", s.count, **values)
 
 
-def _speed(d: TeamDigest) -> str:
-    return fit(["*Speed* (requests resolved this week)", _speed_line("First response", d.first_response),
-                _speed_line("Resolution", d.resolution)])
+def _speed(d: TeamDigest, t: Translator) -> str:
+    return fit([t._("*Speed* (requests resolved this week)"),
+                _speed_line(t._("First response"), d.first_response, t),
+                _speed_line(t._("Resolution"), d.resolution, t)], t=t)
 
 
-def _satisfaction(s: Satisfaction) -> str:
-    rate = f" ({pct(s.response_rate)} of {s.sent} sent)" if s.sent else ""
-    lines = ["*Satisfaction*", f"• Survey answers: *{s.responses}*{rate}"]
+def _satisfaction(s: Satisfaction, t: Translator) -> str:
+    if s.sent:
+        answers = t._("• Survey answers: *{n}* ({share} of {sent} sent)", n=s.responses,
+                      share=pct(s.response_rate, t), sent=s.sent)
+    else:
+        answers = t._("• Survey answers: *{n}*", n=s.responses)
+    lines = [t._("*Satisfaction*"), answers]
     if s.csat.suppressed:
-        lines.append(f"• Scores: _{SUPPRESSED_TEXT}_ (fewer than {s.threshold} answers)")
+        lines.append(t._("• Scores: _{suppressed}_ (fewer than {n} answers)", suppressed=suppressed(t),
+                         n=s.threshold))
     else:
         was = s.csat_prev.value
-        prev = "" if s.csat_prev.suppressed or was is None else f", was {was:.0f}%"
-        lines.append(f"• Average score: *{gated(s.average)}* / 5 · CSAT (share of 4–5): "
-                     f"*{gated(s.csat, '{:.0f}%')}*{prev}")
-        dims = " · ".join(f"{name.title()} {gated(v)}" for name, v in s.dimensions.items())
+        values = {"average": gated(s.average, t), "csat": gated(s.csat, t, percent=True)}
+        if s.csat_prev.suppressed or was is None:
+            lines.append(t._("• Average score: *{average}* / 5 · CSAT (share of 4–5): *{csat}*", **values))
+        else:
+            lines.append(t._("• Average score: *{average}* / 5 · CSAT (share of 4–5): *{csat}*, was {was}",
+                             was=t.fmt_percent(was), **values))
+        dims = " · ".join(f"{dimension_name(name, t)} {gated(v, t)}" for name, v in s.dimensions.items())
         lines.append(f"• {dims}")
     if s.ratings.suppressed:
-        lines.append(f"• Emoji ratings ({s.ratings.count}): _{SUPPRESSED_TEXT}_")
+        lines.append(t._("• Emoji ratings ({n}): _{suppressed}_", n=s.ratings.count, suppressed=suppressed(t)))
     else:
         parts = " · ".join(f"{score}★ {n}" for score, n in (s.ratings.value or {}).items())
-        lines.append(f"• Emoji ratings ({s.ratings.count}): {parts}")
-    return fit(lines)
+        lines.append(t._("• Emoji ratings ({n}): {ratings}", n=s.ratings.count, ratings=parts))
+    return fit(lines, t=t)
 
 
-def _customer(item: RankedItem) -> str:
+def _customer(item: RankedItem, t: Translator) -> str:
     if item.is_new:
-        change = "new"
+        change = t._("new")
     elif item.delta:
-        change = f"{'▲' if item.delta > 0 else '▼'}{abs(item.delta)}, was #{item.previous_rank}"
+        change = t._("{arrow}{delta}, was #{rank}", arrow="▲" if item.delta > 0 else "▼", delta=abs(item.delta),
+                     rank=item.previous_rank)
     else:
-        change = f"=, was #{item.previous_rank}"
-    return f"{item.rank}. {escape(item.key)} — *{item.count}* ({change})"
+        change = t._("=, was #{rank}", rank=item.previous_rank)
+    return t._("{rank}. {department} — *{n}* ({change})", rank=item.rank, department=escape(item.key),
+               n=item.count, change=change)
 
 
-def _customers(d: TeamDigest) -> str:
-    items = [_customer(i) for i in d.internal_customers[:LIST_LIMIT]] or ["No requests this week."]
+def _customers(d: TeamDigest, t: Translator) -> str:
+    items = [_customer(i, t) for i in d.internal_customers[:LIST_LIMIT]] or [t._("No requests this week.")]
     hidden = len(d.internal_customers) - LIST_LIMIT
+    more = t.pattern("…and {n} more departments")
     if hidden > 0:
-        items.append(f"…and {hidden} more departments")
-    return fit(["*Internal customers* (departments that asked you)", *items], unit="more departments")
+        items.append(more.format(n=hidden))
+    return fit([t._("*Internal customers* (departments that asked you)"), *items], t=t, more=more)
 
 
-def _needs(d: TeamDigest) -> str:
-    cats = " · ".join(f"{escape(c)} {n}" for c, n in d.top_categories[:LIST_LIMIT]) or "—"
+def _needs(d: TeamDigest, t: Translator) -> str:
+    cats = " · ".join(f"{escape(category_name(c, t))} {n}" for c, n in d.top_categories[:LIST_LIMIT]) or "—"
     if len(d.top_categories) > LIST_LIMIT:
-        cats += f" · …and {len(d.top_categories) - LIST_LIMIT} more"
-    topics = " · ".join(f"{escape(t)} ({n})" for t, n in d.topics) or "none recurring"
-    return fit(["*Common needs* — candidates for an FAQ or a process fix", f"• Top categories: {cats}",
-                f"• Recurring topics: {topics}"])
+        cats = t._("{categories} · …and {n} more", categories=cats, n=len(d.top_categories) - LIST_LIMIT)
+    topics = " · ".join(f"{escape(topic)} ({n})" for topic, n in d.topics) or t._("none recurring")
+    return fit([t._("*Common needs* — candidates for an FAQ or a process fix"),
+                t._("• Top categories: {categories}", categories=cats),
+                t._("• Recurring topics: {topics}", topics=topics)], t=t)
 
 
-def _attention(d: TeamDigest) -> str | None:
+def _attention(d: TeamDigest, t: Translator) -> str | None:
     lines = []
     if d.unclaimed_count:
-        lines.append(f"• Unclaimed past the {format_duration(d.first_response.target)} first-response target: "
-                     f"*{d.unclaimed_count}*")
-        lines += [f"   {_link(r)} (waiting {format_duration(r.age)})" for r in d.unclaimed]
+        lines.append(t._("• Unclaimed past the {target} first-response target: *{n}*",
+                         target=t.fmt_duration(d.first_response.target), n=d.unclaimed_count))
+        lines += [t._("   {request} (waiting {age})", request=_link(r), age=t.fmt_duration(r.age)) for r in d.unclaimed]
         if d.unclaimed_count > len(d.unclaimed):
-            lines.append(f"   …and {d.unclaimed_count - len(d.unclaimed)} more")
+            lines.append(t._("   …and {n} more", n=d.unclaimed_count - len(d.unclaimed)))
     if d.reopened_count:
-        lines.append(f"• Reopened this week: *{d.reopened_count}*")
+        lines.append(t._("• Reopened this week: *{n}*", n=d.reopened_count))
         lines += [f"   {_link(r)}" for r in d.reopened]
         if d.reopened_count > len(d.reopened):
-            lines.append(f"   …and {d.reopened_count - len(d.reopened)} more")
-    return fit(["*Needs attention*", *lines]) if lines else None
+            lines.append(t._("   …and {n} more", n=d.reopened_count - len(d.reopened)))
+    return fit([t._("*Needs attention*"), *lines], t=t) if lines else None
 
 
-def _comments(s: Satisfaction) -> str | None:
+def _comments(s: Satisfaction, t: Translator) -> str | None:
     if s.comments.suppressed or not s.comments.value:
         return None
     quotes = [f"> {escape(c)}" for c in s.comments.value[:5]]
     more = len(s.comments.value) - len(quotes)
-    return fit(["*What people said* (anonymous comments)", *quotes, *([f"…and {more} more"] if more else [])])
+    return fit([t._("*What people said* (anonymous comments)"), *quotes,
+                *([t._("…and {n} more", n=more)] if more else [])], t=t)
 
 
-def _text(d: TeamDigest) -> str:
-    return f"{d.name} weekly digest {d.period.week}: {d.new} new, {d.resolved} resolved, {d.open_end} open"
+def _text(d: TeamDigest, t: Translator) -> str:
+    return t._("{team} weekly digest {week}: {new} new, {resolved} resolved, {open} open", team=d.name,
+               week=d.period.week, new=d.new, resolved=d.resolved, open=d.open_end)
 
 
-def team_digest(d: TeamDigest, *, chart: bool = True, title: str | None = None,
+def team_digest(d: TeamDigest, *, t: Translator, chart: bool = True, title: str | None = None,
                 now_label: bool = False) -> Rendered:
     """The weekly team digest (or, with `title`/`now_label`, the on-demand figures)."""
     if d.quiet:
-        return quiet_week(d, title=title, now_label=now_label)
-    blocks: list[Block] = [HeaderBlock(text=plain(title or f"{d.name} · weekly digest")),
-                           _ctx(_period_line(d, now_label)), md_section(_volume(d)), md_section(_speed(d)),
-                           md_section(_satisfaction(d.satisfaction)), md_section(_customers(d)),
-                           md_section(_needs(d))]
-    for extra in (_attention(d), _comments(d.satisfaction)):
+        return quiet_week(d, t=t, title=title, now_label=now_label)
+    blocks: list[Block] = [HeaderBlock(text=plain(title or t._("{team} · weekly digest", team=d.name))),
+                           _ctx(_period_line(d, t, now_label)), md_section(_volume(d, t)), md_section(_speed(d, t)),
+                           md_section(_satisfaction(d.satisfaction, t)), md_section(_customers(d, t)),
+                           md_section(_needs(d, t))]
+    for extra in (_attention(d, t), _comments(d.satisfaction, t)):
         if extra:
             blocks.append(md_section(extra))
-    note = f"Scores are shown only over at least {d.satisfaction.threshold} answers."
     if chart:
-        note += " The chart of the last 8 weeks (volume and CSAT) follows."
+        note = t._("Scores are shown only over at least {n} answers. The chart of the last 8 weeks (volume and "
+                   "CSAT) follows.", n=d.satisfaction.threshold)
+    else:
+        note = t._("Scores are shown only over at least {n} answers.", n=d.satisfaction.threshold)
     blocks.append(_ctx(note))
-    return Rendered(text=_text(d), blocks=blocks[:MAX_BLOCKS])
+    return Rendered(text=_text(d, t), blocks=blocks[:MAX_BLOCKS])
 
 
-def quiet_week(d: TeamDigest, *, title: str | None = None, now_label: bool = False) -> Rendered:
-    lines = [":zzz: *A quiet week* — no new requests, nothing resolved and no feedback."]
-    if d.open_end:
-        oldest = f" — oldest: {_link(d.oldest_open)}" if d.oldest_open else ""
-        lines.append(f"Still open: *{d.open_end}*{oldest}")
-    blocks: list[Block] = [HeaderBlock(text=plain(title or f"{d.name} · quiet week")),
-                           _ctx(_period_line(d, now_label)), md_section(fit(lines))]
-    attention = _attention(d)
+def quiet_week(d: TeamDigest, *, t: Translator, title: str | None = None, now_label: bool = False) -> Rendered:
+    lines = [t._(":zzz: *A quiet week* — no new requests, nothing resolved and no feedback.")]
+    if d.open_end and d.oldest_open:
+        lines.append(t._("Still open: *{n}* — oldest: {request}", n=d.open_end, request=_link(d.oldest_open)))
+    elif d.open_end:
+        lines.append(t._("Still open: *{n}*", n=d.open_end))
+    blocks: list[Block] = [HeaderBlock(text=plain(title or t._("{team} · quiet week", team=d.name))),
+                           _ctx(_period_line(d, t, now_label)), md_section(fit(lines, t=t))]
+    attention = _attention(d, t)
     if attention:
         blocks.append(md_section(attention))
-    return Rendered(text=f"{d.name} weekly digest {d.period.week}: a quiet week", blocks=blocks)
+    return Rendered(text=t._("{team} weekly digest {week}: a quiet week", team=d.name, week=d.period.week),
+                    blocks=blocks)
 
 
-def on_demand(d: TeamDigest) -> Rendered:
+def on_demand(d: TeamDigest, *, t: Translator) -> Rendered:
     """The ephemeral `/askdesk digest` view: the same figures for the 7 days until now, no chart."""
-    return team_digest(d, chart=False, title=f"{d.name} · figures so far", now_label=True)
+    return team_digest(d, t=t, chart=False, title=t._("{team} · figures so far", team=d.name), now_label=True)
 
 
-def _dagger(value: GatedValue[float]) -> str:
-    return DAGGER if value.suppressed else pct(value.value)
+def _dagger(value: GatedValue[float], t: Translator) -> str:
+    return DAGGER if value.suppressed else pct(value.value, t)
 
 
-def _team_row(d: TeamDigest) -> str:
-    return (f"*{escape(d.name.strip())}* — {d.new} new · {d.resolved} resolved · {d.open_end} open · "
-            f"first response {format_duration(d.first_response.median)} · "
-            f"resolution {format_duration(d.resolution.median)} · CSAT "
-            f"{_dagger(d.satisfaction.csat)} · SLA {pct(d.first_response.within_sla)} / "
-            f"{pct(d.resolution.within_sla)}")
+def _team_row(d: TeamDigest, t: Translator) -> str:
+    return t._("*{team}* — {new} new · {resolved} resolved · {open} open · first response {first} · resolution "
+               "{resolution} · CSAT {csat} · SLA {sla_first} / {sla_resolution}", team=escape(d.name.strip()),
+               new=d.new, resolved=d.resolved, open=d.open_end, first=t.fmt_duration(d.first_response.median),
+               resolution=t.fmt_duration(d.resolution.median), csat=_dagger(d.satisfaction.csat, t),
+               sla_first=pct(d.first_response.within_sla, t), sla_resolution=pct(d.resolution.within_sla, t))
 
 
-def _department_row(o: OrgDigest, dept: str, names: dict[str, str]) -> str:
+def _department_row(o: OrgDigest, dept: str, names: dict[str, str], t: Translator) -> str:
     cells = sorted(((team, n) for (d, team), n in o.matrix.items() if d == dept), key=lambda c: (-c[1], c[0]))
     parts = []
     for team, n in cells[:5]:
         csat = o.matrix_csat.get((dept, team))
-        parts.append(f"{escape(names.get(team, team))} {n}" + (f" (CSAT {_dagger(csat)})" if csat else ""))
-    more = f" · …and {len(cells) - 5} more teams" if len(cells) > 5 else ""
-    return f"*{escape(dept)}* ({sum(n for _, n in cells)}): " + " · ".join(parts) + more
+        name = escape(names.get(team, team))
+        parts.append(t._("{team} {n} (CSAT {csat})", team=name, n=n, csat=_dagger(csat, t)) if csat
+                     else f"{name} {n}")
+    row = " · ".join(parts)
+    if len(cells) > 5:
+        row = t._("{teams} · …and {n} more teams", teams=row, n=len(cells) - 5)
+    return f"*{escape(dept)}* ({sum(n for _, n in cells)}): {row}"
 
 
-def org_digest(o: OrgDigest, *, chart: bool = True) -> Rendered:
+def org_digest(o: OrgDigest, *, t: Translator, chart: bool = True) -> Rendered:
     names = {d.team: d.name for d in o.teams}
     total_new, total_resolved = sum(d.new for d in o.teams), sum(d.resolved for d in o.teams)
     ranked = sorted(o.teams, key=lambda d: (-d.new, d.name))
-    blocks: list[Block] = [HeaderBlock(text=plain("Organisation · weekly digest")), _ctx(_period_line(o)),
-                           md_section(f"*{total_new}* new requests across {len(o.teams)} teams · "
-                                      f"*{total_resolved}* resolved · CSAT {_dagger(o.csat)}"),
-                           md_section("*All teams* (new · resolved · open · median speeds · CSAT · "
-                                      "SLA share first response / resolution)")]
-    blocks += [md_section(t) for t in sections([_team_row(d) for d in ranked], max_sections=10,
-                                               unit="more teams (see `askdesk digest --json`)")]
-    blocks += [DividerBlock(), md_section("*Internal-customer map* — requests per department and team")]
-    rows = [_department_row(o, dept, names) for dept in o.departments] or ["No requests this week."]
-    blocks += [md_section(t) for t in sections(rows, max_sections=10, unit="more departments")]
-    legend = f"{DAGGER} {SUPPRESSED_TEXT}."
+    blocks: list[Block] = [HeaderBlock(text=plain(t._("Organisation · weekly digest"))), _ctx(_period_line(o, t)),
+                           md_section(t._("*{new}* new requests across {teams} teams · *{resolved}* resolved · "
+                                          "CSAT {csat}", new=total_new, teams=len(o.teams), resolved=total_resolved,
+                                          csat=_dagger(o.csat, t))),
+                           md_section(t._("*All teams* (new · resolved · open · median speeds · CSAT · SLA share "
+                                          "first response / resolution)"))]
+    blocks += [md_section(x) for x in sections([_team_row(d, t) for d in ranked], t=t, max_sections=10,
+                                               more=t.pattern("…and {n} more teams (see `askdesk digest --json`)"))]
+    blocks += [DividerBlock(), md_section(t._("*Internal-customer map* — requests per department and team"))]
+    rows = [_department_row(o, dept, names, t) for dept in o.departments] or [t._("No requests this week.")]
+    blocks += [md_section(x) for x in sections(rows, t=t, max_sections=10, more=t.pattern("…and {n} more departments"))]
     if chart:
-        legend += " The department × team chart follows."
+        legend = t._("{dagger} {suppressed}. The department × team chart follows.", dagger=DAGGER,
+                     suppressed=suppressed(t))
+    else:
+        legend = t._("{dagger} {suppressed}.", dagger=DAGGER, suppressed=suppressed(t))
     blocks.append(_ctx(legend))
-    text = f"Organisation weekly digest {o.period.week}: {total_new} new requests across {len(o.teams)} teams"
+    text = t._("Organisation weekly digest {week}: {new} new requests across {teams} teams", week=o.period.week,
+               new=total_new, teams=len(o.teams))
     return Rendered(text=text, blocks=blocks[:MAX_BLOCKS])

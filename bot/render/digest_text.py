@@ -1,100 +1,164 @@
-"""Terminal text and JSON renderings of digest figures (for `askdesk digest --dry-run/--json` and the demo).
+"""Terminal text and JSON renderings of digest figures (for `askdesk digest --dry-run/--json` and the demo),
+plus the value formats the Block Kit digests share.
 
 Satisfaction figures arrive gated; suppressed ones are `null` in JSON and read
-"not enough answers to show, to protect anonymity" in text.
+"not enough answers to show, to protect anonymity" in text. Text is in the language of `t`
+(`askdesk digest --locale`); JSON keys are fixed, its labels (week labels, period) follow `t`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from bot.analytics import SUPPRESSED_TEXT, GatedValue, format_duration
+from bot.analytics import GatedValue
+from bot.i18n import Translator, translator
+from bot.services.digest_periods import Period
 from bot.services.digests import OrgDigest, RequestRef, Speed, TeamDigest
 
+EN = translator("en")
 
-def pct(value: float | None) -> str:
+
+def pct(value: float | None, t: Translator = EN) -> str:
     """A percentage for digests ("—" when there is nothing to measure)."""
-    return "—" if value is None else f"{value:.0f}%"
+    return t.fmt_percent(value)
 
 
-def gated(value: GatedValue[float], fmt: str = "{:.1f}") -> str:
-    """A gated figure, or the anonymity notice when it is suppressed."""
-    return value.display(fmt.format)
+def suppressed(t: Translator) -> str:
+    """What a suppressed satisfaction figure reads (see bot/analytics/privacy.py)."""
+    return t._("not enough answers to show, to protect anonymity")
+
+
+def gated(value: GatedValue[float], t: Translator = EN, *, percent: bool = False) -> str:
+    """A gated figure ("4.2" or "87%"), or the anonymity notice when it is suppressed."""
+    if value.suppressed:
+        return suppressed(t)
+    if value.value is None:
+        return "—"
+    return t.fmt_percent(value.value) if percent else t.fmt_decimal(value.value)
+
+
+def dimension_name(name: str, t: Translator) -> str:
+    names = {"responsiveness": t._("Responsiveness"), "clarity": t._("Clarity"),
+             "transparency": t._("Transparency"), "support": t._("Support")}
+    return names.get(name, name.title())
+
+
+def category_name(category: str, t: Translator) -> str:
+    return t._("Uncategorised") if category == "Uncategorised" else category
+
+
+def period_label(period: Period, t: Translator) -> str:
+    """"Mon 23 Nov, 09:00 – Mon 30 Nov 2026, 09:00 (Europe/Berlin)" in the workspace's zone."""
+    return t._("{start} – {end} ({zone})", start=t.fmt_datetime(period.start, period.tz),
+               end=t.fmt_datetime(period.end, period.tz, skeleton="yMMMEd"), zone=period.tz)
+
+
+def week_labels(d: TeamDigest, t: Translator) -> list[str]:
+    """The chart's week labels ("23 Nov" / "11月23日"): the first day of each of the last weeks."""
+    bounds = d.period.chart_bounds(len(d.weeks))
+    return [t.fmt_date(bound, d.period.tz) for bound in bounds[:len(d.weeks)]]
 
 
 def _ref(ref: RequestRef) -> str:
     return f"{ref.title}" + (f" <{ref.link}>" if ref.link else "")
 
 
-def _speed(label: str, s: Speed) -> str:
+def _speed(label: str, s: Speed, t: Translator) -> str:
     if not s.count:
-        return f"  {label}: no requests resolved"
-    return (f"  {label}: median {format_duration(s.median)} (before: {format_duration(s.median_prev)}), "
-            f"p90 {format_duration(s.p90)}, "
-            f"{pct(s.within_sla)} within {format_duration(s.target)} ({s.count} requests)")
+        return t._("  {label}: no requests resolved", label=label)
+    return t.ngettext(
+        "  {label}: median {median} (before: {before}), p90 {p90}, {share} within {target} ({n} request)",
+        "  {label}: median {median} (before: {before}), p90 {p90}, {share} within {target} ({n} requests)",
+        s.count, label=label, median=t.fmt_duration(s.median), before=t.fmt_duration(s.median_prev),
+        p90=t.fmt_duration(s.p90), share=pct(s.within_sla, t), target=t.fmt_duration(s.target))
 
 
-def team_text(d: TeamDigest) -> str:
+def team_text(d: TeamDigest, t: Translator = EN) -> str:
     s = d.satisfaction
-    lines = [f"{d.name} — weekly digest {d.period.week}" + (" (posted late)" if d.late else ""),
-             f"{d.period.label()}, compared with the 7 days before", ""]
+    head = (t._("{team} — weekly digest {week} (posted late)", team=d.name, week=d.period.week) if d.late
+            else t._("{team} — weekly digest {week}", team=d.name, week=d.period.week))
+    lines = [head, t._("{period}, compared with the 7 days before", period=period_label(d.period, t)), ""]
     if d.quiet:
-        lines.append("A quiet week: no new requests, nothing resolved and no feedback.")
+        lines.append(t._("A quiet week: no new requests, nothing resolved and no feedback."))
     lines += [
-        "Volume",
-        f"  new {d.new} (before: {d.new_prev}) · resolved {d.resolved} (before: {d.resolved_prev}) · "
-        f"transferred in {d.transferred_in} / out {d.transferred_out} · open at the end {d.open_end}",
+        t._("Volume"),
+        t._("  new {new} (before: {new_prev}) · resolved {resolved} (before: {resolved_prev}) · transferred in "
+            "{into} / out {out} · open at the end {open}", new=d.new, new_prev=d.new_prev, resolved=d.resolved,
+            resolved_prev=d.resolved_prev, into=d.transferred_in, out=d.transferred_out, open=d.open_end),
     ]
     if d.oldest_open:
-        lines.append(f"  oldest open: {_ref(d.oldest_open)}, open {format_duration(d.oldest_open.age)}")
-    lines += ["Speed (requests resolved in the period)", _speed("first response", d.first_response),
-              _speed("resolution", d.resolution), "Satisfaction",
-              f"  survey answers {s.responses} of {s.sent} sent ({pct(s.response_rate)})"]
+        lines.append(t._("  oldest open: {request}, open {age}", request=_ref(d.oldest_open),
+                         age=t.fmt_duration(d.oldest_open.age)))
+    lines += [t._("Speed (requests resolved in the period)"), _speed(t._("first response"), d.first_response, t),
+              _speed(t._("resolution"), d.resolution, t), t._("Satisfaction"),
+              t._("  survey answers {n} of {sent} sent ({share})", n=s.responses, sent=s.sent,
+                  share=pct(s.response_rate, t))]
     if s.csat.suppressed:
-        lines.append(f"  scores: {SUPPRESSED_TEXT}")
+        lines.append(t._("  scores: {suppressed}", suppressed=suppressed(t)))
     else:
-        lines.append(f"  average {gated(s.average)} / 5 · CSAT {gated(s.csat, '{:.0f}%')} · "
-                     + " · ".join(f"{k} {gated(v)}" for k, v in s.dimensions.items()))
-    ratings = s.ratings.display(lambda r: " · ".join(f"{k}★ {n}" for k, n in r.items()) or "—")
-    lines.append(f"  emoji ratings ({s.ratings.count}): {ratings}")
+        dims = " · ".join(f"{dimension_name(k, t)} {gated(v, t)}" for k, v in s.dimensions.items())
+        lines.append(t._("  average {average} / 5 · CSAT {csat} · {dimensions}", average=gated(s.average, t),
+                         csat=gated(s.csat, t, percent=True), dimensions=dims))
+    ratings = (suppressed(t) if s.ratings.suppressed else
+               " · ".join(f"{k}★ {n}" for k, n in (s.ratings.value or {}).items()) or "—")
+    lines.append(t._("  emoji ratings ({n}): {ratings}", n=s.ratings.count, ratings=ratings))
     if s.comments.value:
-        lines += ["  anonymous comments:", *(f"    “{c}”" for c in s.comments.value[:5])]
-    lines.append("Internal customers")
-    lines += [f"  {i.rank}. {i.key}: {i.count} ({i.delta:+d} vs {i.previous})"
-              for i in d.internal_customers[:15]]
+        lines += [t._("  anonymous comments:"), *(f"    “{c}”" for c in s.comments.value[:5])]
+    lines.append(t._("Internal customers"))
+    lines += [t._("  {rank}. {department}: {n} ({change} vs {previous})", rank=i.rank, department=i.key,
+                  n=i.count, change=format(i.delta, "+d"), previous=i.previous) for i in d.internal_customers[:15]]
     if len(d.internal_customers) > 15:
-        lines.append(f"  …and {len(d.internal_customers) - 15} more")
-    lines += ["Common needs",
-              "  categories: " + (", ".join(f"{c} {n}" for c, n in d.top_categories[:10]) or "—"),
-              "  recurring topics: " + (", ".join(f"{t} ({n})" for t, n in d.topics) or "—"),
-              f"Needs attention: {d.unclaimed_count} unclaimed past SLA, {d.reopened_count} reopened"]
-    lines += [f"  unclaimed: {_ref(r)}, waiting {format_duration(r.age)}" for r in d.unclaimed]
-    lines += [f"  reopened: {_ref(r)}" for r in d.reopened]
-    lines.append("Last 8 weeks: " + ", ".join(
-        f"{w.label} {w.volume}" + ("" if w.csat is None else f" ({w.csat:.0f}%)") for w in d.weeks))
+        lines.append(t._("  …and {n} more", n=len(d.internal_customers) - 15))
+    categories = ", ".join(f"{category_name(c, t)} {n}" for c, n in d.top_categories[:10]) or "—"
+    topics = ", ".join(f"{topic} ({n})" for topic, n in d.topics) or "—"
+    lines += [t._("Common needs"), t._("  categories: {categories}", categories=categories),
+              t._("  recurring topics: {topics}", topics=topics),
+              t._("Needs attention: {unclaimed} unclaimed past SLA, {reopened} reopened",
+                  unclaimed=d.unclaimed_count, reopened=d.reopened_count)]
+    lines += [t._("  unclaimed: {request}, waiting {age}", request=_ref(r), age=t.fmt_duration(r.age))
+              for r in d.unclaimed]
+    lines += [t._("  reopened: {request}", request=_ref(r)) for r in d.reopened]
+    weeks = [f"{label} {w.volume}" + ("" if w.csat is None else f" ({t.fmt_percent(w.csat)})")
+             for label, w in zip(week_labels(d, t), d.weeks, strict=True)]
+    lines.append(t._("Last 8 weeks: {weeks}", weeks=", ".join(weeks)))
     return "\n".join(lines)
 
 
-def org_text(o: OrgDigest) -> str:
-    lines = [f"Organisation — weekly digest {o.period.week}", o.period.label(), "",
-             f"{'team':<24}{'new':>6}{'resolved':>10}{'open':>6}{'1st resp':>10}{'resolution':>12}"
-             f"{'CSAT':>6}{'SLA':>10}"]
-    for d in sorted(o.teams, key=lambda t: (-t.new, t.name)):
-        csat = "†" if d.satisfaction.csat.suppressed else pct(d.satisfaction.csat.value)
-        sla = f"{pct(d.first_response.within_sla)}/{pct(d.resolution.within_sla)}"
-        lines.append(f"{d.name[:23]:<24}{d.new:>6}{d.resolved:>10}{d.open_end:>6}{format_duration(d.first_response.median):>10}"
-                     f"{format_duration(d.resolution.median):>12}{csat:>6}{sla:>10}")
-    lines += ["", "Internal-customer map (requests; CSAT)"]
+def org_text(o: OrgDigest, t: Translator = EN) -> str:
+    columns = (t._("team"), t._("new"), t._("resolved"), t._("open"), t._("1st resp"), t._("resolution"),
+               t._("CSAT"), t._("SLA"))
+    widths = (24, 6, 10, 6, 10, 12, 6, 10)
+    lines = [t._("Organisation — weekly digest {week}", week=o.period.week), period_label(o.period, t), "",
+             _row(columns, widths)]
+    for d in sorted(o.teams, key=lambda x: (-x.new, x.name)):
+        csat = "†" if d.satisfaction.csat.suppressed else pct(d.satisfaction.csat.value, t)
+        sla = f"{pct(d.first_response.within_sla, t)}/{pct(d.resolution.within_sla, t)}"
+        lines.append(_row((d.name[:23], str(d.new), str(d.resolved), str(d.open_end),
+                           t.fmt_duration(d.first_response.median), t.fmt_duration(d.resolution.median), csat, sla),
+                          widths))
+    lines += ["", t._("Internal-customer map (requests; CSAT)")]
+    names = {d.team: d.name for d in o.teams}
     for dept in o.departments:
-        cells = sorted(((t, n) for (d, t), n in o.matrix.items() if d == dept), key=lambda c: -c[1])
+        cells = sorted(((team, n) for (dp, team), n in o.matrix.items() if dp == dept), key=lambda c: -c[1])
         parts = []
         for team, n in cells:
             cell = o.matrix_csat.get((dept, team))
-            shown = "" if cell is None else f" ({'†' if cell.suppressed else pct(cell.value)})"
-            parts.append(f"{team} {n}{shown}")
+            shown = "" if cell is None else f" ({'†' if cell.suppressed else pct(cell.value, t)})"
+            parts.append(f"{names.get(team, team)} {n}{shown}")
         lines.append(f"  {dept}: " + ", ".join(parts))
-    lines.append(f"† {SUPPRESSED_TEXT}")
+    lines.append(f"† {suppressed(t)}")
     return "\n".join(lines)
+
+
+def _width(text: str) -> int:
+    """Terminal columns: CJK characters take two."""
+    return sum(2 if "\u2e80" <= c <= "\u9fff" or "\uff00" <= c <= "\uffef" else 1 for c in text)
+
+
+def _row(cells: tuple[str, ...], widths: tuple[int, ...]) -> str:
+    """A table row: the first cell left-aligned, the others right-aligned, in terminal columns."""
+    out = cells[0] + " " * max(1, widths[0] - _width(cells[0]))
+    return out + "".join(" " * max(1, w - _width(c)) + c for c, w in zip(cells[1:], widths[1:], strict=True))
 
 
 def _gv(value: GatedValue[Any]) -> Any:
@@ -111,10 +175,11 @@ def _speed_json(s: Speed) -> dict[str, Any]:
             "median_seconds_previous": s.median_prev}
 
 
-def team_json(d: TeamDigest) -> dict[str, Any]:
+def team_json(d: TeamDigest, t: Translator = EN) -> dict[str, Any]:
     s = d.satisfaction
     return {
-        "team": d.team, "name": d.name, "week": d.period.week, "timezone": d.period.tz,
+        "team": d.team, "name": d.name, "week": d.period.week, "timezone": d.period.tz, "locale": t.locale,
+        "period": period_label(d.period, t),
         "period_start": d.period.start.isoformat(), "period_end": d.period.end.isoformat(),
         "late": d.late, "quiet": d.quiet,
         "new": d.new, "new_previous": d.new_prev,
@@ -135,20 +200,22 @@ def team_json(d: TeamDigest) -> dict[str, Any]:
         "internal_customers": [{"department": i.key, "requests": i.count, "previous": i.previous,
                                 "change": i.delta, "rank": i.rank, "previous_rank": i.previous_rank}
                                for i in d.internal_customers],
-        "top_categories": [{"category": c, "requests": n} for c, n in d.top_categories],
+        "top_categories": [{"category": category_name(c, t), "requests": n} for c, n in d.top_categories],
         "topics": [{"topic": t, "requests": n} for t, n in d.topics],
         "needs_attention": {
             "unclaimed_past_sla": {"count": d.unclaimed_count, "requests": _refs(d.unclaimed)},
             "reopened": {"count": d.reopened_count, "requests": _refs(d.reopened)}},
-        "weeks": [{"label": w.label, "requests": w.volume, "csat_percent": w.csat} for w in d.weeks],
+        "weeks": [{"label": label, "requests": w.volume, "csat_percent": w.csat}
+                  for label, w in zip(week_labels(d, t), d.weeks, strict=True)],
     }
 
 
-def org_json(o: OrgDigest) -> dict[str, Any]:
+def org_json(o: OrgDigest, t: Translator = EN) -> dict[str, Any]:
     return {
         "team": "*", "week": o.period.week, "period_start": o.period.start.isoformat(),
-        "period_end": o.period.end.isoformat(), "timezone": o.period.tz, "csat_percent": _gv(o.csat),
-        "teams": [team_json(d) for d in o.teams],
+        "period_end": o.period.end.isoformat(), "timezone": o.period.tz, "locale": t.locale,
+        "period": period_label(o.period, t), "csat_percent": _gv(o.csat),
+        "teams": [team_json(d, t) for d in o.teams],
         "matrix": [{"department": dept, "team": team, "requests": n,
                     "csat_percent": _gv(o.matrix_csat[(dept, team)]) if (dept, team) in o.matrix_csat
                     else None} for (dept, team), n in sorted(o.matrix.items())],

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,9 @@ from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
 from bot.config import Settings, Team
+from bot.i18n import Translator, translator
 from bot.render import digest_blocks
+from bot.render.digest_text import week_labels
 from bot.runtime.deps import Deps
 from bot.runtime.outbox import PermanentFailure
 from bot.services import digests
@@ -113,19 +115,26 @@ def chart_name(slug: str, week: str) -> str:
     return f"askdesk-{'organisation' if slug == ORG else slug}-{week}.png"
 
 
-def write_chart(result: Any, path: Path) -> Path:
+def locale_of(settings: Settings, target: Target) -> str:
+    """A digest's language: the team's channel locale; the organisation digest's is the workspace's."""
+    return settings.team_locale(target.team)
+
+
+def write_chart(result: Any, path: Path, t: Translator | None = None) -> Path:
     """The digest's chart: 8 weeks of volume and CSAT for a team; the department x team matrix for the org."""
+    t = t or translator("en")
     if isinstance(result, digests.OrgDigest):
         teams = [d.team for d in result.teams]
         counts = [[result.matrix.get((dept, team), 0) for team in teams] for dept in result.departments]
         names = [d.name for d in result.teams]
         from bot.analytics.charts import render_matrix_chart  # matplotlib only when a chart is drawn
 
-        return render_matrix_chart(result.departments, names, counts, path=path,
-                                   title=f"Requests by department and team · {result.period.week}")
+        return render_matrix_chart(result.departments, names, counts, path=path, t=t,
+                                   title=t._("Requests by department and team · {week}", week=result.period.week))
     from bot.analytics.charts import render_weekly_chart
 
-    return render_weekly_chart(result.weeks, path=path, title=f"{result.name} · last 8 weeks")
+    weeks = [replace(w, label=label) for label, w in zip(week_labels(result, t), result.weeks, strict=True)]
+    return render_weekly_chart(weeks, path=path, t=t, title=t._("{team} · last 8 weeks", team=result.name))
 
 
 def _chart_posted(client: WebClient, channel: str, filename: str) -> bool:
@@ -137,22 +146,22 @@ def _chart_posted(client: WebClient, channel: str, filename: str) -> bool:
     return any(f.get("name") == filename for m in history.get("messages") or [] for f in m.get("files") or [])
 
 
-def _upload_chart(deps: Deps, result: Any, channel: str, filename: str, reconcile: bool) -> None:
+def _upload_chart(deps: Deps, result: Any, channel: str, filename: str, reconcile: bool, t: Translator) -> None:
     if reconcile and _chart_posted(deps.client, channel, filename):
         log.info("chart %s already uploaded", filename)
         return
-    title = "Requests by department and team" if isinstance(result, digests.OrgDigest) else \
-        f"{result.name}: requests and CSAT, last 8 weeks"
+    title = t._("Requests by department and team") if isinstance(result, digests.OrgDigest) else \
+        t._("{team}: requests and CSAT, last 8 weeks", team=result.name)
     with tempfile.TemporaryDirectory(prefix="askdesk-chart-") as tmp:
-        path = write_chart(result, Path(tmp) / filename)
+        path = write_chart(result, Path(tmp) / filename, t)
         deps.pacer.wait(channel)
         deps.send_client.files_upload_v2(channel=channel, file=str(path), filename=filename, title=title)
 
 
-def render(result: Any) -> digest_blocks.Rendered:
+def render(result: Any, t: Translator) -> digest_blocks.Rendered:
     if isinstance(result, digests.OrgDigest):
-        return digest_blocks.org_digest(result)
-    return digest_blocks.team_digest(result)
+        return digest_blocks.org_digest(result, t=t)
+    return digest_blocks.team_digest(result, t=t)
 
 
 def _has_chart(result: Any) -> bool:
@@ -174,8 +183,9 @@ def post_digest(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     period = Period(start=row.period_start, end=row.period_end, tz=tz, week=week)
     result = figures(deps, target, period, late=row.late)
     channel, retry = row.channel or target.channel, job.attempts > 1
+    t = translator(locale_of(deps.settings, target))
     if not row.ts:
-        msg = render(result)
+        msg = render(result, t)
         posted = post_once(deps.send_client, channel=channel, text=msg.text, blocks=msg.as_dicts(),
                            event_type=EVENT_TYPE, ref=f"{slug}:{week}", reconcile=retry, pacer=deps.pacer)
         _save(deps, row.id, channel=posted.channel, ts=posted.ts)
@@ -183,7 +193,7 @@ def post_digest(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     error = None
     if _has_chart(result):
         try:
-            _upload_chart(deps, result, channel, chart_name(slug, week), reconcile=retry or bool(row.ts))
+            _upload_chart(deps, result, channel, chart_name(slug, week), reconcile=retry or bool(row.ts), t=t)
         except SlackApiError as exc:
             if not is_permanent(exc):
                 raise
