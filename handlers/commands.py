@@ -7,20 +7,23 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookClient
 
 from bot.config import Team
-from bot.i18n import N_, Translator
+from bot.i18n import N_, translator
 from bot.render import blocks
 from bot.runtime.deps import Deps
 from bot.services import requests as service
 from handlers.common import funnel, handle_error, safe_ack, tell
+from storage.models import Request
 
 
 def register(app: App, deps: Deps) -> None:
     settings = deps.settings
 
     @funnel
-    def open_modal(body: dict[str, Any], client: WebClient, team: Team, t: Translator) -> None:
+    def open_modal(body: dict[str, Any], client: WebClient, team: Team) -> None:
+        t = deps.directory.translator_for(body.get("user_id"), now=deps.now())
         if not body.get("trigger_id"):
             tell(client, body, N_("Please add your question after `{command}`.", command=team.command), t)
             return
@@ -28,33 +31,52 @@ def register(app: App, deps: Deps) -> None:
                           view=blocks.request_modal(t=t, teams=settings.teams, team=team,
                                                     source_channel=body.get("channel_id")))
 
+    @funnel
+    def confirm_in_their_language(body: dict[str, Any], request: Request, team: Team, acked_in: str) -> None:
+        """First contact: the ack spoke the workspace's language without waiting for users.info; once
+        Slack has said which language the person reads, a different one replaces the confirmation."""
+        t = deps.directory.translator_for(body["user_id"], now=deps.now())
+        if t.locale != acked_in and body.get("response_url"):
+            msg = blocks.confirmation(request, team, t=t, dm_link=_dm_link(body))
+            WebhookClient(body["response_url"], timeout=5).send(
+                text=msg.text, blocks=msg.as_dicts(), response_type="ephemeral", replace_original=True)
+
     @safe_ack
     def ask(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
         # Everything after the ack goes straight to the live pool rather than through a Bolt lazy
-        # listener, which would copy the whole request for every command.
+        # listener, which would copy the whole request for every command. The ack speaks the person's
+        # language when it is cached; it never waits for Slack's users.info.
+        user = str(command.get("user_id") or "")
+        cached = deps.directory.cached_translator(user, now=deps.now()) if user else None
+        t = cached or translator(settings.workspace.locale)
         team = settings.team_for_command(command.get("command", ""))
-        t = deps.directory.translator_for(command.get("user_id"), now=deps.now())
         if team is None:
             ack(text=blocks.unknown_command(command.get("command", ""), settings.teams, t=t))
             return
         text = (command.get("text") or "").strip()
         if not text:
             ack()
-            deps.outbox.live.submit(open_modal, body=command, client=client, team=team, t=t)
+            deps.outbox.live.submit(open_modal, body=command, client=client, team=team)
             return
         try:
-            outcome = service.create_request(deps, team_slug=team.slug, requester_id=command["user_id"],
-                                             text=text, source_channel=command.get("channel_id"),
+            outcome = service.create_request(deps, team_slug=team.slug, requester_id=user, text=text,
+                                             source_channel=command.get("channel_id"),
                                              response_url=command.get("response_url"))
         except service.InputError as exc:
             ack(text=t.render(exc.message))
             return
-        msg = blocks.confirmation(outcome.request, team, t=t,  # type: ignore[arg-type]
-                                  dm_link=blocks.app_dm_link(command.get("team_id"), command.get("api_app_id")))
+        msg = blocks.confirmation(outcome.request, team, t=t, dm_link=_dm_link(command))  # type: ignore[arg-type]
         ack(text=msg.text, blocks=msg.as_dicts())
         # posts it to the triage channel and DMs its status; errors reach the requester like any other
         outcome.start(deps, on_error=lambda exc: handle_error(exc, command, client))
+        if cached is None:
+            deps.outbox.live.submit(confirm_in_their_language, body=command, request=outcome.request, team=team,
+                                    acked_in=t.locale)
 
     commands = [t.command for t in settings.teams]
     pattern = re.compile("^(" + "|".join(re.escape(c) for c in commands) + r"|/ask-[\w-]*)$")
     app.command(pattern)(ask)
+
+
+def _dm_link(command: dict[str, Any]) -> str | None:
+    return blocks.app_dm_link(command.get("team_id"), command.get("api_app_id"))

@@ -37,6 +37,7 @@ class Directory:
         self._lock = threading.Lock()
         self._field_ids: dict[str, set[str]] | None = None
         self._locales: dict[str, tuple[float, str]] = {}
+        self._fetching: dict[str, threading.Lock] = {}  # one users.info at a time per person
 
     # -- responders -------------------------------------------------------------------------
     def members(self, channel: str) -> frozenset[str]:
@@ -154,29 +155,47 @@ class Directory:
         workspace = self.settings.workspace
         return resolve_locale(raw, default=workspace.locale, chinese_fallback=workspace.chinese_fallback)
 
-    def locale_of(self, user_id: str, *, now: datetime) -> str:
-        """The person's language (`en` or `zh-CN`): their Slack locale, cached; else `[workspace] locale`."""
+    def _cached_locale(self, user_id: str, *, now: datetime) -> str | None:
+        """The person's Slack locale from memory or the people table ("" = Slack gave none), None if unknown."""
         ttl = self.settings.responder_cache_ttl.total_seconds()
         with self._lock:
             cached = self._locales.get(user_id)
         if cached and self.clock() - cached[0] < ttl:
-            raw = cached[1]
-        else:
-            person = self._person(user_id)
-            if person and person.locale is not None and person.refreshed_at and \
-                    now - person.refreshed_at < PERSON_TTL:
-                raw = person.locale
-                with self._lock:
-                    self._locales[user_id] = (self.clock(), raw)
-            else:
-                raw = self._refresh(user_id, now=now)[1]
+            return cached[1]
+        person = self._person(user_id)
+        if person is None or person.locale is None or not person.refreshed_at or \
+                now - person.refreshed_at >= PERSON_TTL:
+            return None
+        with self._lock:
+            self._locales[user_id] = (self.clock(), person.locale)
+        return person.locale
+
+    def _resolved(self, user_id: str, raw: str) -> str:
         locale = self.resolve(raw)
         remember_locale(user_id, locale)
         return locale
 
+    def locale_of(self, user_id: str, *, now: datetime) -> str:
+        """The person's language (`en` or `zh-CN`): their Slack locale, cached; else `[workspace] locale`."""
+        raw = self._cached_locale(user_id, now=now)
+        if raw is None:
+            with self._lock:
+                fetching = self._fetching.setdefault(user_id, threading.Lock())
+            with fetching:  # the ack's follow-up and the post job both ask on first contact: one call
+                raw = self._cached_locale(user_id, now=now)
+                if raw is None:
+                    raw = self._refresh(user_id, now=now)[1]
+        return self._resolved(user_id, raw)
+
     def translator_for(self, user_id: str | None, *, now: datetime) -> Translator:
         """The translator of what `user_id` reads (the workspace's when there is no user)."""
         return translator(self.locale_of(user_id, now=now) if user_id else self.settings.workspace.locale)
+
+    def cached_translator(self, user_id: str, *, now: datetime) -> Translator | None:
+        """The person's translator if their language is cached (no Slack call), else None: for answers in
+        an ack, which must not wait for users.info (see handlers/commands.py)."""
+        raw = self._cached_locale(user_id, now=now)
+        return None if raw is None else translator(self._resolved(user_id, raw))
 
     def known_translator(self, user_id: str | None) -> Translator:
         """Like `translator_for` from memory only (no database or Slack call): for error messages, which
