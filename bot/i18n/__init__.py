@@ -19,7 +19,7 @@ import gettext
 import logging
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from functools import cache
@@ -140,10 +140,6 @@ class Translator:
         pattern = str(self.cldr.datetime_formats["medium"])
         date, clock = self.fmt_date(when, tz, skeleton=skeleton), self.fmt_time(when, tz)
         return pattern.replace("{1}", date).replace("{0}", clock)
-
-    def fmt_list(self, items: Sequence[str]) -> str:
-        """"a, b and c" / "a、b和c"."""
-        return format_list(list(items), locale=self.cldr) if items else ""
 
 
 def _zone(tz: str | tzinfo | None) -> tzinfo:

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from bot.config import Settings, Team
-from bot.i18n import Translator, recent_translator, remember_locale, resolve_locale, translator
+from bot.i18n import Translator, remember_locale, resolve_locale, translator
 from bot.slack.client import slack_error
 from storage.models import Person
 from storage.session import session_scope
@@ -196,11 +196,6 @@ class Directory:
         an ack, which must not wait for users.info (see handlers/commands.py)."""
         raw = self._cached_locale(user_id, now=now)
         return None if raw is None else translator(self._resolved(user_id, raw))
-
-    def known_translator(self, user_id: str | None) -> Translator:
-        """Like `translator_for` from memory only (no database or Slack call): for error messages, which
-        must work while the database is down."""
-        return recent_translator(user_id, self.settings.workspace.locale)
 
     def team_translator(self, team: Team | None) -> Translator:
         """The translator of a team's channel messages (`None`: the organisation digest)."""
