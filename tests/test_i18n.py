@@ -18,8 +18,8 @@ from bot.config import ConfigError, Team, parse_config
 from bot.i18n import N_, Nn_, catalogs, resolve_locale, translator
 from bot.render import blocks, feedback_blocks
 from bot.render.blocks import Rendered
-from storage.db import session_scope
 from storage.models import Person, Request, Survey
+from storage.session import session_scope
 from tests.conftest import GENERAL, TEST_CONFIG, Harness, make_settings, start_harness
 
 EN, ZH = translator("en"), translator("zh-CN")
