@@ -17,7 +17,7 @@ from bot.runtime.deps import Deps, settle_heap
 from bot.runtime.jobs import build_deps
 from bot.runtime.scheduler import Clock
 from handlers import register_all
-from handlers.common import handle_error, is_db_down
+from handlers.common import event_id_of, handle_error, is_db_down
 from storage import requests as queries
 from storage.engine import make_engine
 from storage.migrate import upgrade
@@ -126,20 +126,20 @@ def create_app(deps: Deps, *, socket_mode: bool = False) -> App:
         # A redelivery of an event whose effect is stored stops here. The id itself is recorded by
         # the service that stores the effect, in the same transaction (queries.first_seen), so a
         # delivery whose work failed is never marked seen and its redelivery is processed.
-        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        event_id = event_id_of(body)
         if event_id:
             with read_scope(deps.engine) as session:
-                if queries.seen(session, str(event_id)):
+                if queries.seen(session, event_id):
                     log.info("duplicate delivery of %s ignored", event_id)
                     return BoltResponse(status=200, body="")
         return next()
 
     @app.middleware
-    def pooled_client(context: BoltContext, next: Callable[[], Any]) -> Any:  # noqa: A002 - Bolt's name
-        # Bolt gives each request a new stock WebClient, which opens a connection (a TLS handshake)
-        # per call. Listeners get askdesk's client instead: the same token, base URL and retry
-        # handlers, over pooled keep-alive connections. No listener changes its token.
-        context["client"] = deps.client
+    def listener_context(context: BoltContext, next: Callable[[], Any]) -> Any:  # noqa: A002 - Bolt's name
+        # Listeners declare `deps` as a parameter. Bolt gives each request a new stock WebClient, which
+        # opens a connection (a TLS handshake) per call; listeners get askdesk's `client` instead: the
+        # same token, base URL and retry handlers, over pooled keep-alive connections.
+        context["deps"], context["client"] = deps, deps.client
         return next()
 
     @app.error
@@ -148,7 +148,7 @@ def create_app(deps: Deps, *, socket_mode: bool = False) -> App:
         # Database down before the ack (e.g. recording an event id): 503, so Slack delivers it again.
         return BoltResponse(status=503, body="") if is_db_down(error) else None
 
-    register_all(app, deps)
+    register_all(app)
     return app
 
 

@@ -1,14 +1,15 @@
-"""Bolt listeners only: each module has `register(app, deps)`; listeners ack, parse, call one service."""
+"""Bolt listeners only: module-level functions, bound to their ids by each module's `register(app)`.
+
+A listener declares what it needs as parameters: Bolt's own (`ack`, `body`, `client`, ...) and `deps`,
+which a middleware of `bot.app` puts into the context. Listeners ack, parse, call one service."""
 
 from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.runtime.deps import Deps
+from handlers import actions, admin, commands, events, feedback, home, shortcuts, views
 
 
-def register_all(app: App, deps: Deps) -> None:
-    from handlers import actions, admin, commands, events, feedback, home, shortcuts, views
-
+def register_all(app: App) -> None:
     for module in (commands, actions, views, shortcuts, home, events, feedback, admin):
-        module.register(app, deps)
+        module.register(app)

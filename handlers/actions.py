@@ -1,4 +1,4 @@
-"""Buttons on request messages, DMs and App Home: claim, resolve, reopen, transfer, retry."""
+"""Buttons on request messages, DMs and App Home: claim, resolve, reopen, retry, transfer, full text."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ from handlers.common import funnel, noop_ack, safe_ack, tell
 from handlers.home import publish_home
 
 MAX_ID = 2**31 - 1
+CHANGES: dict[str, Callable[..., service.Outcome]] = {
+    Action.CLAIM: service.claim, Action.RESOLVE: service.resolve, Action.REOPEN: service.reopen,
+    Action.RETRY_POST: service.retry_post}
 
 
 def _request_id(body: dict[str, Any]) -> int | None:
@@ -30,67 +33,60 @@ def _request_id(body: dict[str, Any]) -> int | None:
     return int(value)
 
 
-def register(app: App, deps: Deps) -> None:
-    def simple(action: Action, run: Callable[..., service.Outcome]) -> None:
-        # The state change is stored before Slack gets its ack (a few ms), so a crash right after the
-        # ack loses nothing; Slack messages are then brought up to date by outbox jobs.
-        @safe_ack
-        def store(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
-            request_id = _request_id(body)
-            if request_id is None:
-                stale = N_("That button is out of date; please use the latest message.")
-                context["outcome"] = service.Outcome(False, stale)
-            else:
-                context["outcome"] = run(deps, request_id=request_id, actor=body["user"]["id"])
-            ack()
+@safe_ack
+def change(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: BoltContext, deps: Deps) -> None:
+    # The state change is stored before Slack gets its ack (a few ms), so a crash right after the
+    # ack loses nothing; Slack messages are then brought up to date by outbox jobs.
+    request_id = _request_id(body)
+    if request_id is None:
+        context["outcome"] = service.Outcome(False, N_("That button is out of date; please use the latest message."))
+    else:
+        context["outcome"] = CHANGES[action["action_id"]](deps, request_id=request_id, actor=body["user"]["id"])
+    ack()
 
-        @funnel
-        def lazy(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-            outcome: service.Outcome | None = context.get("outcome")
-            if outcome is None:
-                return
-            outcome.kick(deps)
-            if outcome.message:
-                tell(client, body, outcome.message, deps.directory.translator_for(body["user"]["id"], now=deps.now()))
-            if (body.get("view") or {}).get("type") == "home":
-                publish_home(deps, client, body["user"]["id"])
 
-        lazy.__name__ = f"lazy_{action.value}"
-        app.action(action.value)(ack=store, lazy=[lazy])
-
-    simple(Action.CLAIM, service.claim)
-    simple(Action.RESOLVE, service.resolve)
-    simple(Action.REOPEN, service.reopen)
-    simple(Action.RETRY_POST, service.retry_post)
-
-    def ack_with_modal(kind: str) -> Callable[..., None]:
-        def open_modal(body: dict[str, Any], client: WebClient) -> None:
-            # views.open must use the trigger_id within 3 s, so the modal opens before anything else
-            request_id = _request_id(body)
-            req = service.get_request(deps, request_id) if request_id else None
-            t = deps.directory.translator_for(body["user"]["id"], now=deps.now())
-            if req is None:
-                tell(client, body, N_("That request no longer exists."), t)
-                return
-            team = deps.settings.team(req.team)
-            if kind == "transfer":
-                if team is None or not deps.directory.is_responder(team, body["user"]["id"]):
-                    name = team.name if team else req.team
-                    tell(client, body, N_("Only members of {team}'s triage channel can transfer its requests.",
-                                          team=name), t)
-                    return
-                view = blocks.transfer_modal(req, deps.settings.teams, t=t)
-            else:
-                view = blocks.full_text_modal(req, t=t)
-            client.views_open(trigger_id=body["trigger_id"], view=view)
-        open_modal.__name__ = f"open_{kind}"
-        return funnel(open_modal)
-
-    app.action(Action.TRANSFER.value)(ack=noop_ack, lazy=[ack_with_modal("transfer")])
-    app.action(Action.FULL_TEXT.value)(ack=noop_ack, lazy=[ack_with_modal("full_text")])
-
-    @funnel
-    def refresh(body: dict[str, Any], client: WebClient) -> None:
+@funnel
+def after_change(body: dict[str, Any], client: WebClient, context: BoltContext, deps: Deps) -> None:
+    outcome: service.Outcome | None = context.get("outcome")
+    if outcome is None:
+        return
+    outcome.kick(deps)
+    if outcome.message:
+        tell(client, body, outcome.message, deps.directory.translator_for(body["user"]["id"], now=deps.now()))
+    if (body.get("view") or {}).get("type") == "home":
         publish_home(deps, client, body["user"]["id"])
 
-    app.action(Action.HOME_REFRESH.value)(ack=noop_ack, lazy=[refresh])
+
+@funnel
+def open_modal(body: dict[str, Any], action: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    # views.open must use the trigger_id within 3 s, so the modal opens before anything else
+    request_id = _request_id(body)
+    req = service.get_request(deps, request_id) if request_id else None
+    t = deps.directory.translator_for(body["user"]["id"], now=deps.now())
+    if req is None:
+        tell(client, body, N_("That request no longer exists."), t)
+        return
+    team = deps.settings.team(req.team)
+    if action["action_id"] == Action.TRANSFER:
+        if team is None or not deps.directory.is_responder(team, body["user"]["id"]):
+            name = team.name if team else req.team
+            tell(client, body, N_("Only members of {team}'s triage channel can transfer its requests.",
+                                  team=name), t)
+            return
+        view = blocks.transfer_modal(req, deps.settings.teams, t=t)
+    else:
+        view = blocks.full_text_modal(req, t=t)
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+@funnel
+def refresh(body: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    publish_home(deps, client, body["user"]["id"])
+
+
+def register(app: App) -> None:
+    for action_id in CHANGES:
+        app.action(action_id)(ack=change, lazy=[after_change])
+    for action_id in (Action.TRANSFER, Action.FULL_TEXT):
+        app.action(action_id)(ack=noop_ack, lazy=[open_modal])
+    app.action(Action.HOME_REFRESH)(ack=noop_ack, lazy=[refresh])

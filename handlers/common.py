@@ -122,7 +122,7 @@ def safe_ack(fn: Callable[..., None]) -> Callable[..., BoltResponse | None]:
                 log.warning("database unavailable: %s; the event will be delivered again", type(exc).__name__)
                 return BoltResponse(status=503, body="")
             if ack.response is None:
-                message = DB_DOWN if is_db_down(exc) else user_message_for(exc)
+                message = user_message_for(exc)
                 _ack_failure(ack, kwargs, reader(kwargs.get("body") or kwargs.get("command")).render(message))
             else:
                 user_message_for(exc)

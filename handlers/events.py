@@ -18,16 +18,16 @@ def is_thread_reply(event: dict[str, Any]) -> bool:
             and isinstance(user, str) and bool(user))
 
 
-def register(app: App, deps: Deps) -> None:
-    triage_channels = {t.channel for t in deps.settings.teams}
+@safe_ack
+def on_message(ack: Ack, body: dict[str, Any], event: dict[str, Any], deps: Deps) -> None:
+    # a few ms of database work, stored before the ack: an event is not delivered again once acked
+    channel = event.get("channel")
+    if (isinstance(channel, str) and any(t.channel == channel for t in deps.settings.teams)
+            and is_thread_reply(event)):
+        service.thread_reply(deps, channel=event["channel"], thread_ts=event["thread_ts"], user=event["user"],
+                             event_id=event_id_of(body))
+    ack()
 
-    @safe_ack
-    def on_message(ack: Ack, body: dict[str, Any], event: dict[str, Any]) -> None:
-        # a few ms of database work, stored before the ack: an event is not delivered again once acked
-        channel = event.get("channel")
-        if isinstance(channel, str) and channel in triage_channels and is_thread_reply(event):
-            service.thread_reply(deps, channel=event["channel"], thread_ts=event["thread_ts"], user=event["user"],
-                                 event_id=event_id_of(body))
-        ack()
 
+def register(app: App) -> None:
     app.event("message")(on_message)

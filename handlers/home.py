@@ -21,11 +21,12 @@ def publish_home(deps: Deps, client: WebClient, user_id: str, note: str | None =
                                                                  note=note))
 
 
-def register(app: App, deps: Deps) -> None:
-    @funnel
-    def home_opened(body: dict[str, Any], client: WebClient, event: dict[str, Any]) -> None:
-        user = event.get("user")
-        if event.get("tab", "home") == "home" and isinstance(user, str) and user:
-            publish_home(deps, client, user)
+@funnel
+def home_opened(body: dict[str, Any], client: WebClient, event: dict[str, Any], deps: Deps) -> None:
+    user = event.get("user")
+    if event.get("tab", "home") == "home" and isinstance(user, str) and user:
+        publish_home(deps, client, user)
 
+
+def register(app: App) -> None:
     app.event("app_home_opened")(ack=noop_ack, lazy=[home_opened])

@@ -12,7 +12,8 @@ from bot.i18n import N_
 from bot.render.ids import INPUT, Block, Callback
 from bot.runtime.deps import Deps
 from bot.services import requests as service
-from handlers.common import funnel, handle_error, safe_ack, tell
+from handlers.actions import after_change
+from handlers.common import handle_error, safe_ack
 
 
 def field(view: dict[str, Any], block_id: str) -> str | None:
@@ -24,69 +25,54 @@ def field(view: dict[str, Any], block_id: str) -> str | None:
     return value.strip() if isinstance(value, str) else None
 
 
-def register(app: App, deps: Deps) -> None:
-    settings = deps.settings
+def request_form(view: dict[str, Any]) -> service.RequestForm:
+    """The submitted request modal (`bot.render.blocks.request_modal`): its inputs and metadata."""
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        meta = {}
+    if not isinstance(meta, dict):
+        meta = {}
+    summary, details = field(view, Block.SUMMARY) or "", field(view, Block.DETAILS) or ""
+    return service.RequestForm(
+        team=meta.get("team") or field(view, Block.TEAM), text=summary + (f"\n\n{details}" if details else ""),
+        summary=summary, category=field(view, Block.CATEGORY), urgency=field(view, Block.URGENCY) or "normal",
+        permalink=meta.get("permalink"), channel=meta.get("channel"))
 
-    @safe_ack
-    def request_ack(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
-        try:
-            meta = json.loads(view.get("private_metadata") or "{}")
-        except ValueError:
-            meta = {}
-        if not isinstance(meta, dict):
-            meta = {}
-        slug = meta.get("team") or field(view, Block.TEAM)
-        summary = field(view, Block.SUMMARY) or ""
-        details = field(view, Block.DETAILS) or ""
-        t = deps.directory.translator_for(body["user"]["id"], now=deps.now())
-        errors: dict[str, str] = {}
-        if not summary:
-            errors[Block.SUMMARY] = t._("Please write a one-line summary.")
-        if not slug or settings.team(slug) is None:
-            errors[Block.TEAM] = t._("Please pick a team.")
-        if errors:
-            ack(response_action="errors", errors=errors)
-            return
-        text = summary + (f"\n\n{details}" if details else "")
-        try:
-            outcome = service.create_request(
-                deps, team_slug=slug, requester_id=body["user"]["id"], text=text, summary=summary,
-                category=field(view, Block.CATEGORY), urgency=field(view, Block.URGENCY) or "normal",
-                source_permalink=meta.get("permalink"), source_channel=meta.get("channel"))
-        except service.InputError as exc:
-            ack(response_action="errors", errors={Block.SUMMARY: t.render(exc.message)[:150]})
-            return
-        ack()
-        outcome.start(deps, on_error=lambda exc: handle_error(exc, body, client))
 
-    app.view(Callback.REQUEST_MODAL.value)(request_ack)
+@safe_ack
+def request_ack(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    t = deps.directory.translator_for(body["user"]["id"], now=deps.now())
+    try:
+        outcome = service.create_request(deps, request_form(view), requester_id=body["user"]["id"])
+    except service.InputError as exc:
+        ack(response_action="errors", errors={name: t.render(text)[:150] for name, text in exc.errors.items()})
+        return
+    ack()
+    outcome.start(deps, on_error=lambda exc: handle_error(exc, body, client))
 
-    @safe_ack
-    def transfer_ack(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
-        target = field(view, Block.TRANSFER_TEAM)
-        t = deps.directory.translator_for(body["user"]["id"], now=deps.now())
-        if not target or settings.team(target) is None:
-            ack(response_action="errors", errors={Block.TRANSFER_TEAM: t._("Please pick a team.")})
-            return
-        request_id = str(view.get("private_metadata") or "")
-        if not request_id.isdigit():
-            ack(response_action="errors", errors={Block.TRANSFER_TEAM: t._("This form is out of date.")})
-            return
-        outcome = service.transfer(deps, request_id=int(request_id), actor=body["user"]["id"], to_team=target,
-                                   note=field(view, Block.TRANSFER_NOTE))
-        if not outcome.ok:
-            problem = t.render(outcome.message or N_("Not allowed."))
-            ack(response_action="errors", errors={Block.TRANSFER_TEAM: problem[:150]})
-            return
-        context["outcome"] = outcome
-        ack()
 
-    @funnel
-    def transfer_lazy(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        outcome: service.Outcome | None = context.get("outcome")
-        if outcome is not None:
-            outcome.kick(deps)
-            if outcome.message:
-                tell(client, body, outcome.message, deps.directory.translator_for(body["user"]["id"], now=deps.now()))
+@safe_ack
+def transfer_ack(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext, deps: Deps) -> None:
+    target = field(view, Block.TRANSFER_TEAM)
+    t = deps.directory.translator_for(body["user"]["id"], now=deps.now())
+    if not target or deps.settings.team(target) is None:
+        ack(response_action="errors", errors={Block.TRANSFER_TEAM: t._("Please pick a team.")})
+        return
+    request_id = str(view.get("private_metadata") or "")
+    if not request_id.isdigit():
+        ack(response_action="errors", errors={Block.TRANSFER_TEAM: t._("This form is out of date.")})
+        return
+    outcome = service.transfer(deps, request_id=int(request_id), actor=body["user"]["id"], to_team=target,
+                               note=field(view, Block.TRANSFER_NOTE))
+    if not outcome.ok:
+        problem = t.render(outcome.message or N_("Not allowed."))
+        ack(response_action="errors", errors={Block.TRANSFER_TEAM: problem[:150]})
+        return
+    context["outcome"] = outcome
+    ack()
 
-    app.view(Callback.TRANSFER_MODAL.value)(ack=transfer_ack, lazy=[transfer_lazy])
+
+def register(app: App) -> None:
+    app.view(Callback.REQUEST_MODAL)(request_ack)
+    app.view(Callback.TRANSFER_MODAL)(ack=transfer_ack, lazy=[after_change])

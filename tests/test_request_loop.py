@@ -271,3 +271,44 @@ def test_admin_listed_in_config_may_reopen(h: Harness) -> None:
     h.wait(lambda: load(h, req.id).status == "resolved")
     button(h, load(h, req.id), Action.REOPEN, ADMIN)
     h.wait(lambda: load(h, req.id).status == "open")
+
+
+def test_every_change_to_a_request_that_is_not_there_answers_no_longer_exists(h: Harness) -> None:
+    """Claim, resolve, reopen, retry and transfer share one locked load: a missing request is one answer."""
+    def answers() -> int:
+        return sum("Request #424242 no longer exists." in str(p) for p in h.sim.response_posts)
+
+    for done, action in enumerate((Action.CLAIM, Action.RESOLVE, Action.REOPEN, Action.RETRY_POST), start=1):
+        resp = h.driver.block_action(user_id=ALICE, action_id=action.value, value="424242", channel_id=FINANCE_CH,
+                                     message_ts="1700000000.000100")
+        assert resp.status == 200, resp.body
+        h.wait(lambda n=done: answers() == n)
+    moved = h.driver.view_submission(user_id=ALICE, callback_id=Callback.TRANSFER_MODAL.value,
+                                     private_metadata="424242", values={
+                                         Block.TRANSFER_TEAM: {"value": {"type": "static_select",
+                                                                         "selected_option": {"value": "it"}}}})
+    assert moved.json == {"response_action": "errors",
+                          "errors": {Block.TRANSFER_TEAM: "Request #424242 no longer exists."}}
+
+
+def test_the_request_modal_names_each_wrong_field(h: Harness) -> None:
+    """One form and one check: what is wrong is shown under the input it is about (forged values too)."""
+    def submit(metadata: str, **inputs: dict) -> dict:
+        values = {block: {"value": element} for block, element in inputs.items()}
+        return h.driver.view_submission(user_id=ERIN, callback_id=Callback.REQUEST_MODAL.value,
+                                        private_metadata=metadata, values=values).json
+
+    summary = {"type": "plain_text_input", "value": "Card limit"}
+    assert submit('{"team": null}', details={"type": "plain_text_input", "value": "no summary"}) == {
+        "response_action": "errors",
+        "errors": {Block.SUMMARY: "Please write a one-line summary.", Block.TEAM: "Please pick a team."}}
+    forged = submit('{"team": "finance"}', summary=summary,
+                    category={"type": "static_select", "selected_option": {"value": "Laptop"}},
+                    urgency={"type": "radio_buttons", "selected_option": {"value": "panic"}})
+    assert forged["errors"] == {
+        Block.CATEGORY: "'Laptop' is not one of Finance's categories: Expenses, Payroll, Invoices.",
+        Block.URGENCY: "Urgency must be one of low, normal, high."}
+    picked = submit("not json", summary=summary, team={"type": "static_select", "selected_option": {"value": "it"}})
+    assert picked is None  # an empty ack closes the modal
+    req = h.wait(lambda: _latest_posted(h, ERIN))
+    assert (req.team, req.summary, req.text, req.urgency) == ("it", "Card limit", "Card limit", "normal")

@@ -15,7 +15,7 @@ def digest_scenario(demo: Demo) -> None:
 
     demo.settle()
     demo.print("\n━━ 8. The weekly digests (here: the 7 days up to now, as `/askdesk digest` shows them) ━━")
-    seeded = seed_history(demo.engine, demo.settings, demo.deps.now())
+    seeded = seed_history(demo.deps.engine, demo.settings, demo.deps.now())
     demo.print(f"   (For the comparison and the 8-week charts the demo first adds {seeded} synthetic resolved and "
                "surveyed requests of earlier weeks.)")
     demo.print("   Satisfaction is shown only where at least "

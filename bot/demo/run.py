@@ -58,12 +58,8 @@ class Demo:
 
     # -- plumbing ---------------------------------------------------------------------------
     def start(self) -> None:
-        from bot.app import create_app
-        from bot.runtime.jobs import build_deps
-        from bot.runtime.scheduler import Clock
+        from bot.app import boot
         from bot.runtime.server import create_server
-        from storage.engine import make_engine
-        from storage.migrate import upgrade
 
         self.sim.start()
         db = self.out_dir / "demo.db"
@@ -71,22 +67,18 @@ class Demo:
             bot_token="xoxb-demo", signing_secret=SIGNING_SECRET, slack_api_url=self.sim.base_url,
             database_url=f"sqlite:///{db}", listener_threads=8, http_threads=8,
             **parse_config("demo_config.toml (built in)", demo_config()))
-        upgrade(self.settings.database_url)
-        self.engine = make_engine(self.settings.database_url)
-        self.deps = build_deps(self.settings, self.engine, workers=4)
-        self.app = create_app(self.deps)
-        self.server = create_server(self.app, self.engine, host="127.0.0.1", port=0, threads=8)
+        self.deps, self.app, self.clock = boot(self.settings)
+        self.server = create_server(self.app, self.deps.engine, host="127.0.0.1", port=0, threads=8)
         threading.Thread(target=self.server.run, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.effective_port}/slack/events"
         self.driver = SlackDriver(self.url, SIGNING_SECRET, self.sim)
-        self.clock = Clock(self.deps).start()
+        self.clock.start()
 
     def stop(self) -> None:
-        self.clock.stop()
+        from bot.app import drain
+
         self.server.close()
-        self.app.listener_runner.listener_executor.shutdown(wait=True)
-        self.deps.outbox.stop()
-        self.engine.dispose()
+        drain(self.deps, self.app, self.clock)
         self.sim.stop()
 
     def settle(self, quiet: float = 0.35, timeout: float = 15.0) -> None:

@@ -6,6 +6,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.demo.digest import digest_scenario
+from bot.demo.feedback import feedback_scenario
 from bot.demo.run import Demo
 from bot.render.ids import Action, Block, Callback
 
@@ -91,18 +93,8 @@ def _last_modal_metadata(demo: Demo) -> str:
 def run_scenario(demo: Demo) -> None:
     demo.print("askdesk demo — the real app, a local Slack simulator, signed requests, SQLite.\n")
     request_loop(demo)
-    try:
-        from bot.demo.feedback import feedback_scenario
-    except ImportError:
-        feedback_scenario = None
-    if feedback_scenario:
-        feedback_scenario(demo)
-    try:
-        from bot.demo.digest import digest_scenario
-    except ImportError:
-        digest_scenario = None
-    if digest_scenario:
-        digest_scenario(demo)
+    feedback_scenario(demo)
+    digest_scenario(demo)
     calls = demo.sim.calls
     demo.print(f"\nDone: {len(calls)} Web API calls to the simulator, "
                f"{sum(1 for c in calls if not c.ok)} answered with an error on purpose or by the fake.")

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -50,6 +51,9 @@ class Deps:
     outbox: Outbox[Deps] = field(init=False)  # set by bot.runtime.jobs.build_deps
     _workspace_url: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Deps:
+        return self  # one per process, shared: Bolt deep-copies the context it hands to lazy listeners
 
     @property
     def workspace_url(self) -> str:

@@ -6,14 +6,16 @@ Slack up to date; listeners kick those jobs right away and the scheduler catches
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlmodel import Session
 
-from bot.config import URGENCIES, Team
+from bot.config import URGENCIES, Settings, Team
 from bot.i18n import N_, Message
 from bot.render.blocks import mention
 from bot.runtime.deps import Deps
@@ -30,11 +32,40 @@ log = logging.getLogger(__name__)
 
 
 class InputError(ValueError):
-    """Bad input from a user; the message is shown to them (translated into their language)."""
+    """Bad input from a user, shown to them in their language: `errors` maps each wrong field of the
+    request form to what to fix; `message` is the first of them."""
 
-    def __init__(self, message: Message) -> None:
-        super().__init__(message.msgid)
-        self.message = message
+    def __init__(self, errors: dict[str, Message]) -> None:
+        self.errors, self.message = errors, next(iter(errors.values()))
+        super().__init__(self.message.msgid)
+
+
+@dataclass(frozen=True)
+class RequestForm:
+    """A new request as someone gave it: the text after `/ask-<team>`, or the request modal's fields
+    (their names are the modal's block ids)."""
+
+    team: str | None
+    text: str
+    summary: str | None = None  # the modal's one-line summary; else the text's first line
+    category: str | None = None
+    urgency: str = "normal"
+    permalink: str | None = None
+    channel: str | None = None
+
+    def errors(self, settings: Settings) -> dict[str, Message]:
+        team = settings.team(self.team or "")
+        errors: dict[str, Message] = {}
+        if not (self.summary if self.summary is not None else self.text).strip():
+            errors["summary"] = N_("Please write a one-line summary.")
+        if team is None:
+            errors["team"] = N_("Please pick a team.")
+        elif self.category and team.categories and self.category not in team.categories:
+            errors["category"] = N_("'{category}' is not one of {team}'s categories: {choices}.",
+                                    category=self.category, team=team.name, choices=", ".join(team.categories))
+        if self.urgency not in URGENCIES:
+            errors["urgency"] = N_("Urgency must be one of {choices}.", choices=", ".join(URGENCIES))
+        return errors
 
 
 @dataclass
@@ -56,9 +87,20 @@ class Outcome:
         return self
 
 
-def _gone(request_id: int) -> Outcome:
-    """The answer to an action naming a request that is not in the database (a stale or forged value)."""
-    return Outcome(False, N_("Request #{id} no longer exists.", id=request_id))
+def _locked(change: Callable[..., Outcome]) -> Callable[..., Outcome]:
+    """Make `change(deps, session, req, **kw)` callable as `change(deps, request_id=…, **kw)`: it runs in
+    one transaction on the request row loaded FOR UPDATE (on SQLite under the write lock). A request
+    that is not in the database (a stale or forged id) is answered "no longer exists"."""
+
+    @functools.wraps(change)
+    def locked(deps: Deps, *, request_id: int, **kwargs: Any) -> Outcome:
+        with session_scope(deps.engine) as session:
+            req = queries.get(session, request_id, for_update=True)
+            if req is None:
+                return Outcome(False, N_("Request #{id} no longer exists.", id=request_id))
+            return change(deps, session, req, **kwargs)
+
+    return locked
 
 
 def _post_key(request_id: int, attempt: int | str) -> str:
@@ -74,35 +116,32 @@ def _render_job(session: Session, req: Request) -> int | None:
 def _team(deps: Deps, slug: str) -> Team:
     team = deps.settings.team(slug)
     if team is None:
-        raise InputError(N_("The team '{team}' is no longer configured.", team=slug))
+        raise InputError({"team": N_("The team '{team}' is no longer configured.", team=slug)})
     return team
 
 
-def create_request(deps: Deps, *, team_slug: str, requester_id: str, text: str, summary: str | None = None,
-                   category: str | None = None, urgency: str = "normal", source_permalink: str | None = None,
-                   source_channel: str | None = None, response_url: str | None = None) -> Outcome:
+def first_line(text: str) -> str:
+    return next(iter(text.strip().splitlines()), "")
+
+
+def create_request(deps: Deps, form: RequestForm, *, requester_id: str, response_url: str | None = None) -> Outcome:
     """Save a new request and enqueue its posting. Raises InputError on bad input."""
-    team = _team(deps, team_slug)
-    body = (text or "").strip()
-    if not body:
-        raise InputError(N_("Please describe what you need — the request was empty."))
-    if urgency not in URGENCIES:
-        raise InputError(N_("Urgency must be one of {choices}.", choices=", ".join(URGENCIES)))
-    if category and team.categories and category not in team.categories:
-        raise InputError(N_("'{category}' is not one of {team}'s categories: {choices}.", category=category,
-                                team=team.name, choices=", ".join(team.categories)))
+    errors = form.errors(deps.settings)
+    if errors:
+        raise InputError(errors)
+    body, team = form.text.strip(), _team(deps, form.team or "")
     now = deps.now()
     values = dict(
         team=team.slug, origin_team=team.slug, requester_id=requester_id, department="",
-        summary=(summary or body.splitlines()[0]).strip()[:300], text=body, category=category, urgency=urgency,
-        source_permalink=source_permalink, source_channel=source_channel, response_url=response_url,
-        created_at=now, updated_at=now)
+        summary=(form.summary or first_line(body)).strip()[:300], text=body, category=form.category,
+        urgency=form.urgency, source_permalink=form.permalink, source_channel=form.channel,
+        response_url=response_url, created_at=now, updated_at=now)
     owner, until = deps.outbox.new_lease()
     # Committed before the slash command is acknowledged, in a group commit with the other requests
     # arriving at the same time (one INSERT per table for all of them). The post job is inserted
     # already leased to this instance, which runs it right after the ack with the request in hand;
     # should this process die first, the clock takes it when the lease ends.
-    new = queries.NewRequest(values=values, detail={"category": category, "urgency": urgency},
+    new = queries.NewRequest(values=values, detail={"category": form.category, "urgency": form.urgency},
                              job_kind="post_request", job_key=_first_post_key, lease=(owner, until))
     req, job_id = group_commit(deps.engine, queries.insert_new, new, urgent=True)
     assert job_id is not None  # the key embeds the new request's id
@@ -115,111 +154,100 @@ def _first_post_key(request_id: int) -> str:
     return _post_key(request_id, 0)
 
 
-def claim(deps: Deps, *, request_id: int, actor: str) -> Outcome:
+@_locked
+def claim(deps: Deps, session: Session, req: Request, *, actor: str) -> Outcome:
     now = deps.now()
-    with session_scope(deps.engine) as session:
-        req = queries.get(session, request_id, for_update=True)
-        if req is None:
-            return _gone(request_id)
-        team = _team(deps, req.team)
-        if not deps.directory.is_responder(team, actor):
-            return Outcome(False, N_("Only members of {team}'s triage channel can claim its requests.", team=team.name))
-        if req.status == "resolved":
-            return Outcome(False, N_("#{id} is already resolved.", id=req.id), req.id)
-        if req.assignee_id == actor:
-            return Outcome(True, N_("You already have #{id}.", id=req.id), req.id)
-        previous = req.assignee_id
-        req.assignee_id, req.status, req.updated_at = actor, "claimed", now
-        queries.add_event(session, req, "claimed", actor=actor, at=now,
-                          detail={"previous": previous} if previous else None)
-        if req.first_response_at is None:
-            req.first_response_at = now
-            queries.add_event(session, req, "first_response", actor=actor, at=now, detail={"via": "claim"})
-        session.add(req)
-        job = _render_job(session, req)
+    team = _team(deps, req.team)
+    if not deps.directory.is_responder(team, actor):
+        return Outcome(False, N_("Only members of {team}'s triage channel can claim its requests.", team=team.name))
+    if req.status == "resolved":
+        return Outcome(False, N_("#{id} is already resolved.", id=req.id), req.id)
+    if req.assignee_id == actor:
+        return Outcome(True, N_("You already have #{id}.", id=req.id), req.id)
+    previous = req.assignee_id
+    req.assignee_id, req.status, req.updated_at = actor, "claimed", now
+    queries.add_event(session, req, "claimed", actor=actor, at=now,
+                      detail={"previous": previous} if previous else None)
+    if req.first_response_at is None:
+        req.first_response_at = now
+        queries.add_event(session, req, "first_response", actor=actor, at=now, detail={"via": "claim"})
+    session.add(req)
+    job = _render_job(session, req)
     return Outcome(True, None, req.id, [job])
 
 
-def resolve(deps: Deps, *, request_id: int, actor: str) -> Outcome:
+@_locked
+def resolve(deps: Deps, session: Session, req: Request, *, actor: str) -> Outcome:
     now = deps.now()
-    with session_scope(deps.engine) as session:
-        req = queries.get(session, request_id, for_update=True)
-        if req is None:
-            return _gone(request_id)
-        team = _team(deps, req.team)
-        if actor != req.requester_id and not deps.directory.is_responder(team, actor):
-            return Outcome(False, N_("Only {team}'s responders or the person who asked can resolve #{id}.",
-                                      team=team.name, id=req.id))
-        if req.status == "resolved":
-            return Outcome(True, N_("#{id} is already resolved.", id=req.id), req.id)
-        req.status, req.resolved_at, req.updated_at = "resolved", now, now
-        req.resolution_count += 1
-        if req.assignee_id is None and actor != req.requester_id:
-            req.assignee_id = actor
-        if req.first_response_at is None and actor != req.requester_id:
-            req.first_response_at = now
-            queries.add_event(session, req, "first_response", actor=actor, at=now, detail={"via": "resolve"})
-        queries.add_event(session, req, "resolved", actor=actor, at=now)
-        session.add(req)
-        session.flush()
-        jobs = [_render_job(session, req), *feedback.on_resolved(deps, session, req)]
+    team = _team(deps, req.team)
+    if actor != req.requester_id and not deps.directory.is_responder(team, actor):
+        return Outcome(False, N_("Only {team}'s responders or the person who asked can resolve #{id}.",
+                                  team=team.name, id=req.id))
+    if req.status == "resolved":
+        return Outcome(True, N_("#{id} is already resolved.", id=req.id), req.id)
+    req.status, req.resolved_at, req.updated_at = "resolved", now, now
+    req.resolution_count += 1
+    if req.assignee_id is None and actor != req.requester_id:
+        req.assignee_id = actor
+    if req.first_response_at is None and actor != req.requester_id:
+        req.first_response_at = now
+        queries.add_event(session, req, "first_response", actor=actor, at=now, detail={"via": "resolve"})
+    queries.add_event(session, req, "resolved", actor=actor, at=now)
+    session.add(req)
+    session.flush()
+    jobs = [_render_job(session, req), *feedback.on_resolved(deps, session, req)]
     return Outcome(True, None, req.id, jobs)
 
 
-def reopen(deps: Deps, *, request_id: int, actor: str) -> Outcome:
+@_locked
+def reopen(deps: Deps, session: Session, req: Request, *, actor: str) -> Outcome:
     now = deps.now()
-    with session_scope(deps.engine) as session:
-        req = queries.get(session, request_id, for_update=True)
-        if req is None:
-            return _gone(request_id)
-        if actor != req.requester_id and not deps.settings.is_admin(actor):
-            return Outcome(False, N_("Only the person who asked ({user}) can reopen #{id}.",
-                                      user=mention(req.requester_id), id=req.id))
-        if req.status != "resolved":
-            return Outcome(True, N_("#{id} is still open.", id=req.id), req.id)
-        req.status = "claimed" if req.assignee_id else "open"
-        req.resolved_at, req.updated_at = None, now
-        req.reopen_count += 1
-        queries.add_event(session, req, "reopened", actor=actor, at=now)
-        session.add(req)
-        session.flush()
-        feedback.on_reopened(deps, session, req)
-        jobs = [_render_job(session, req)]
+    if actor != req.requester_id and not deps.settings.is_admin(actor):
+        return Outcome(False, N_("Only the person who asked ({user}) can reopen #{id}.",
+                                  user=mention(req.requester_id), id=req.id))
+    if req.status != "resolved":
+        return Outcome(True, N_("#{id} is still open.", id=req.id), req.id)
+    req.status = "claimed" if req.assignee_id else "open"
+    req.resolved_at, req.updated_at = None, now
+    req.reopen_count += 1
+    queries.add_event(session, req, "reopened", actor=actor, at=now)
+    session.add(req)
+    session.flush()
+    feedback.on_reopened(deps, session, req)
+    jobs = [_render_job(session, req)]
     return Outcome(True, None, req.id, jobs)
 
 
-def transfer(deps: Deps, *, request_id: int, actor: str, to_team: str, note: str | None = None) -> Outcome:
+@_locked
+def transfer(deps: Deps, session: Session, req: Request, *, actor: str, to_team: str,
+             note: str | None = None) -> Outcome:
     now = deps.now()
-    with session_scope(deps.engine) as session:
-        req = queries.get(session, request_id, for_update=True)
-        if req is None:
-            return _gone(request_id)
-        team = _team(deps, req.team)
-        target = deps.settings.team(to_team)
-        if not deps.directory.is_responder(team, actor):
-            return Outcome(False, N_("Only members of {team}'s triage channel can transfer its requests.",
-                                     team=team.name))
-        if target is None:
-            return Outcome(False, N_("There is no team '{team}'.", team=to_team))
-        if target.slug == team.slug:
-            return Outcome(False, N_("#{id} is already with {team}.", id=req.id, team=team.name))
-        if req.status == "resolved":
-            return Outcome(False, N_("#{id} is resolved; reopen it before transferring.", id=req.id))
-        old_channel, old_ts = req.triage_channel, req.triage_ts
-        req.team, req.status, req.assignee_id, req.updated_at = target.slug, "open", None, now
-        req.transfer_count += 1
-        req.post_state = "pending"
-        queries.add_event(session, req, "transferred", actor=actor, at=now,
-                          detail={"from": team.slug, "to": target.slug, "note": (note or "")[:1000]})
-        session.add(req)
-        jobs = [
-            job_queries.enqueue(session, kind="transfer_notice", key=f"moved:{req.id}:{req.transfer_count}",
-                                payload={"request_id": req.id, "channel": old_channel, "ts": old_ts,
-                                         "from": team.slug, "to": target.slug}, due_at=now + KICK_GRACE),
-            job_queries.enqueue(session, kind="post_request", key=_post_key(req.id, req.transfer_count),
-                                payload={"request_id": req.id, "note": (note or "")[:1000], "by": actor,
-                                         "from": team.slug}, due_at=now + KICK_GRACE),
-        ]
+    team = _team(deps, req.team)
+    target = deps.settings.team(to_team)
+    if not deps.directory.is_responder(team, actor):
+        return Outcome(False, N_("Only members of {team}'s triage channel can transfer its requests.",
+                                 team=team.name))
+    if target is None:
+        return Outcome(False, N_("There is no team '{team}'.", team=to_team))
+    if target.slug == team.slug:
+        return Outcome(False, N_("#{id} is already with {team}.", id=req.id, team=team.name))
+    if req.status == "resolved":
+        return Outcome(False, N_("#{id} is resolved; reopen it before transferring.", id=req.id))
+    old_channel, old_ts = req.triage_channel, req.triage_ts
+    req.team, req.status, req.assignee_id, req.updated_at = target.slug, "open", None, now
+    req.transfer_count += 1
+    req.post_state = "pending"
+    queries.add_event(session, req, "transferred", actor=actor, at=now,
+                      detail={"from": team.slug, "to": target.slug, "note": (note or "")[:1000]})
+    session.add(req)
+    jobs = [
+        job_queries.enqueue(session, kind="transfer_notice", key=f"moved:{req.id}:{req.transfer_count}",
+                            payload={"request_id": req.id, "channel": old_channel, "ts": old_ts,
+                                     "from": team.slug, "to": target.slug}, due_at=now + KICK_GRACE),
+        job_queries.enqueue(session, kind="post_request", key=_post_key(req.id, req.transfer_count),
+                            payload={"request_id": req.id, "note": (note or "")[:1000], "by": actor,
+                                     "from": team.slug}, due_at=now + KICK_GRACE),
+    ]
     return Outcome(True, N_("#{id} moved to {team}.", id=req.id, team=target.name), req.id, jobs)
 
 
@@ -242,22 +270,19 @@ def thread_reply(deps: Deps, *, channel: str, thread_ts: str, user: str, event_i
     return Outcome(True, request_id=req.id)
 
 
-def retry_post(deps: Deps, *, request_id: int, actor: str) -> Outcome:
-    with session_scope(deps.engine) as session:
-        req = queries.get(session, request_id, for_update=True)
-        if req is None:
-            return _gone(request_id)
-        if actor != req.requester_id and not deps.settings.is_admin(actor):
-            return Outcome(False, N_("Only the person who asked or an admin can retry posting this request."))
-        if req.post_state != "failed":
-            posted = N_("#{id} is already posted.", id=req.id)
-            return Outcome(True, posted if req.post_state == "posted" else None, req.id)
-        req.post_state, req.post_error = "pending", None
-        now = deps.now()
-        queries.add_event(session, req, "post_retry", actor=actor, at=now)
-        session.add(req)
-        job = job_queries.enqueue(session, kind="post_request", key=_post_key(req.id, uuid.uuid4().hex[:8]),
-                                  payload={"request_id": req.id}, due_at=now + KICK_GRACE)
+@_locked
+def retry_post(deps: Deps, session: Session, req: Request, *, actor: str) -> Outcome:
+    if actor != req.requester_id and not deps.settings.is_admin(actor):
+        return Outcome(False, N_("Only the person who asked or an admin can retry posting this request."))
+    if req.post_state != "failed":
+        posted = N_("#{id} is already posted.", id=req.id)
+        return Outcome(True, posted if req.post_state == "posted" else None, req.id)
+    req.post_state, req.post_error = "pending", None
+    now = deps.now()
+    queries.add_event(session, req, "post_retry", actor=actor, at=now)
+    session.add(req)
+    job = job_queries.enqueue(session, kind="post_request", key=_post_key(req.id, uuid.uuid4().hex[:8]),
+                              payload={"request_id": req.id}, due_at=now + KICK_GRACE)
     return Outcome(True, N_("Trying again to post #{id}…", id=req.id), req.id, [job])
 
 
