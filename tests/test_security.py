@@ -20,6 +20,7 @@ import storage.requests
 from bot.render.ids import Action, Block, Callback
 from bot.runtime.jobs import build_deps
 from bot.runtime.logs import RedactingFilter
+from bot.runtime.outbox import KICK_GRACE
 from slacksim.driver import SlackDriver
 from slacksim.simulator import SlackSimulator
 from storage.engine import make_engine
@@ -57,12 +58,17 @@ def state(h: Harness) -> dict[str, Any]:
 
 
 def settled_state(h: Harness, timeout: float = 10.0) -> dict[str, Any]:
-    """`state` once background work (e.g. a survey planned after a resolve) has stopped changing it."""
+    """`state` once background work (e.g. a survey planned after a resolve) has stopped changing it:
+    no job a listener is about to run (due within KICK_GRACE) is left, and nothing changes for 0.2 s."""
     last, deadline = state(h), time.monotonic() + timeout
     while time.monotonic() < deadline:
         time.sleep(0.2)
         now = state(h)
-        if now == last:
+        with session_scope(h.deps.engine) as s:
+            soon = s.exec(select(func.count()).select_from(Job).where(
+                Job.status.in_(("pending", "running")),  # type: ignore[attr-defined]
+                Job.due_at <= h.deps.now() + KICK_GRACE)).one()
+        if now == last and not soon:
             return now
         last = now
     raise AssertionError("the database kept changing")
