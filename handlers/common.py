@@ -121,11 +121,9 @@ def safe_ack(fn: Callable[..., None]) -> Callable[..., BoltResponse | None]:
             if ack.response is None and is_db_down(exc) and event_id_of(kwargs.get("body") or {}):
                 log.warning("database unavailable: %s; the event will be delivered again", type(exc).__name__)
                 return BoltResponse(status=503, body="")
+            message = user_message_for(exc)  # logged with a reference either way
             if ack.response is None:
-                message = user_message_for(exc)
                 _ack_failure(ack, kwargs, reader(kwargs.get("body") or kwargs.get("command")).render(message))
-            else:
-                user_message_for(exc)
         return None
 
     return wrapper

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,12 @@ def test_the_outbox_runs_only_the_table_it_was_given(h: Harness) -> None:
     assert rows["probe"].status == "failed" and rows["probe"].last_error == "refused 1"
     assert rows["render"].status == "failed" and rows["render"].last_error == "no handler for job kind 'render'"
     assert failures == [({"n": 1}, "refused 1")]
+
+
+def test_listener_modules_bind_module_level_functions_with_register_app_only() -> None:
+    """Listeners get `deps` from the Bolt context (bot.app's middleware), so `register` needs only the app."""
+    import handlers
+
+    modules = [handlers.actions, handlers.admin, handlers.commands, handlers.events, handlers.feedback,
+               handlers.home, handlers.shortcuts, handlers.views]
+    assert all(list(inspect.signature(module.register).parameters) == ["app"] for module in modules)

@@ -42,8 +42,7 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class RequestForm:
-    """A new request as someone gave it: the text after `/ask-<team>`, or the request modal's fields
-    (their names are the modal's block ids)."""
+    """A new request: the text after `/ask-<team>`, or the request modal's fields (named as its block ids)."""
 
     team: str | None
     text: str
@@ -88,9 +87,8 @@ class Outcome:
 
 
 def _locked(change: Callable[..., Outcome]) -> Callable[..., Outcome]:
-    """Make `change(deps, session, req, **kw)` callable as `change(deps, request_id=…, **kw)`: it runs in
-    one transaction on the request row loaded FOR UPDATE (on SQLite under the write lock). A request
-    that is not in the database (a stale or forged id) is answered "no longer exists"."""
+    """`change(deps, session, req, **kw)` called as `change(deps, request_id=…, **kw)`, in one transaction on
+    the row loaded FOR UPDATE (SQLite: under the write lock); a request not in the database is "gone"."""
 
     @functools.wraps(change)
     def locked(deps: Deps, *, request_id: int, **kwargs: Any) -> Outcome:
