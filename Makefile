@@ -61,7 +61,9 @@ fonts:
 	@bash scripts/install-fonts.sh
 
 # ---------------------------------------------------------------- run
-demo: venv fonts
+# The demo runs without the font too (charts then show boxes for Chinese names, and askdesk says so once).
+demo: venv
+	@bash scripts/install-fonts.sh || echo "make demo: continuing without a CJK font" >&2
 	$(VENV)/bin/askdesk demo $(DEMO_ARGS)
 
 bench: venv
