@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
+from sqlalchemy.engine import Engine
 
 from bot.analytics.fonts import warn_if_no_cjk_font
 from bot.config import Settings
@@ -19,8 +20,6 @@ from bot.runtime.scheduler import Clock
 from handlers import register_all
 from handlers.common import event_id_of, handle_error, is_db_down
 from storage import requests as queries
-from storage.engine import make_engine
-from storage.migrate import upgrade
 from storage.session import read_scope
 
 log = logging.getLogger(__name__)
@@ -152,11 +151,9 @@ def create_app(deps: Deps, *, socket_mode: bool = False) -> App:
     return app
 
 
-def boot(settings: Settings, *, socket_mode: bool = False, migrate: bool = True) -> tuple[Deps, App, Clock]:
-    """Migrate the database (unless already done) and build deps, app and clock, ready to serve."""
-    if migrate:
-        upgrade(settings.database_url)
-    deps = build_deps(settings, make_engine(settings.database_url))
+def boot(settings: Settings, engine: Engine, *, socket_mode: bool = False) -> tuple[Deps, App, Clock]:
+    """Build deps, app and clock on an open database (`bot.runtime.database.open_database`), ready to serve."""
+    deps = build_deps(settings, engine)
     app = create_app(deps, socket_mode=socket_mode)
     clock = Clock(deps)
     warn_if_no_cjk_font()  # the one warning about chart fonts (not one per missing glyph)

@@ -502,6 +502,7 @@ def _describe(error: Any, model: type[BaseModel], source: str) -> str:
 
 def _config_error(exc: ValidationError, model: type[BaseModel], source: str) -> ConfigError:
     errors = exc.errors(include_url=False)
+    errors.sort(key=lambda e: e["type"] != "extra_forbidden")  # a misspelt key explains the "missing" one
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     return ConfigError(_describe(errors[0], model, source) + more)
 

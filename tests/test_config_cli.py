@@ -97,10 +97,13 @@ def test_a_missing_key_and_several_problems_are_one_line() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config("askdesk.toml", config)
     message = str(err.value)
-    assert message.startswith("askdesk.toml: key 'teams[0].channel': expected a Slack channel ID")
+    assert message.startswith("askdesk.toml: key 'surveys.dealy': unknown key; did you mean 'delay'?")
     assert message.endswith("(and 3 more problems)") and "\n" not in message
     with pytest.raises(ConfigError, match=r"key 'teams\[1\]\.channel': required \(the triage channel's ID\)"):
         parse_config("askdesk.toml", {"teams": [TEST_CONFIG["teams"][0], {"slug": "it"}]})
+    with pytest.raises(ConfigError, match=r"^x.toml: key 'teams\[0\]\.chanel': unknown key; did you mean 'channel'\? "
+                       r"\(and 1 more problem\)$"):  # the misspelling first: it explains the missing key
+        parse_config("x.toml", {"teams": [{"slug": "it", "chanel": "C0IT"}]})
 
 
 def test_accepted_values_are_read_into_settings() -> None:

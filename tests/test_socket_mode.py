@@ -60,10 +60,10 @@ def socket_env(tmp_path: Path, sim: SlackSimulator, db_url: str, **extra: str) -
 class SocketModeApp:
     """`askdesk run` in Socket Mode; its output goes to a file (readable while it runs, never a full pipe)."""
 
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.log = cwd / "askdesk.log"
+    def __init__(self, env: dict[str, str], cwd: Path, *args: str, log_name: str = "askdesk.log") -> None:
+        self.log = cwd / log_name
         self._out = self.log.open("w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, cwd=cwd, stdout=self._out,
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run", *args], env=env, cwd=cwd, stdout=self._out,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def output(self) -> str:

@@ -150,15 +150,13 @@ def _post(settings: Settings, engine: Any, plan: list[tuple[Any, Period]]) -> in
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from bot.cli import command_settings
+    from bot.runtime.database import open_database
     from bot.runtime.deps import utc_now
-    from storage.engine import make_engine
-    from storage.migrate import upgrade
 
     settings = command_settings()
     try:
         plan = [(t, _period(settings, t, args.week, utc_now())) for t in _targets(settings, args.team)]
-        upgrade(settings.database_url)
-        engine = make_engine(settings.database_url)
+        engine = open_database(settings, migrate=False)
         try:
             if not (args.dry_run or args.json):
                 return _post(settings, engine, plan)

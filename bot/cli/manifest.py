@@ -13,12 +13,13 @@ BOT_SCOPES = [
     "chat:write", "commands", "channels:history", "groups:history", "im:history", "channels:read",
     "groups:read", "im:write", "reactions:read", "users:read", "users.profile:read", "files:write",
 ]
+PLACEHOLDER_URL = "https://askdesk.example.com/slack/events"
 BOT_EVENTS = ["app_home_opened", "message.channels", "message.groups", "message.im", "reaction_added",
               "reaction_removed"]
 
 
 def build_manifest(settings: Settings, *, request_url: str | None = None, socket: bool = False) -> dict[str, Any]:
-    url = (request_url or "https://askdesk.example.com/slack/events") if not socket else None
+    url = (request_url or PLACEHOLDER_URL) if not socket else None
     commands: list[dict[str, Any]] = []
     for team in settings.teams:
         command = {"command": team.command, "description": f"Ask {team.name} for help"[:2000],

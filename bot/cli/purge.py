@@ -6,6 +6,8 @@ import argparse
 from datetime import timedelta
 from typing import Any
 
+from bot.cli import command_settings
+from bot.cli.common import positive_int
 from bot.config import format_duration_setting, parse_duration, redact_url
 
 
@@ -23,14 +25,11 @@ def retention_period(text: str) -> timedelta:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from bot.cli import command_settings
+    from bot.runtime.database import open_database
     from bot.services.purge import purge
-    from storage.engine import make_engine
-    from storage.migrate import upgrade
 
     settings = command_settings()
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
+    engine = open_database(settings, migrate=False)
     try:
         report = purge(engine, older_than=args.older_than, dry_run=args.dry_run, batch_size=args.batch_size)
     finally:
@@ -44,17 +43,11 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return int(text)
-
-
 def add_parser(sub: Any) -> None:
     purge = sub.add_parser("purge", help="data retention: remove old request text and comments")
     purge.add_argument("--older-than", required=True, type=retention_period, metavar="DURATION",
                        help="purge requests created longer ago than this (e.g. 365d; at least 1d)")
     purge.add_argument("--dry-run", action="store_true", help="only count what would be purged")
-    purge.add_argument("--batch-size", type=_positive, default=1000,
+    purge.add_argument("--batch-size", type=positive_int, default=1000,
                        help="rows per transaction (default 1000)")
     purge.set_defaults(func=cmd_purge)

@@ -5,21 +5,22 @@ from __future__ import annotations
 from bot.config import Settings, redact_url
 from bot.i18n import translator
 from bot.render.blocks import post_error_text
+from bot.runtime.database import open_database
 from storage import jobs as job_queries
 from storage import requests as queries
-from storage.engine import make_engine
-from storage.migrate import upgrade
 from storage.session import session_scope
 
 
 def print_status(settings: Settings) -> int:
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    with session_scope(engine) as session:
-        counts = job_queries.counts_by_status(session)
-        failed = job_queries.failed(session)
-        failed_posts = queries.failed_posts(session)
-        next_due = job_queries.next_due(session)
+    engine = open_database(settings, migrate=False)
+    try:
+        with session_scope(engine) as session:
+            counts = job_queries.counts_by_status(session)
+            failed = job_queries.failed(session)
+            failed_posts = queries.failed_posts(session)
+            next_due = job_queries.next_due(session)
+    finally:
+        engine.dispose()
     print(f"database: {redact_url(settings.database_url)}")
     print("work queue (kind: status=count):")
     kinds = sorted({k for k, _ in counts})

@@ -59,6 +59,7 @@ class Demo:
     # -- plumbing ---------------------------------------------------------------------------
     def start(self) -> None:
         from bot.app import boot
+        from bot.runtime.database import open_database
         from bot.runtime.server import create_server
 
         self.sim.start()
@@ -67,7 +68,7 @@ class Demo:
             bot_token="xoxb-demo", signing_secret=SIGNING_SECRET, slack_api_url=self.sim.base_url,
             database_url=f"sqlite:///{db}", listener_threads=8, http_threads=8,
             **parse_config("demo_config.toml (built in)", demo_config()))
-        self.deps, self.app, self.clock = boot(self.settings)
+        self.deps, self.app, self.clock = boot(self.settings, open_database(self.settings, migrate=True))
         self.server = create_server(self.app, self.deps.engine, host="127.0.0.1", port=0, threads=8)
         threading.Thread(target=self.server.run, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.effective_port}/slack/events"

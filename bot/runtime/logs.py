@@ -48,5 +48,8 @@ def setup_logging(level: str, secrets: tuple[str, ...] = ()) -> None:
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     # "skipped: maximum number of running instances reached" only means a tick outlasted the interval
     logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+    quiet = max(logging.WARNING, root.level)
     for noisy in ("apscheduler", "waitress.queue", "slack_sdk.web.base_client", "slack_bolt"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+        logging.getLogger(noisy).setLevel(quiet)
+    # Alembic's "Context impl SQLiteImpl" / "Running upgrade ..." lines only with LOG_LEVEL=DEBUG
+    logging.getLogger("alembic").setLevel(logging.INFO if root.level <= logging.DEBUG else quiet)

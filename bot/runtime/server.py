@@ -1,4 +1,5 @@
-"""Production HTTP serving: Bolt's WSGI adapter under waitress (a threaded WSGI server).
+"""Production HTTP serving: Bolt's WSGI adapter under waitress (a threaded WSGI server) in one
+process, or under gunicorn's gthread workers (bot/runtime/workers.py) with `--workers N`.
 
 Bolt's `App.start()` is a development server (listen backlog 5, stalls under concurrency), so
 `askdesk run --http` uses this instead. Routes: `POST /slack/events`, `GET /healthz`.
@@ -6,8 +7,10 @@ Bolt's `App.start()` is a development server (listen backlog 5, stalls under con
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -29,12 +32,18 @@ def _reply(start_response: StartResponse, status: str, payload: dict[str, Any]) 
     return [body]
 
 
-def make_wsgi_app(app: App, engine: Engine) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+def make_wsgi_app(app: App, engine: Engine, *, workers_missing: Callable[[], int] | None = None,
+                  ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    """The WSGI app; `workers_missing` (with `--workers N`) counts worker processes not serving now,
+    and `/healthz` is 503 while any is missing."""
     handler = SlackRequestHandler(app)
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
         if path == "/healthz" and method in ("GET", "HEAD"):
+            missing = workers_missing() if workers_missing else 0
+            if missing:
+                return _reply(start_response, "503 Service Unavailable", {"ok": False, "workers_missing": missing})
             if ping(engine):
                 return _reply(start_response, "200 OK", {"ok": True, "database": "reachable"})
             return _reply(start_response, "503 Service Unavailable", {"ok": False, "database": "unreachable"})
@@ -64,9 +73,36 @@ def make_wsgi_app(app: App, engine: Engine) -> Callable[[dict[str, Any], StartRe
 def create_server(app: App, engine: Engine, *, host: str = "0.0.0.0", port: int = 3000, threads: int = 48,
                   sockets: list[Any] | None = None) -> Any:
     """A waitress server (not started); call `.run()` to serve and `.close()` to stop."""
+    return serve_wsgi(make_wsgi_app(app, engine), host=host, port=port, threads=threads, sockets=sockets)
+
+
+def serve_wsgi(wsgi: Callable[..., Any], *, host: str = "0.0.0.0", port: int = 3000, threads: int = 48,
+               sockets: list[Any] | None = None) -> Any:
     from waitress import create_server as waitress_server
 
     where: dict[str, Any] = {"sockets": sockets} if sockets else {"host": host, "port": port}
-    return waitress_server(make_wsgi_app(app, engine), **where, threads=threads, backlog=1024,
+    return waitress_server(wsgi, **where, threads=threads, backlog=1024,
                            connection_limit=1000, channel_timeout=30, max_request_body_size=8 * MAX_BODY,
                            ident="askdesk", clear_untrusted_proxy_headers=True)
+
+
+class PortUnavailable(OSError):
+    """The HTTP port cannot be listened on; the message is one line for the operator."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket `askdesk run` serves on (bound before anything else starts)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortUnavailable(f"port {port} on {host} is already in use (by another askdesk?); "
+                                  "stop it, or choose another port with PORT or --port") from None
+        raise PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock

@@ -1,87 +1,157 @@
-"""`askdesk run --http --workers N`: N forked processes accept on one listening socket.
+"""`askdesk run --http --workers N`: N gunicorn gthread workers accept on one listening socket, under
+gunicorn's master process, which replaces a worker that dies.
 
 A single CPython process is bound to one core by the GIL; on a machine with more cores, workers
-multiply the CPU available to Bolt, SQLAlchemy and the Slack client. Each worker builds its own
-engine, app and scheduler clock after the fork (PostgreSQL's advisory lock still lets only one of
-them drive the schedule; on SQLite every clock claims rows atomically, so none runs twice).
+multiply the CPU available to Bolt, SQLAlchemy and the Slack client. The master migrated the database
+and checked Slack before starting them; each worker builds its own engine, app and scheduler clock
+after the fork. Scheduled work does not run N times: on PostgreSQL only the clock holding the advisory
+lock drives the schedule; on SQLite every clock claims due rows with one conditional UPDATE and
+completes them fenced by its lease, and the periodic tasks only insert rows with unique keys.
+
+`/healthz` answers 503 while fewer than N workers are booted (`WorkerBoard`). SIGHUP makes the master
+validate the settings on disk first; if they work, new workers start on them and the old ones drain.
+SIGTERM drains every worker (in-flight requests, listener work and jobs) and stops.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import multiprocessing
 import os
-import signal
 import socket
 import sys
 from typing import Any
 
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.glogging import Logger
+
 from bot.config import Settings
 
 log = logging.getLogger("askdesk")
+GRACEFUL_TIMEOUT = 90  # seconds a worker has to drain on SIGTERM / SIGHUP before it is killed
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
-    sock.set_inheritable(True)
-    return sock
+class WorkerBoard:
+    """Which workers are booted, in memory shared by the master and its workers, written without
+    locks: the master reserves a slot before forking a worker and clears it when it reaps the
+    worker; the worker marks its own slot once its app is built."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.slots = multiprocessing.RawArray(ctypes.c_int, 4 * expected + 4)  # old and new workers on reload
+        self._free = list(range(len(self.slots)))  # master only
+
+    def reserve(self) -> int:
+        slot = self._free.pop(0) if self._free else len(self.slots) - 1
+        self.slots[slot] = 0
+        return slot
+
+    def mark_ready(self, slot: int, pid: int) -> None:
+        self.slots[slot] = pid
+
+    def release(self, slot: int) -> None:
+        self.slots[slot] = 0
+        if slot not in self._free:
+            self._free.append(slot)
+
+    def missing(self) -> int:
+        return max(0, self.expected - sum(1 for pid in self.slots if pid))
 
 
-def _child(settings: Settings, sock: socket.socket) -> int:
-    from bot.app import boot, drain
-    from bot.runtime.server import create_server
+class AskdeskApplication(BaseApplication):
+    """Gunicorn's view of askdesk: its settings, hooks, and the WSGI app each worker builds."""
 
-    deps, app, clock = boot(settings, migrate=False)  # the parent migrated before forking
-    clock.start()
+    def __init__(self, settings: Settings, listener: socket.socket, *, workers: int, migrate: bool) -> None:
+        self.settings, self.listener, self.workers, self.migrate = settings, listener, workers, migrate
+        self.board = WorkerBoard(workers)
+        self.generation: Any = None  # in a worker: what it serves
+        super().__init__()
 
-    def on_term(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
+    def load_config(self) -> None:
+        options = {
+            "bind": [f"fd://{self.listener.fileno()}"], "workers": self.workers, "worker_class": "gthread",
+            "threads": self.settings.http_threads, "graceful_timeout": GRACEFUL_TIMEOUT, "timeout": 60,
+            "keepalive": 5, "proc_name": "askdesk", "loglevel": self.settings.log_level.lower(),
+            "logger_class": GunicornLogs, "control_socket_disable": True,
+            "pre_fork": self._pre_fork, "post_worker_init": self._post_worker_init,
+            "worker_exit": self._worker_exit, "child_exit": self._child_exit,
+        }
+        for key, value in options.items():
+            self.cfg.set(key, value)
 
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    server = create_server(app, deps.engine, threads=settings.http_threads, sockets=[sock])
+    def load(self) -> Any:
+        """In a worker, after the fork: build the app on the settings the master validated."""
+        from bot.runtime.database import open_database
+        from bot.runtime.serving import Generation
+
+        engine = open_database(self.settings, migrate=False, verify=False)  # the master checked the schema
+        self.generation = Generation(self.settings, engine, workers_missing=self.board.missing)
+        self.generation.start()
+        return self.generation.wsgi
+
+    # gunicorn hooks ---------------------------------------------------------------------------
+    def _pre_fork(self, server: Any, worker: Any) -> None:  # master
+        worker.askdesk_slot = self.board.reserve()
+
+    def _post_worker_init(self, worker: Any) -> None:  # worker, app built
+        self.board.mark_ready(worker.askdesk_slot, worker.pid)
+
+    def _child_exit(self, server: Any, worker: Any) -> None:  # master, worker reaped
+        self.board.release(worker.askdesk_slot)
+
+    def _worker_exit(self, server: Any, worker: Any) -> None:  # worker, after it stopped serving
+        if self.generation is not None:
+            self.generation.stop()
+
+
+class GunicornLogs(Logger):
+    """gunicorn's own messages (workers booting, exiting, killed) go through askdesk's logging: one
+    format, secrets redacted."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+            logger.propagate = True
+
+
+class Supervisor(Arbiter):
+    """gunicorn's master, with SIGHUP validating the settings before any worker is replaced."""
+
+    app: AskdeskApplication
+
+    def handle_hup(self) -> None:
+        from bot.runtime.serving import validated_settings
+
+        settings = validated_settings(socket_mode=False, migrate=self.app.migrate)
+        if settings is None:
+            return
+        self.app.settings = settings
+        log.info("SIGHUP: configuration valid; starting workers on it, draining the old ones")
+        super().handle_hup()
+
+
+def serve_workers(settings: Settings, listener: socket.socket, *, workers: int, migrate: bool) -> int:
+    import bot.app  # noqa: F401 - imported once here, shared by the forked workers
+    import bot.runtime.jobs  # noqa: F401
+
+    host, port = listener.getsockname()[:2]
+    print(f"askdesk listening on http://{host}:{port} with {workers} workers", flush=True)
+    master = os.getpid()
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+        Supervisor(AskdeskApplication(settings, listener, workers=workers, migrate=migrate)).run()
+    except SystemExit as exit:  # gunicorn ends its master, and each worker, with sys.exit
+        code = exit.code if isinstance(exit.code, int) else 1
+        if os.getpid() != master:  # a worker: leave now, never unwind through the master's frames
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        return code
     finally:
-        drain(deps, app, clock)
+        if os.getpid() == master:
+            listener.detach()  # gunicorn closed the descriptor when it stopped listening
     return 0
-
-
-def serve_workers(settings: Settings, *, host: str, port: int, workers: int) -> int:
-    from storage.migrate import upgrade
-
-    upgrade(settings.database_url)  # once, before forking
-    sock = _listen(host, port)
-    children: list[int] = []
-    for _ in range(workers):
-        pid = os.fork()
-        if pid == 0:  # worker
-            code = 1
-            try:
-                code = _child(settings, sock)
-            except Exception:  # noqa: BLE001
-                log.exception("worker crashed")
-            finally:
-                sys.stdout.flush()
-                os._exit(code)
-        children.append(pid)
-    print(f"askdesk listening on http://{host}:{sock.getsockname()[1]} with {workers} workers", flush=True)
-
-    def forward(signum: int, _frame: Any) -> None:
-        for child in children:
-            try:
-                os.kill(child, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    worst = 0
-    for child in children:
-        _, status = os.waitpid(child, 0)
-        worst = max(worst, os.waitstatus_to_exitcode(status) if status else 0)
-    return worst
