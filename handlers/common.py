@@ -13,10 +13,11 @@ from slack_bolt import BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.i18n import N_, Message, Translator, recent_translator
+from storage.session import describe
 
 log = logging.getLogger("askdesk.errors")
 DB_DOWN = N_("askdesk can't reach its database right now, so nothing was changed. "
@@ -27,8 +28,26 @@ DB_LOST = N_("askdesk lost its database connection while finishing that. Anythin
              "is saved and will go through by itself; if nothing was confirmed, please try again in a minute.")
 
 
+READ_ONLY_SQLSTATE = "25006"  # PostgreSQL: read_only_sql_transaction (a standby, a read-only database)
+
+
 def is_db_down(error: BaseException) -> bool:
-    return isinstance(error, OperationalError | PoolTimeout)
+    """The database cannot do the work right now (unreachable, full, read-only, locked too long)."""
+    if isinstance(error, OperationalError | PoolTimeout):
+        return True
+    return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) == READ_ONLY_SQLSTATE
+
+
+def log_db_trouble(error: BaseException) -> str:
+    """Log a request refused because of the database, at ERROR with a new reference code (returned)."""
+    ref = uuid.uuid4().hex[:8]
+    log.error("database trouble (ref %s): %s", ref, describe(error))
+    return ref
+
+
+def with_ref(text: Message, ref: str) -> Message:
+    """`text` followed by the reference code that is in the log."""
+    return N_("{text} (reference `{ref}`)", text=text, ref=ref)
 
 
 def user_id_of(body: dict[str, Any]) -> str | None:
@@ -67,8 +86,8 @@ def tell(client: WebClient | None, body: dict[str, Any], text: str | Message, t:
 
 
 def user_message_for(error: BaseException) -> Message:
-    if isinstance(error, OperationalError | PoolTimeout):
-        return DB_DOWN
+    if is_db_down(error):
+        return with_ref(DB_DOWN, log_db_trouble(error))
     ref = uuid.uuid4().hex[:8]
     log.error("unexpected error (ref %s)", ref, exc_info=error)
     return N_("Sorry, something went wrong on askdesk's side (reference `{ref}`). Nothing was lost; please try "
@@ -80,9 +99,7 @@ def handle_error(error: BaseException, body: dict[str, Any] | None, client: WebC
 
     Nobody is told about Events API deliveries: no one pressed anything, and during a database
     outage every message in a triage channel would otherwise earn its author a DM."""
-    message = DB_LOST if is_db_down(error) else user_message_for(error)
-    if is_db_down(error):
-        log.warning("database unavailable: %s", type(error).__name__)
+    message = with_ref(DB_LOST, log_db_trouble(error)) if is_db_down(error) else user_message_for(error)
     if body and body.get("type") != "event_callback" and client is not None and user_id_of(body):
         tell(client, body, message)
 
@@ -119,7 +136,7 @@ def safe_ack(fn: Callable[..., None]) -> Callable[..., BoltResponse | None]:
             fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001
             if ack.response is None and is_db_down(exc) and event_id_of(kwargs.get("body") or {}):
-                log.warning("database unavailable: %s; the event will be delivered again", type(exc).__name__)
+                log_db_trouble(exc)  # answered 503: Slack delivers the event again later
                 return BoltResponse(status=503, body="")
             message = user_message_for(exc)  # logged with a reference either way
             if ack.response is None:

@@ -22,13 +22,14 @@ import hashlib
 import json
 import logging
 import math
+import random
 import socket
 import struct
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -51,7 +52,7 @@ from slacksim.state import (
     validate_metadata,
 )
 
-__all__ = ["Call", "ResponsePost", "SimChannel", "SimUser", "SlackSimulator", "Upload"]
+__all__ = ["Call", "Chaos", "ResponsePost", "SimChannel", "SimUser", "SlackSimulator", "Upload"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,12 +79,55 @@ class Call:
 @dataclass
 class _Fault:
     method: str
-    kind: str  # fail | http | ratelimit | delay | reset
+    kind: str  # fail | http | stored_http | ratelimit | delay | slow_answer | reset
     count: int
     error: str = ""
     status: int = 200
     seconds: float = 0.0
     channel: str | None = None
+
+
+@dataclass
+class Chaos:
+    """Random faults for every Web API call (`SlackSimulator.set_chaos`), each drawn independently:
+    `rate_limited` of calls answered 429 (Retry-After in the `retry_after` range, whole seconds),
+    `server_errors` answered 5xx
+    (`stored_share` of those after the call took effect), `slow` answered `slow_seconds` (a range)
+    late (`slow_stored_share` of those take effect at once and only the answer is late; the others
+    take effect at the end of the wait). `methods` limits it to some methods (None: all but the ones
+    in `spared`)."""
+
+    rate_limited: float = 0.0
+    server_errors: float = 0.0
+    stored_share: float = 0.5
+    slow: float = 0.0
+    slow_seconds: tuple[float, float] = (15.0, 30.0)
+    slow_stored_share: float = 0.5
+    retry_after: tuple[int, int] = (1, 1)
+    methods: frozenset[str] | None = None
+    spared: frozenset[str] = frozenset({"auth.test"})
+    seed: int | None = None
+    drawn: dict[str, int] = field(default_factory=dict)  # fault kind -> how many were drawn
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+
+    def draw(self, method: str) -> _Fault | None:
+        if method in self.spared or (self.methods is not None and method not in self.methods):
+            return None
+        roll, rnd = self._random.random(), self._random
+        fault = None
+        if roll < self.rate_limited:
+            fault = _Fault(method, "ratelimit", 1, seconds=rnd.randint(*self.retry_after))
+        elif roll < self.rate_limited + self.server_errors:
+            stored = rnd.random() < self.stored_share
+            fault = _Fault(method, "stored_http" if stored else "http", 1, status=rnd.choice((500, 502, 503)))
+        elif roll < self.rate_limited + self.server_errors + self.slow:
+            kind = "slow_answer" if rnd.random() < self.slow_stored_share else "delay"
+            fault = _Fault(method, kind, 1, seconds=rnd.uniform(*self.slow_seconds))
+        if fault is not None:
+            self.drawn[fault.kind] = self.drawn.get(fault.kind, 0) + 1
+        return fault
 
 
 class _Server(ThreadingHTTPServer):
@@ -188,6 +232,7 @@ class SlackSimulator(SlackWorld):
         self._thread: threading.Thread | None = None
         self._socket: SocketModeServer | None = None
         self.invalid_tokens: set[str] = set()  # answered invalid_auth (e.g. a revoked app-level token)
+        self.chaos: Chaos | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> SlackSimulator:
@@ -283,17 +328,45 @@ class SlackSimulator(SlackWorld):
         """Answer the next `count` calls (to `channel` only, if given; method "*" = any) with ok:false."""
         self._add_fault(_Fault(method, "fail", count, error=error, channel=channel))
 
-    def http_error_next(self, method: str, status: int = 500, count: int = 1) -> None:
-        self._add_fault(_Fault(method, "http", count, status=status))
+    def http_error_next(self, method: str, status: int = 500, count: int = 1, channel: str | None = None) -> None:
+        self._add_fault(_Fault(method, "http", count, status=status, channel=channel))
 
-    def rate_limit_next(self, method: str, retry_after: int = 1, count: int = 1) -> None:
-        self._add_fault(_Fault(method, "ratelimit", count, seconds=retry_after))
+    def rate_limit_next(self, method: str, retry_after: int = 1, count: int = 1, channel: str | None = None) -> None:
+        self._add_fault(_Fault(method, "ratelimit", count, seconds=retry_after, channel=channel))
 
-    def delay_next(self, method: str, seconds: float, count: int = 1) -> None:
-        self._add_fault(_Fault(method, "delay", count, seconds=seconds))
+    def delay_next(self, method: str, seconds: float, count: int = 1, channel: str | None = None) -> None:
+        """Carry out the next call(s) only `seconds` after they arrive (and answer then)."""
+        self._add_fault(_Fault(method, "delay", count, seconds=seconds, channel=channel))
 
     def reset_connection_next(self, method: str, count: int = 1) -> None:
         self._add_fault(_Fault(method, "reset", count))
+
+    def answer_late_next(self, method: str, seconds: float, count: int = 1, channel: str | None = None) -> None:
+        """Carry out the next call(s) at once but send the answer only `seconds` later (a client that
+        times out meanwhile never learns that its message was stored). `delay_next` is the other
+        kind of slowness: the call takes effect only after the wait."""
+        self._add_fault(_Fault(method, "slow_answer", count, seconds=seconds, channel=channel))
+
+    def http_error_after_store_next(self, method: str, status: int = 500, count: int = 1,
+                                    channel: str | None = None) -> None:
+        """Carry out the next call(s), then answer HTTP `status` anyway (Slack's edge failing after
+        the message was stored: the client sees an error for a post that exists)."""
+        self._add_fault(_Fault(method, "stored_http", count, status=status, channel=channel))
+
+    def pending_faults(self) -> int:
+        """How many queued faults have not been used yet."""
+        with self._lock:
+            return sum(f.count for f in self._faults)
+
+    def clear_faults(self) -> None:
+        """Drop every queued fault (Slack is well again)."""
+        with self._lock:
+            self._faults.clear()
+
+    def set_chaos(self, chaos: Chaos | None) -> None:
+        """Answer calls with random faults from now on (None: stop). Queued faults go first."""
+        with self._lock:
+            self.chaos = chaos
 
     def _take_fault(self, method: str, args: dict[str, Any]) -> _Fault | None:
         with self._lock:
@@ -374,7 +447,7 @@ class SlackSimulator(SlackWorld):
             args, token, parse_error = {}, None, exc
         if self.latency > 0:
             self._stopping.wait(self.latency)
-        fault = self._take_fault(method, args)
+        fault = self._take_fault(method, args) or self._chaos_fault(method)
         if fault is not None and fault.kind == "delay":
             self._stopping.wait(fault.seconds)
             fault = None
@@ -390,14 +463,24 @@ class SlackSimulator(SlackWorld):
             status, answer = 429, {"ok": False, "error": "ratelimited"}
             headers["Retry-After"] = str(int(fault.seconds))
         else:
-            status, answer, retry_after = self._answer(method, args, token, parse_error, fault)
+            done_fault = fault if fault is not None and fault.kind == "fail" else None
+            status, answer, retry_after = self._answer(method, args, token, parse_error, done_fault)
             if retry_after is not None:
                 headers["Retry-After"] = str(retry_after)
+            if fault is not None and fault.kind == "stored_http" and status == 200:
+                status, answer = fault.status, {"ok": False, "error": HTTP_ERRORS.get(fault.status, "http_error")}
+            elif fault is not None and fault.kind == "slow_answer":
+                self._stopping.wait(fault.seconds)
         if status == 429:
             with self._lock:
                 self.rate_limited_count += 1
         self._record(Call(method, args, bool(answer.get("ok")), answer.get("error"), status, at, answer))
         h.reply(status, json.dumps(answer).encode(), "application/json; charset=utf-8", headers)
+
+    def _chaos_fault(self, method: str) -> _Fault | None:
+        with self._lock:
+            chaos = self.chaos
+            return chaos.draw(method) if chaos is not None else None
 
     def _answer(self, method: str, args: dict[str, Any], token: str | None, parse_error: ApiError | None,
                 fault: _Fault | None) -> tuple[int, dict[str, Any], int | None]:

@@ -13,15 +13,20 @@ import weakref
 
 from sqlalchemy import event, make_url
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import create_engine
 
 log = logging.getLogger(__name__)
+# The longest any unit of work waits for the database before it fails (and a person is asked to try
+# again): for a pooled connection, a new connection, the write lock (SQLite) or a row or table lock
+# (PostgreSQL). Slack gives an acknowledgement 3 seconds.
+DB_WAIT = 2.5
 
 
 class WriterLock:
     """A lock held by one thread of one process at a time: a thread lock, plus an exclusive `flock`
-    on `<database>-writer` when the database is a file (processes sharing it queue in the kernel,
-    without polling). The lock file is never written; it only carries the lock."""
+    on `<database>-writer` when the database is a file (processes sharing it). Waiting for it is
+    bounded (DB_WAIT). The lock file is never written; it only carries the lock."""
 
     def __init__(self, database: str | None) -> None:
         self._thread = threading.Lock()
@@ -36,15 +41,27 @@ class WriterLock:
             self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
         return self._fd
 
-    def acquire(self) -> None:
-        self._thread.acquire()
+    def acquire(self, timeout: float = DB_WAIT) -> bool:
+        """Take the lock within `timeout` seconds; False when that did not happen."""
+        deadline = time.monotonic() + timeout
+        if not self._thread.acquire(timeout=timeout):
+            return False
         try:
-            fd = self._file()
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+            fd, pause = self._file(), 0.0005
+            while fd is not None:  # flock cannot time out: try, and wait a little longer each time
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        self._thread.release()
+                        return False
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.004)
         except BaseException:
             self._thread.release()
             raise
+        return True
 
     def release(self) -> None:
         try:
@@ -99,13 +116,13 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": DB_WAIT},
             # the most recently used connection first: a SQLite connection drops its page cache when
             # another one wrote since its last transaction, so taking turns would keep every cache cold
             pool_use_lifo=True,
             pool_size=pool_size,
             max_overflow=4 * pool_size,
-            pool_timeout=30,
+            pool_timeout=DB_WAIT,
         )
 
         @event.listens_for(engine, "connect")
@@ -115,7 +132,7 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(DB_WAIT * 1000)}")
             cur.execute(f"PRAGMA wal_autocheckpoint={WalCheckpointer.BACKSTOP_PAGES}")
             cur.close()
 
@@ -137,7 +154,9 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
             if conn.get_execution_options().get("askdesk_read_only"):
                 conn.exec_driver_sql("BEGIN")  # a WAL snapshot: readers never wait for writers
                 return
-            writer.acquire()
+            if not writer.acquire():
+                raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(
+                    f"database is locked (no write lock within {DB_WAIT} s)"))
             conn.info["askdesk_writer"] = True
             try:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -162,11 +181,16 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
             _release(record.info)
 
         return engine
+    wait_ms = int(DB_WAIT * 1000)
     return create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
-        pool_timeout=10,
+        pool_timeout=DB_WAIT,
+        # fail fast instead of hanging: a server that does not answer (connect, data never acknowledged)
+        # and locks another connection holds (lock_timeout)
+        connect_args={"connect_timeout": max(2, round(DB_WAIT)), "tcp_user_timeout": wait_ms,
+                      "options": f"-c lock_timeout={wait_ms}"},
     )

@@ -28,12 +28,15 @@ class ClaimedJob:
     due_at: datetime
     lease_owner: str | None
     lease_until: datetime | None
+    created_at: datetime | None = None
+    failing_since: datetime | None = None  # first transient failure of the current run of them
     # What the code that created the job already holds in memory (e.g. the request it just saved),
     # so running the job at once needs no read back; never stored.
     preloaded: Any = None
 
 
-_CLAIMED_COLUMNS = ("id", "kind", "key", "payload", "status", "attempts", "due_at", "lease_owner", "lease_until")
+_CLAIMED_COLUMNS = ("id", "kind", "key", "payload", "status", "attempts", "due_at", "lease_owner", "lease_until",
+                    "created_at", "failing_since")
 _JOBS = Job.__table__  # type: ignore[attr-defined]
 
 
@@ -114,7 +117,7 @@ def leased(job_id: int, *, kind: str, key: str, payload: dict[str, Any] | None, 
     now = utcnow()
     return ClaimedJob(id=job_id, kind=kind, key=key, payload=_payload_json(payload),
                       status="running", attempts=1, due_at=now, lease_owner=owner, lease_until=until,
-                      preloaded=preloaded)
+                      created_at=now, preloaded=preloaded)
 
 
 def cancel(session: Session, *, key: str) -> bool:
@@ -181,11 +184,18 @@ def renew(session: Session, *, job_ids: Sequence[int], owner: str, until: dateti
     return int(result.rowcount or 0)
 
 
-def retry_later(session: Session, *, job_id: int, owner: str, due_at: datetime, error: str) -> bool:
+def retry_later(session: Session, *, job_id: int, owner: str, due_at: datetime, error: str,
+                failing_at: datetime | None = None) -> bool:
+    """Put a leased job back to pending, due at `due_at` (fenced like `finish`). `failing_at`: this
+    was a failure, which starts the job's `failing_since` unless a run of failures already has."""
+    values: dict[str, Any] = {"status": "pending", "due_at": due_at, "last_error": error[:300], "lease_owner": None,
+                              "lease_until": None, "updated_at": utcnow()}
+    if failing_at is not None:
+        since = bindparam("b_failing_at", failing_at, type_=_JOBS.c.failing_since.type)
+        values["failing_since"] = func.coalesce(_JOBS.c.failing_since, since)
     result = session.exec(  # type: ignore[call-overload]
         update(Job).where(col(Job.id) == job_id, col(Job.lease_owner) == owner, col(Job.status) == "running")
-        .values(status="pending", due_at=due_at, last_error=error[:300], lease_owner=None, lease_until=None,
-                updated_at=utcnow()).returning(Job.id)
+        .values(**values).returning(Job.id)
     )
     return result.scalar_one_or_none() is not None
 
@@ -202,6 +212,13 @@ def counts_by_status(session: Session) -> dict[tuple[str, str], int]:
 def failed(session: Session, *, limit: int = 50) -> list[Job]:
     return list(session.exec(select(Job).where(col(Job.status) == "failed")
                              .order_by(col(Job.updated_at).desc()).limit(limit)).all())
+
+
+def failing(session: Session) -> tuple[int, datetime | None]:
+    """How many pending jobs are being retried after errors, and since when the oldest has failed."""
+    count, since = session.exec(select(func.count(), func.min(Job.failing_since))  # type: ignore[call-overload]
+                                .where(col(Job.status) == "pending", col(Job.failing_since).is_not(None))).one()
+    return int(count), since
 
 
 def next_due(session: Session) -> datetime | None:

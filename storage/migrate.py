@@ -28,5 +28,5 @@ def upgrade(url: str, revision: str = "head") -> None:
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    with engine.connect() as conn:
+    with engine.execution_options(askdesk_read_only=True).connect() as conn:  # SQLite: no write lock needed
         return MigrationContext.configure(conn).get_current_revision()

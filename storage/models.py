@@ -188,5 +188,6 @@ class Job(SQLModel, table=True):
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = None
     last_error: str | None = Field(default=None, max_length=300)
+    failing_since: datetime | None = None  # first transient failure of the current run of them (0004)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -4,14 +4,19 @@ across threads."""
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+
+from storage.models import ProcessedEvent
 
 
 @contextmanager
@@ -41,12 +46,34 @@ def read_scope(engine: Engine) -> Iterator[Session]:
 
 
 def ping(engine: Engine) -> bool:
+    """Whether the database answers a read (on SQLite without waiting for the write lock)."""
     try:
-        with engine.connect() as conn:
+        with engine.execution_options(askdesk_read_only=True).connect() as conn:
             conn.execute(text("SELECT 1"))
         return True
     except Exception:  # noqa: BLE001 - any failure means "not reachable"
         return False
+
+
+def write_problem(engine: Engine) -> str | None:
+    """Commit a real write (a row inserted and deleted in one transaction): None when it worked, else
+    why not, in a few words (a full disk, a read-only database, a lock held elsewhere, no server)."""
+    table = ProcessedEvent.__table__  # type: ignore[attr-defined]
+    probe = f"askdesk-write-check-{os.getpid()}-{threading.get_ident()}"
+    try:
+        with engine.begin() as conn:
+            conn.execute(table.insert().values(event_id=probe, received_at=datetime.now(UTC)))
+            conn.execute(table.delete().where(table.c.event_id == probe))
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "writes fail"
+        return describe(exc)
+
+
+def describe(exc: BaseException) -> str:
+    """A database error in a few words: the driver's exception name and the first line of its message."""
+    orig = getattr(exc, "orig", None) or exc
+    first = str(orig).splitlines()[0][:200] if str(orig) else ""
+    return f"{type(orig).__name__}: {first}" if first else type(orig).__name__
 
 
 def dialect_insert(session: Session) -> Any:

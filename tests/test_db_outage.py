@@ -33,17 +33,23 @@ from tests.test_request_loop import ask, button, load
 DOWN_WORDS = "can't reach its database"
 
 
-class Outage:
-    """While `down`, every new database connection fails like an unreachable server; `start()` also
-    drops the pooled connections, so nothing keeps working by accident."""
+class ConnectionFault:
+    """A fault of the engine's new connections, switched on by `start()` (which also drops the pooled
+    connections, so nothing keeps working by accident) and off by `stop()`; `_hook` runs on the engine
+    event `EVENT` while it is on."""
+
+    EVENT = "do_connect"
 
     def __init__(self, engine: Engine) -> None:
         self.engine, self.down = engine, False
-        event.listen(engine, "do_connect", self._connect)
+        event.listen(engine, self.EVENT, self._listener)
 
-    def _connect(self, dialect: Any, _record: Any, _cargs: Any, _cparams: Any) -> None:
+    def _listener(self, dialect_or_conn: Any, *rest: Any) -> None:
         if self.down:
-            raise dialect.loaded_dbapi.OperationalError("simulated outage: the database is unreachable")
+            self._hook(dialect_or_conn, *rest)
+
+    def _hook(self, dialect_or_conn: Any, *rest: Any) -> None:
+        raise NotImplementedError
 
     def start(self) -> None:
         self.down = True
@@ -51,10 +57,18 @@ class Outage:
 
     def stop(self) -> None:
         self.down = False
+        self.engine.dispose()
 
     def close(self) -> None:
         self.down = False
-        event.remove(self.engine, "do_connect", self._connect)
+        event.remove(self.engine, self.EVENT, self._listener)
+
+
+class Outage(ConnectionFault):
+    """While `down`, every new database connection fails like an unreachable server."""
+
+    def _hook(self, dialect: Any, *_: Any) -> None:
+        raise dialect.loaded_dbapi.OperationalError("simulated outage: the database is unreachable")
 
 
 @pytest.fixture

@@ -44,6 +44,16 @@ def button(h: Harness, req: Request, action: Action, user: str, *, where: str = 
     assert resp.status == 200, resp.body
 
 
+def submit_transfer(h: Harness, req: Request, user: str, *, to: str, note: str) -> None:
+    """Submit the transfer modal of `req` (to team `to`, with `note`)."""
+    resp = h.driver.view_submission(user_id=user, callback_id=Callback.TRANSFER_MODAL.value,
+                                    private_metadata=str(req.id), values={
+                                        Block.TRANSFER_TEAM: {"value": {"type": "static_select",
+                                                                        "selected_option": {"value": to}}},
+                                        Block.TRANSFER_NOTE: {"value": {"type": "plain_text_input", "value": note}}})
+    assert resp.status == 200, resp.body
+
+
 def texts_of(message: dict) -> str:
     import json
 
@@ -141,13 +151,7 @@ def test_transfer_moves_request_and_keeps_history(h: Harness) -> None:
     button(h, req, Action.TRANSFER, BOB)
     opened = h.wait(lambda: h.sim.opened_views and h.sim.opened_views[-1])
     assert "Transfer" in str(opened)
-    resp = h.driver.view_submission(user_id=BOB, callback_id=Callback.TRANSFER_MODAL.value,
-                                    private_metadata=str(req.id), values={
-                                        Block.TRANSFER_TEAM: {"value": {"type": "static_select",
-                                                                        "selected_option": {"value": "it"}}},
-                                        Block.TRANSFER_NOTE: {"value": {"type": "plain_text_input",
-                                                                        "value": "Hardware is IT's"}}})
-    assert resp.status == 200
+    submit_transfer(h, req, BOB, to="it", note="Hardware is IT's")
     moved = h.wait(lambda: (r := load(h, req.id)).triage_channel == IT_CH and r.post_state == "posted" and r)
     assert moved.team == "it" and moved.origin_team == "finance" and moved.transfer_count == 1
     assert "transferred from Finance" in texts_of(h.triage(IT_CH)[0])

@@ -202,9 +202,8 @@ def sent_survey(db_url: str, survey_id: int) -> Survey | None:
     return found if found is not None and found.status == "sent" else None
 
 
-def pending_faults(sim: SlackSimulator) -> list[object]:
-    with sim._lock:
-        return list(sim._faults)
+def pending_faults(sim: SlackSimulator) -> int:
+    return sim.pending_faults()
 
 
 def test_request_killed_while_posting_is_reclaimed_and_posted_once(world: World) -> None:

@@ -29,7 +29,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
 from slacksim.driver import SlackDriver
-from slacksim.simulator import SlackSimulator
+from slacksim.simulator import Chaos, SlackSimulator
 
 TOKEN = "xoxb-test"
 SECRET = "simulator-test-secret"
@@ -351,6 +351,50 @@ def test_delay_and_connection_reset(simulator: SlackSimulator) -> None:
     simulator.reset_connection_next("auth.test")
     assert retrying.auth_test()["ok"]
     assert [c.status for c in simulator.calls_to("auth.test")][-3:] == [0, 0, 200]
+
+
+def test_late_answers_and_errors_after_storing(simulator: SlackSimulator) -> None:
+    """The two faults that make a retried post a duplicate: Slack stores the message, and the client
+    hears only a timeout or a 5xx."""
+    impatient = WebClient(token=TOKEN, base_url=simulator.base_url, timeout=0.3, retry_handlers=[])  # type: ignore[arg-type]
+    simulator.answer_late_next("chat.postMessage", 2.0)
+    with pytest.raises(Exception) as info:  # noqa: B017 - socket timeout or URLError
+        impatient.chat_postMessage(channel=GENERAL, text="stored at once, answered late")
+    assert "timed out" in str(info.value).lower()
+    assert [m["text"] for m in simulator.messages(GENERAL)][-1] == "stored at once, answered late"
+
+    simulator.delay_next("chat.postMessage", 0.6)  # the other slowness: stored only after the wait
+    with pytest.raises(Exception):  # noqa: B017
+        impatient.chat_postMessage(channel=GENERAL, text="stored late")
+    assert "stored late" not in [m["text"] for m in simulator.messages(GENERAL)]
+    simulator.wait_for(lambda: "stored late" in [m["text"] for m in simulator.messages(GENERAL)], timeout=3)
+
+    simulator.http_error_after_store_next("chat.postMessage", status=503)
+    with pytest.raises(SlackApiError) as err:
+        impatient.chat_postMessage(channel=GENERAL, text="stored, then 503")
+    assert err.value.response.status_code == 503
+    assert [m["text"] for m in simulator.messages(GENERAL)][-1] == "stored, then 503"
+    assert simulator.pending_faults() == 0
+
+
+def test_chaos_draws_each_kind_of_fault_at_its_rate(simulator: SlackSimulator) -> None:
+    chaos = Chaos(rate_limited=0.3, server_errors=0.3, stored_share=1.0, slow=0.0, seed=7,
+                  methods=frozenset({"chat.postMessage"}))
+    simulator.set_chaos(chaos)
+    client = WebClient(token=TOKEN, base_url=simulator.base_url, retry_handlers=[])
+    outcomes = []
+    for i in range(200):
+        try:
+            client.chat_postMessage(channel=GENERAL, text=f"m{i}")
+            outcomes.append(200)
+        except SlackApiError as exc:
+            outcomes.append(exc.response.status_code)
+    assert client.users_info(user=ADA)["ok"]  # other methods are spared
+    simulator.set_chaos(None)
+    assert 40 <= outcomes.count(429) <= 80 and 40 <= sum(1 for s in outcomes if s >= 500) <= 80
+    stored = len([m for m in simulator.messages(GENERAL) if m["text"].startswith("m")])
+    assert stored == 200 - outcomes.count(429)  # every 5xx came after the message was stored
+    assert chaos.drawn["ratelimit"] == outcomes.count(429)
 
 
 def test_latency_keeps_server_concurrent() -> None:

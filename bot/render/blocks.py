@@ -60,11 +60,18 @@ def urgency_label(urgency: str, t: Translator) -> str:
     return f":rotating_light: {urgency_word(urgency, t)}" if urgency == "high" else urgency_word(urgency, t)
 
 
+CHANNEL_ERRORS = ("channel_not_found", "not_in_channel", "is_archived")  # fixed by fixing the channel
+GAVE_UP = "still failing after"  # the outbox's reason for a job given up after a day of failures
+
+
 def post_error_text(error: str | None, t: Translator) -> str:
     """Why a request could not be posted, from the Slack error code stored with it."""
     known = {"channel_not_found": t._("the triage channel was not found"),
              "not_in_channel": t._("the bot is not a member of the triage channel"),
              "is_archived": t._("the triage channel is archived")}
+    if error and error.startswith(GAVE_UP):
+        return t._("Slack kept refusing it for a day; its last answer was {error}",
+                   error=error.partition(": ")[2] or "?")
     return known.get(error or "", error or t._("unknown error"))
 
 
@@ -231,7 +238,9 @@ def dm_status_message(req: Request, team: Team, *, t: Translator, triage_link: s
     else:
         buttons.append(_button(t._("Mark resolved"), Action.RESOLVE, str(req.id)))
     blocks.insert(1, ActionsBlock(block_id=f"dm_{req.id}", elements=buttons))
-    text = t._("Your request #{id} to {team}: {status}", id=req.id, team=team.name, status=status_word(req.status, t))
+    # the notification's text says what matters most: a request that could not be posted is not "open"
+    state = t._("not posted yet") if req.post_state == "failed" else status_word(req.status, t)
+    text = t._("Your request #{id} to {team}: {status}", id=req.id, team=team.name, status=state)
     return Rendered(text=text, blocks=blocks)
 
 

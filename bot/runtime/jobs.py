@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from bot.config import Settings
 from bot.runtime.deps import Deps, utc_now
 from bot.runtime.outbox import JobKind, Outbox, Periodic
-from bot.services import digest_jobs, messages, surveys
+from bot.services import delivery, digest_jobs, messages, surveys
 from bot.services.directory import Directory
 from bot.slack.client import build_client
 
@@ -23,6 +23,7 @@ JOBS: dict[str, JobKind[Deps]] = {
     surveys.SEND: JobKind(surveys.send, surveys.failed),
     surveys.RENDER: JobKind(surveys.render),
     digest_jobs.KIND: JobKind(digest_jobs.post_digest, digest_jobs.digest_failed),
+    delivery.SWEEP: JobKind(delivery.sweep),
 }
 
 PERIODIC: list[Periodic[Deps]] = [

@@ -21,22 +21,32 @@ from typing import Any, Generic, Protocol, TypeVar
 from sqlalchemy.engine import Engine
 
 from bot.config import Settings
-from bot.slack.client import is_permanent, retry_after, slack_error
+from bot.slack.client import is_permanent, is_uncertain, retry_after, slack_error
 from storage import jobs as job_queries
 from storage.jobs import ClaimedJob
 from storage.session import session_scope
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 8
 # Jobs that a listener runs at once are due only this much later: the clock must not race the
 # listener for them, but picks them up if the process died before running them.
 KICK_GRACE = timedelta(seconds=10)
+# A job that keeps failing (Slack's 5xx, timeouts, the database) is retried, with a backoff that
+# grows with how long it has been failing up to MAX_BACKOFF, until it has failed for this long; only
+# then is it given up. Slack's rate limits (429) and waits for working hours are not failures.
+GIVE_UP_AFTER = timedelta(hours=24)
+MAX_BACKOFF = 600.0
+# After a call that may still take effect (a timeout: Slack may store the message after the client
+# stopped waiting), the retry, which first looks for that message, waits this long so it can see it.
+SETTLE = 30.0
 
 
 class RetryLater(Exception):  # noqa: N818 - a signal, not an error
-    def __init__(self, reason: str, after: float | None = None) -> None:
+    """Run the job again `after` seconds from now. `failure`: whether this counts towards giving up
+    (False for waits that are nobody's fault, e.g. until the requester's working hours)."""
+
+    def __init__(self, reason: str, after: float | None = None, *, failure: bool = True) -> None:
         super().__init__(reason)
-        self.reason, self.after = reason, after
+        self.reason, self.after, self.failure = reason, after, failure
 
 
 class PermanentFailure(Exception):  # noqa: N818
@@ -83,8 +93,10 @@ class TickResult:
     skipped: int = 0  # already running in this process
 
 
-def backoff(attempts: int) -> float:
-    return min(5 * 2 ** max(0, attempts - 1), 1800) * (0.8 + 0.4 * random.random())
+def backoff(failing_for: timedelta) -> float:
+    """Seconds until the next try of a job that has been failing for `failing_for`: 5 s at first,
+    then half the time it has been failing (so tries thin out geometrically), at most MAX_BACKOFF."""
+    return min(max(5.0, failing_for.total_seconds() / 2), MAX_BACKOFF) * (0.8 + 0.4 * random.random())
 
 
 class BoundedExecutor(ThreadPoolExecutor):
@@ -228,26 +240,36 @@ class Outbox(Generic[C]):
         except PermanentFailure as exc:
             return self._fail(job, exc.reason)
         except RetryLater as exc:
-            return self._retry(job, exc.reason, exc.after)
+            return self._retry(job, exc.reason, exc.after, failure=exc.failure)
         except Exception as exc:  # noqa: BLE001 - classified below, never escapes a worker
             if is_permanent(exc):
                 return self._fail(job, slack_error(exc))
+            wait = retry_after(exc)
+            if wait is not None:  # Slack refused the call (429): try again when it says, no failure
+                log.info("job %s %s rate-limited; again in %.0f s", job.id, job.key, wait)
+                return self._retry(job, slack_error(exc), wait, failure=False)
             log.warning("job %s %s failed (attempt %s): %s", job.id, job.key, job.attempts, slack_error(exc),
                         exc_info=not _is_slack_or_network(exc))
-            return self._retry(job, slack_error(exc), retry_after(exc))
+            return self._retry(job, slack_error(exc), SETTLE if is_uncertain(exc) else None, failure=True)
         if job.status != "done":  # a handler may finish the job in its own last transaction
             with session_scope(self.deps.engine) as session:
                 job_queries.finish(session, job_id=job.id, owner=self.owner)
         return "done"
 
-    def _retry(self, job: ClaimedJob, reason: str, after: float | None) -> str:
+    def _retry(self, job: ClaimedJob, reason: str, after: float | None, *, failure: bool) -> str:
         assert job.id is not None
-        if job.attempts >= MAX_ATTEMPTS:
-            return self._fail(job, f"gave up after {job.attempts} attempts: {reason}")
-        delay = after if after is not None else backoff(job.attempts)  # a 429 says exactly how long
+        now = self.deps.now()
+        if failure:
+            failing_for = now - (job.failing_since or now)
+            if failing_for >= GIVE_UP_AFTER:
+                hours = round(failing_for.total_seconds() / 3600)
+                return self._fail(job, f"still failing after {hours} h: {reason}")
+            delay = max(after or 0.0, backoff(failing_for))
+        else:
+            delay = after if after is not None else 1.0
         with session_scope(self.deps.engine) as session:
-            job_queries.retry_later(session, job_id=job.id, owner=self.owner,
-                                    due_at=self.deps.now() + timedelta(seconds=delay), error=reason)
+            job_queries.retry_later(session, job_id=job.id, owner=self.owner, due_at=now + timedelta(seconds=delay),
+                                    error=reason, failing_at=now if failure else None)
         return "retried"
 
     def _fail(self, job: ClaimedJob, reason: str) -> str:

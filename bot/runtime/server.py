@@ -18,6 +18,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy.engine import Engine
 
+from bot.runtime.health import DatabaseHealth
 from storage.session import ping
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ def make_wsgi_app(app: App, engine: Engine, *, workers_missing: Callable[[], int
     """The WSGI app; `workers_missing` (with `--workers N`) counts worker processes not serving now,
     and `/healthz` is 503 while any is missing."""
     handler = SlackRequestHandler(app)
+    health = DatabaseHealth(engine)
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
@@ -44,9 +46,12 @@ def make_wsgi_app(app: App, engine: Engine, *, workers_missing: Callable[[], int
             missing = workers_missing() if workers_missing else 0
             if missing:
                 return _reply(start_response, "503 Service Unavailable", {"ok": False, "workers_missing": missing})
-            if ping(engine):
-                return _reply(start_response, "200 OK", {"ok": True, "database": "reachable"})
-            return _reply(start_response, "503 Service Unavailable", {"ok": False, "database": "unreachable"})
+            problem = health.problem()  # a write is committed: a full disk or a held lock is trouble too
+            if problem is None:
+                return _reply(start_response, "200 OK", {"ok": True, "database": "writable"})
+            return _reply(start_response, "503 Service Unavailable",
+                          {"ok": False, "database": "reachable, not writable" if ping(engine) else "unreachable",
+                           "error": problem})
         if path != "/slack/events":
             return _reply(start_response, "404 Not Found", {"ok": False, "error": "not_found"})
         if method != "POST":

@@ -1,65 +1,185 @@
-"""Posting that is safe to retry: messages carry metadata naming what they are, so a retry after
-an uncertain failure (a crash or timeout after Slack accepted the post) finds the earlier message
-instead of posting it twice."""
+"""Slack writes from jobs, safe to retry.
+
+Every message askdesk posts carries metadata naming what it is (`event_type` + `ref`), so a retry
+after an uncertain failure (a timeout, a 5xx after Slack stored the message, a crash mid-call)
+first looks for the copy an earlier try may have left instead of posting a second one. Because a
+slow earlier try can land after that look, a retry that posts looks once more right after posting
+(the oldest copy wins, the others are deleted) and leaves a `sweep` job that looks again once any
+earlier try has surely landed or died. The copy the database points to is always the oldest.
+
+Calls go through `call`, which keeps Slack's rate limits: a channel (or method) that answered 429
+is left alone until its Retry-After has passed, and the job waits for it without counting a failure.
+"""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
 
-from bot.slack.client import ChannelPacer, slack_error
+from bot.runtime.deps import Deps
+from bot.runtime.outbox import RetryLater
+from bot.slack.client import is_permanent, retry_after, slack_error
+from storage import jobs as job_queries
+from storage.jobs import ClaimedJob
+from storage.session import session_scope
 
 log = logging.getLogger(__name__)
+PER_CHANNEL = frozenset({"chat.postMessage", "chat.update", "chat.delete", "chat.postEphemeral"})
+# A call Slack has not answered within this long has landed or died (the client gives up after 10 s):
+# the `sweep` after a retried post looks this long after it.
+SWEEP_AFTER = timedelta(seconds=60)
+SWEEP = "sweep"  # the job kind
+HISTORY_PAGES, PAGE = 10, 200  # how far back a look for an earlier copy goes (newest first)
+CLOCK_SKEW = 300.0  # seconds of margin between our clock and Slack's `ts`
 
 
 @dataclass(frozen=True)
 class Posted:
     channel: str
     ts: str
-    reconciled: bool = False
+    reconciled: bool = False  # found: posted by an earlier try
 
 
-def find_posted(client: WebClient, channel: str, event_type: str, ref: str, *, limit: int = 100) -> Posted | None:
-    """Look through the channel's recent history for our message with this metadata reference."""
+def call(deps: Deps, method: str, channel: str, args: dict[str, Any]) -> SlackResponse:
+    """One Web API call from a job (JSON body). A channel (for chat.*; else the method) that Slack
+    rate-limited is not called before its Retry-After has passed: the job waits for it, which is
+    not a failure (`RetryLater`). A new 429 starts such a wait for every job of that channel."""
+    pace = channel if method in PER_CHANNEL else method
+    held = deps.pacer.held_for(pace, deps.now())
+    if held > 0:
+        raise RetryLater(f"ratelimited ({method} on {pace})", after=held, failure=False)
+    # A post is retried by the outbox only, after looking for the copy an uncertain try may have
+    # left; every other call here (reads, updates, deletes) can be repeated as it is, so its client
+    # also retries 5xx answers and timeouts in place.
+    client = deps.send_client if method == "chat.postMessage" else deps.client
     try:
-        resp = client.conversations_history(channel=channel, limit=limit, include_all_metadata=True)
+        if method.startswith("conversations."):  # form arguments, as slack_sdk sends them
+            verb = "POST" if method == "conversations.open" else "GET"
+            return client.api_call(method, http_verb=verb, params=args)
+        return client.api_call(method, json=args)
     except SlackApiError as exc:
-        log.info("history of %s unavailable for reconciliation: %s", channel, slack_error(exc))
-        return None
-    for message in resp.get("messages") or []:
-        meta = message.get("metadata") or {}
-        if meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get("ref") == ref:
-            return Posted(channel=channel, ts=message["ts"], reconciled=True)
-    return None
+        wait = retry_after(exc)
+        if wait is not None:
+            deps.pacer.hold(pace, deps.now() + timedelta(seconds=wait))
+        raise
 
 
-def post_once(client: WebClient, *, channel: str, text: str, blocks: list[dict[str, Any]], event_type: str,
-              ref: str, reconcile: bool, known_channel: str | None = None,
-              pacer: ChannelPacer | None = None) -> Posted:
-    """chat.postMessage with metadata; with `reconcile`, first look for a copy posted by an earlier try.
+def update(deps: Deps, *, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
+    """chat.update (idempotent: a retry shows the same thing)."""
+    call(deps, "chat.update", channel, {"channel": channel, "ts": ts, "text": text, "blocks": blocks})
 
-    `channel` may be a user id (the app's DM); `known_channel` is the DM's D… id when already known.
+
+_DM_IDS: dict[str, str] = {}  # user id -> id of the app's DM with them (it never changes)
+
+
+def _dm_id(deps: Deps, user: str) -> str:
+    if user not in _DM_IDS:
+        if len(_DM_IDS) > 100_000:
+            _DM_IDS.clear()
+        _DM_IDS[user] = str(call(deps, "conversations.open", user, {"users": user})["channel"]["id"])
+    return _DM_IDS[user]
+
+
+def _copies(deps: Deps, channel: str, event_type: str, ref: str, *, thread_ts: str | None,
+            since: float | None) -> list[str]:
+    """The `ts` of every message in `channel` (or in the thread `thread_ts`) with this metadata,
+    oldest first. A transient Slack error is raised (the job retries); a permanent one means there
+    is nothing to find (the post itself will fail the same way)."""
+    found: list[str] = []
+    args: dict[str, Any] = {"channel": channel, "limit": PAGE, "include_all_metadata": "true"}
+    if thread_ts:
+        args["ts"] = thread_ts
+    if since is not None:
+        args["oldest"] = f"{max(0.0, since - CLOCK_SKEW):.6f}"
+    method = "conversations.replies" if thread_ts else "conversations.history"
+    for _ in range(HISTORY_PAGES):
+        try:
+            resp = call(deps, method, channel, args)
+        except SlackApiError as exc:
+            if not is_permanent(exc) and slack_error(exc) != "thread_not_found":
+                raise
+            log.info("%s of %s unavailable for reconciliation: %s", method, channel, slack_error(exc))
+            break
+        for message in resp.get("messages") or []:
+            meta = message.get("metadata") or {}
+            if meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get("ref") == ref:
+                found.append(str(message["ts"]))
+        cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+        if not resp.get("has_more") or not cursor:
+            break
+        args["cursor"] = cursor
+    return sorted(set(found), key=Decimal)
+
+
+def keep_oldest(deps: Deps, channel: str, event_type: str, ref: str, *, thread_ts: str | None = None,
+                since: float | None = None) -> Posted | None:
+    """The oldest copy of this message, after deleting any later ones; None when there is none."""
+    copies = _copies(deps, channel, event_type, ref, thread_ts=thread_ts, since=since)
+    for extra in copies[1:]:
+        try:
+            call(deps, "chat.delete", channel, {"channel": channel, "ts": extra})
+            log.warning("deleted a duplicate of %s %s in %s (%s; kept %s)", event_type, ref, channel, extra, copies[0])
+        except SlackApiError as exc:
+            if not is_permanent(exc):
+                raise
+    return Posted(channel=channel, ts=copies[0], reconciled=True) if copies else None
+
+
+def post_once(deps: Deps, *, channel: str, text: str, blocks: list[dict[str, Any]], event_type: str, ref: str,
+              reconcile: bool, since: datetime | None = None, known_channel: str | None = None,
+              thread_ts: str | None = None, paced: bool = False) -> Posted:
+    """chat.postMessage with metadata (`event_type`, `ref`). With `reconcile` (an earlier try may
+    have posted it), look for that copy first, and after posting look again (see module doc).
+
+    `channel` may be a user id (the app's DM; `known_channel` is its D… id when known); `since`:
+    no earlier try can be older (the job's creation); `paced`: at most one post a second per channel.
     """
+    look_in: str | None = None
+    stamp = since.timestamp() if since is not None else None
     if reconcile:
-        look_in = known_channel or (channel if channel[:1] in "CGD" else None)
-        if look_in is None:
-            try:
-                look_in = client.conversations_open(users=channel)["channel"]["id"]
-            except SlackApiError:
-                look_in = None
-        found = find_posted(client, look_in, event_type, ref) if look_in else None
+        look_in = known_channel or (channel if channel[:1] in "CGD" else _dm_id(deps, channel))
+        found = keep_oldest(deps, look_in, event_type, ref, thread_ts=thread_ts, since=stamp)
         if found:
             log.info("reconciled %s %s: already posted as %s", event_type, ref, found.ts)
             return found
-    if pacer is not None:
-        pacer.wait(known_channel or channel)
-    # `blocks` are JSON-ready dicts already (`Rendered.as_dicts`): `api_call` sends them as they are, where
-    # `chat_postMessage` would first look for Block Kit objects to convert (~10 % of a call's CPU).
-    resp = client.api_call("chat.postMessage", json={
-        "channel": channel, "text": text, "blocks": blocks, "unfurl_links": False,
-        "metadata": {"event_type": event_type, "event_payload": {"ref": ref}}})
-    return Posted(channel=resp["channel"], ts=resp["ts"])
+        sweep_later(deps, channel=look_in, event_type=event_type, ref=ref, thread_ts=thread_ts, since=stamp)
+    if paced:
+        deps.pacer.wait(known_channel or channel)
+    # `blocks` are JSON-ready dicts already (bot.render.blockjson): sent as they are.
+    args: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False,
+                            "metadata": {"event_type": event_type, "event_payload": {"ref": ref}}}
+    if blocks:
+        args["blocks"] = blocks
+    if thread_ts:
+        args["thread_ts"] = thread_ts
+    resp = call(deps, "chat.postMessage", known_channel or channel, args)
+    posted = Posted(channel=resp["channel"], ts=resp["ts"])
+    if look_in is not None:  # a slow earlier try may have landed while this one was posted
+        oldest = keep_oldest(deps, look_in, event_type, ref, thread_ts=thread_ts, since=stamp)
+        if oldest is not None and oldest.ts != posted.ts:
+            return oldest
+    return posted
+
+
+def sweep_later(deps: Deps, *, channel: str, event_type: str, ref: str, thread_ts: str | None = None,
+                since: float | None = None) -> None:
+    """Enqueue a `sweep` of this message's copies for when any earlier try has landed or died."""
+    with session_scope(deps.engine) as session:
+        job_queries.enqueue(session, kind=SWEEP, key=f"sweep:{event_type}:{ref}:{uuid.uuid4().hex[:8]}",
+                            payload={"channel": channel, "event_type": event_type, "ref": ref,
+                                     "thread_ts": thread_ts, "since": since},
+                            due_at=deps.now() + SWEEP_AFTER)
+
+
+def sweep(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
+    """Delete copies of a message that a slow or killed earlier try left behind (keeps the oldest,
+    which is the one stored)."""
+    keep_oldest(deps, payload["channel"], payload["event_type"], payload["ref"], thread_ts=payload.get("thread_ts"),
+                since=payload.get("since"))

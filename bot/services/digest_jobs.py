@@ -186,8 +186,8 @@ def post_digest(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     t = translator(locale_of(deps.settings, target))
     if not row.ts:
         msg = render(result, t)
-        posted = post_once(deps.send_client, channel=channel, text=msg.text, blocks=msg.as_dicts(),
-                           event_type=EVENT_TYPE, ref=f"{slug}:{week}", reconcile=retry, pacer=deps.pacer)
+        posted = post_once(deps, channel=channel, text=msg.text, blocks=msg.as_dicts(), event_type=EVENT_TYPE,
+                           ref=f"{slug}:{week}", reconcile=retry, since=job.created_at, paced=True)
         _save(deps, row.id, channel=posted.channel, ts=posted.ts)
         channel = posted.channel
     error = None

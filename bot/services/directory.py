@@ -21,12 +21,20 @@ from sqlalchemy.engine import Engine
 
 from bot.config import Settings, Team
 from bot.i18n import Translator, remember_locale, resolve_locale, translator
-from bot.slack.client import slack_error
+from bot.slack.client import is_permanent, slack_error
 from storage.models import Person
 from storage.session import session_scope
 
 log = logging.getLogger(__name__)
 PERSON_TTL = timedelta(days=1)
+
+
+def raise_if_transient(exc: SlackApiError) -> None:
+    """Raise `exc` unless Slack's answer is final (a missing user or channel, a missing scope...):
+    a guess made from a passing error (nobody is a responder, the department is "Other") would be
+    stored or acted on as if it were true."""
+    if not is_permanent(exc):
+        raise exc
 
 
 class Directory:
@@ -59,6 +67,7 @@ class Directory:
             log.warning("could not read members of %s: %s", channel, slack_error(exc))
             if cached:
                 return cached[1]  # a stale answer beats locking everyone out
+            raise_if_transient(exc)  # a wrong "not a member" (or department) is worse than "try again"
             return frozenset()
         result = frozenset(members)
         with self._lock:
@@ -105,6 +114,7 @@ class Directory:
             profile = self.client.users_profile_get(user=user_id).get("profile") or {}
         except SlackApiError as exc:
             log.info("no profile for %s: %s", user_id, slack_error(exc))
+            raise_if_transient(exc)
             return None
         field_ids = self._profile_field_ids(label)
         for key, field in (profile.get("fields") or {}).items():
@@ -122,6 +132,7 @@ class Directory:
                 fields = (self.client.api_call("team.profile.get").get("profile") or {}).get("fields") or []
             except SlackApiError as exc:
                 log.info("team.profile.get failed: %s", slack_error(exc))
+                raise_if_transient(exc)
                 return set()
             self._field_ids = {}
             for field in fields:
@@ -143,6 +154,7 @@ class Directory:
             tz, locale = user.get("tz") or None, str(user.get("locale") or "")[:16]
         except SlackApiError as exc:
             log.info("no user info for %s: %s", user_id, slack_error(exc))
+            raise_if_transient(exc)  # the survey's planning job tries again; no wrong zone is kept a day
         tz = tz or self.settings.workspace.timezone
         self._save_person(user_id, tz=tz, locale=locale, refreshed_at=now)
         with self._lock:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
+from bot.config import Team
 from bot.render import blocks
 from bot.runtime.deps import Deps
-from bot.runtime.outbox import PermanentFailure
-from bot.services.delivery import post_once
+from bot.runtime.outbox import PermanentFailure, RetryLater
+from bot.services.delivery import Posted, post_once, update
 from bot.slack.client import is_permanent, slack_error
+from storage import jobs as job_queries
 from storage import requests as queries
 from storage.group_commit import group_commit
 from storage.jobs import ClaimedJob
@@ -20,6 +25,7 @@ from storage.models import Request
 from storage.session import session_scope
 
 log = logging.getLogger(__name__)
+CONVERGE_ROUNDS = 4
 
 
 def _load(deps: Deps, request_id: int) -> Request:
@@ -44,28 +50,36 @@ def _save(deps: Deps, request_id: int, **values: Any) -> None:
         session.add(req)
 
 
-def sync_dm(deps: Deps, req: Request, *, reconcile: bool = False) -> tuple[str, str] | None:
-    """Post or update the requester's DM status message from stored state.
+Shown = dict[str, str]  # "triage" / "dm" -> fingerprint of what this job last put there
 
-    Returns (channel, ts) when a new message was posted; the caller stores it.
-    """
-    team = deps.settings.team(req.team)
-    if team is None:
-        return None
+
+def _fingerprint(msg: blocks.Rendered) -> str:
+    return json.dumps([msg.text, msg.as_dicts()], sort_keys=True)
+
+
+def triage_view(deps: Deps, req: Request, team: Team) -> blocks.Rendered:
+    """The triage message as the stored request renders it (in the team's language)."""
+    return blocks.triage_message(req, team, t=deps.directory.team_translator(team),
+                                 origin_team=deps.settings.team(req.origin_team))
+
+
+def dm_view(deps: Deps, req: Request, team: Team) -> blocks.Rendered:
+    """The requester's DM status message as the stored request renders it (in their language)."""
     t = deps.directory.translator_for(req.requester_id, now=deps.now())
-    msg = blocks.dm_status_message(req, team, t=t, triage_link=_triage_link(deps, req))
+    return blocks.dm_status_message(req, team, t=t, triage_link=_triage_link(deps, req))
+
+
+def sync_dm(deps: Deps, req: Request, msg: blocks.Rendered, *, reconcile: bool,
+            since: datetime | None = None) -> Posted | None:
+    """Post or update the requester's DM status message (`msg`).
+
+    Returns the message when it was posted (or found: posted by an earlier try); the caller stores it.
+    """
     if req.dm_ts and req.dm_channel:
-        deps.client.chat_update(channel=req.dm_channel, ts=req.dm_ts, text=msg.text, blocks=msg.as_dicts())
+        update(deps, channel=req.dm_channel, ts=req.dm_ts, text=msg.text, blocks=msg.as_dicts())
         return None
-    posted = post_once(deps.send_client, channel=req.requester_id, text=msg.text, blocks=msg.as_dicts(),
-                       event_type="askdesk_request_dm", ref=str(req.id), reconcile=reconcile)
-    return posted.channel, posted.ts
-
-
-def _sync_dm_and_save(deps: Deps, req: Request) -> None:
-    new_dm = sync_dm(deps, req)
-    if new_dm:
-        _save(deps, req.id, dm_channel=new_dm[0], dm_ts=new_dm[1])  # type: ignore[arg-type]
+    return post_once(deps, channel=req.requester_id, text=msg.text, blocks=msg.as_dicts(),
+                     event_type="askdesk_request_dm", ref=str(req.id), reconcile=reconcile, since=since)
 
 
 def _confirm(deps: Deps, req: Request, msg: blocks.Rendered) -> None:
@@ -83,79 +97,132 @@ def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     """Post the request to its team's triage channel and DM the requester its status.
 
     Slack calls first, then one transaction that stores what they produced and finishes the job
-    (retries reconcile through message metadata, so nothing is posted twice).
+    (retries reconcile through message metadata, so nothing is posted twice). Then the messages are
+    brought up to the stored state, which a click may have changed while they were being posted.
     """
     req = job.preloaded if isinstance(job.preloaded, Request) else _load(deps, payload["request_id"])
     team = deps.settings.team(req.team)
     if team is None:
         raise PermanentFailure(f"team {req.team} is not configured")
-    now, retry = deps.now(), job.attempts > 1
+    now, retry, since = deps.now(), job.attempts > 1, job.created_at
     if not req.department:
         req.department = deps.directory.department_of(req.requester_id, now=now)
-    new_post = None
+    new_post, shown = None, {}
     if req.triage_channel != team.channel or not req.triage_ts:
-        origin = deps.settings.team(payload["from"]) if payload.get("from") else None
-        t = deps.directory.team_translator(team)
-        msg = blocks.triage_message(req, team, t=t, origin_team=origin)
-        new_post = post_once(deps.send_client, channel=team.channel, text=msg.text, blocks=msg.as_dicts(),
-                             event_type="askdesk_request", ref=f"{req.id}:{req.transfer_count}", reconcile=retry)
+        msg = triage_view(deps, req, team)
+        new_post = post_once(deps, channel=team.channel, text=msg.text, blocks=msg.as_dicts(),
+                             event_type="askdesk_request", ref=f"{req.id}:{req.transfer_count}", reconcile=retry,
+                             since=since)
         req.triage_channel, req.triage_ts = new_post.channel, new_post.ts
-        if (payload.get("note") or payload.get("by")) and not new_post.reconciled:
-            text = blocks.transferred_here_note(payload["by"], payload.get("note") or "", t=t)
-            deps.client.chat_postMessage(channel=new_post.channel, thread_ts=new_post.ts, text=text)
+        if not new_post.reconciled:  # a copy found shows what an earlier try saw
+            shown["triage"] = _fingerprint(msg)
+        if payload.get("note") or payload.get("by"):
+            text = blocks.transferred_here_note(payload["by"], payload.get("note") or "",
+                                                t=deps.directory.team_translator(team))
+            post_once(deps, channel=new_post.channel, thread_ts=new_post.ts, text=text, blocks=[],
+                      event_type="askdesk_transfer_note", ref=f"{req.id}:{req.transfer_count}", reconcile=retry,
+                      since=since)
     req.post_state, req.post_error = "posted", None
-    new_dm = sync_dm(deps, req, reconcile=retry)
+    dm = dm_view(deps, req, team)
+    new_dm = sync_dm(deps, req, dm, reconcile=retry, since=since)
+    if new_dm is None or not new_dm.reconciled:
+        shown["dm"] = _fingerprint(dm)
 
     record = queries.PostRecord(
         request_id=req.id, department=req.department, channel=req.triage_channel,  # type: ignore[arg-type]
-        ts=req.triage_ts, dm=new_dm, new_post=new_post is not None, at=now, job_id=job.id, owner=deps.instance_id)
+        ts=req.triage_ts, dm=(new_dm.channel, new_dm.ts) if new_dm else None, new_post=new_post is not None,
+        at=now, job_id=job.id, owner=deps.instance_id)
     team_now = group_commit(deps.engine, queries.record_posts, record)
     if team_now is None:
         raise PermanentFailure(f"request {req.id} is gone")
     req.team = team_now
     job.status = "done"
+    try:
+        converge(deps, req.id, shown)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - this job is finished: a render job takes it from here
+        log.info("#%s: update after posting failed (%s); a render job will retry", req.id, slack_error(exc))
+        _render_later(deps, req.id)  # type: ignore[arg-type]
 
 
 def post_request_failed(deps: Deps, payload: dict[str, Any], reason: str) -> None:
-    """The request stays saved; the requester is told clearly and can retry."""
-    req = _load(deps, payload["request_id"])
+    """The request stays saved; the requester is told clearly (naming the cause) and can retry."""
     with session_scope(deps.engine) as session:
-        fresh = queries.get(session, req.id, for_update=True)  # type: ignore[arg-type]
-        assert fresh is not None
-        fresh.post_state, fresh.post_error = "failed", reason[:200]  # shown through blocks.post_error_text
-        queries.add_event(session, fresh, "post_failed", actor=None, at=deps.now(), detail={"error": reason})
-        session.add(fresh)
-        req = fresh
+        req = queries.get(session, payload["request_id"], for_update=True)
+        if req is None:
+            return
+        req.post_state, req.post_error = "failed", reason[:200]  # shown through blocks.post_error_text
+        queries.add_event(session, req, "post_failed", actor=None, at=deps.now(), detail={"error": reason})
+        session.add(req)
     team = deps.settings.team(req.team)
     if team is not None:
         t = deps.directory.translator_for(req.requester_id, now=deps.now())
-        _confirm(deps, req, blocks.notice(t._(
-            ":warning: Your request *#{id}* is saved, but I could not post it to {team} ({error}). Nothing is "
-            "lost: press *Retry* in my DM once the channel is fixed.", id=req.id, team=blocks.escape(team.name),
-            error=blocks.post_error_text(reason, t))))
+        values = {"id": req.id, "team": blocks.escape(team.name), "error": blocks.post_error_text(reason, t)}
+        if reason in blocks.CHANNEL_ERRORS:
+            text = t._(":warning: Your request *#{id}* is saved, but I could not post it to {team} ({error}). "
+                       "Nothing is lost: press *Retry* in my DM once the channel is fixed.", **values)
+        else:
+            text = t._(":warning: Your request *#{id}* is saved, but I could not post it to {team} ({error}). "
+                       "Nothing is lost: press *Retry* in my DM to try again.", **values)
+        _confirm(deps, req, blocks.notice(text))
     try:
-        _sync_dm_and_save(deps, req)
-    except SlackApiError as exc:
-        log.error("could not tell %s about failed post of #%s: %s", req.requester_id, req.id, slack_error(exc))
+        converge(deps, req.id, reconcile=True)  # type: ignore[arg-type]
+    except (SlackApiError, RetryLater) as exc:
+        error = slack_error(exc) if isinstance(exc, SlackApiError) else exc.reason
+        log.error("could not tell %s about failed post of #%s: %s", req.requester_id, req.id, error)
+        _render_later(deps, req.id)  # type: ignore[arg-type]
 
 
 def render(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
-    req = _load(deps, payload["request_id"])
-    team = deps.settings.team(req.team)
-    if team is None:
-        return
-    if req.triage_channel == team.channel and req.triage_ts:
-        origin = deps.settings.team(req.origin_team)
-        msg = blocks.triage_message(req, team, t=deps.directory.team_translator(team), origin_team=origin)
-        try:
-            deps.client.chat_update(channel=req.triage_channel, ts=req.triage_ts, text=msg.text,
-                                    blocks=msg.as_dicts())
-        except SlackApiError as exc:
-            if not is_permanent(exc):
-                raise
-            log.warning("triage message of #%s not updated: %s", req.id, slack_error(exc))
-    if req.dm_ts or req.post_state != "pending":
-        _sync_dm_and_save(deps, req)
+    converge(deps, payload["request_id"], reconcile=True)
+
+
+def converge(deps: Deps, request_id: int, shown: Shown | None = None, *, reconcile: bool = False) -> None:
+    """Bring the request's triage message and DM to its stored state; then read it again and repeat
+    while it changed meanwhile (another job may have sent an older state after this one read it).
+
+    While the request is waiting for its post, nothing is done: the post job converges right after
+    it has stored the post, and reads every change committed before that."""
+    shown = dict(shown or {})
+    for _ in range(CONVERGE_ROUNDS):
+        req = _load(deps, request_id)
+        team = deps.settings.team(req.team)
+        if team is None or req.post_state == "pending":
+            return
+        sent = False
+        if req.triage_channel == team.channel and req.triage_ts:
+            msg = triage_view(deps, req, team)
+            if shown.get("triage") != (mark := _fingerprint(msg)):
+                _update_or_log(deps, req, "triage message", channel=req.triage_channel, ts=req.triage_ts, msg=msg)
+                shown["triage"], sent = mark, True
+        dm = dm_view(deps, req, team)
+        if shown.get("dm") != (mark := _fingerprint(dm)):
+            if req.dm_ts and req.dm_channel:
+                _update_or_log(deps, req, "DM", channel=req.dm_channel, ts=req.dm_ts, msg=dm)
+            else:
+                new_dm = sync_dm(deps, req, dm, reconcile=reconcile, since=req.created_at)
+                if new_dm:
+                    _save(deps, request_id, dm_channel=new_dm.channel, dm_ts=new_dm.ts)
+                    if new_dm.reconciled:  # found: it shows what the earlier try rendered
+                        _update_or_log(deps, req, "DM", channel=new_dm.channel, ts=new_dm.ts, msg=dm)
+            shown["dm"], sent = mark, True
+        if not sent:
+            return
+    _render_later(deps, request_id)  # still changing: another round later
+
+
+def _update_or_log(deps: Deps, req: Request, what: str, *, channel: str, ts: str, msg: blocks.Rendered) -> None:
+    try:
+        update(deps, channel=channel, ts=ts, text=msg.text, blocks=msg.as_dicts())
+    except SlackApiError as exc:
+        if not is_permanent(exc):
+            raise
+        log.warning("%s of #%s not updated: %s", what, req.id, slack_error(exc))
+
+
+def _render_later(deps: Deps, request_id: int) -> None:
+    with session_scope(deps.engine) as session:
+        job_queries.enqueue(session, kind="render", key=f"render:{request_id}:{uuid.uuid4().hex[:12]}",
+                            payload={"request_id": request_id}, due_at=deps.now())
 
 
 def transfer_notice(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
@@ -166,4 +233,4 @@ def transfer_notice(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> Non
     if source is None or target is None:
         return
     msg = blocks.transferred_away_message(req, source, target, t=deps.directory.team_translator(source))
-    deps.client.chat_update(channel=payload["channel"], ts=payload["ts"], text=msg.text, blocks=msg.as_dicts())
+    _update_or_log(deps, req, "transfer notice", channel=payload["channel"], ts=payload["ts"], msg=msg)

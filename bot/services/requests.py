@@ -92,6 +92,7 @@ def _locked(change: Callable[..., Outcome]) -> Callable[..., Outcome]:
 
     @functools.wraps(change)
     def locked(deps: Deps, *, request_id: int, **kwargs: Any) -> Outcome:
+        _know_responders(deps)
         with session_scope(deps.engine) as session:
             req = queries.get(session, request_id, for_update=True)
             if req is None:
@@ -109,6 +110,13 @@ def _post_key(request_id: int, attempt: int | str) -> str:
 def _render_job(session: Session, req: Request) -> int | None:
     return job_queries.enqueue(session, kind="render", key=f"render:{req.id}:{uuid.uuid4().hex[:12]}",
                                payload={"request_id": req.id}, due_at=req.updated_at + KICK_GRACE)
+
+
+def _know_responders(deps: Deps) -> None:
+    """Read (or find cached) who responds for each team before a transaction that checks it, so no
+    Slack call (which may take seconds) runs while the request's row, or SQLite's write lock, is held."""
+    for team in deps.settings.teams:
+        deps.directory.members(team.channel)
 
 
 def _team(deps: Deps, slug: str) -> Team:
@@ -254,6 +262,7 @@ def thread_reply(deps: Deps, *, channel: str, thread_ts: str, user: str, event_i
 
     `event_id` (the Events API delivery) is recorded in the same transaction: a redelivery does nothing."""
     now = deps.now()
+    _know_responders(deps)
     with session_scope(deps.engine) as session:
         if event_id and not queries.first_seen(session, event_id, now=now):
             return Outcome(False)

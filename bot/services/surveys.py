@@ -28,7 +28,7 @@ from bot.analytics.privacy import effective_threshold
 from bot.render import feedback_blocks
 from bot.runtime.deps import Deps
 from bot.runtime.outbox import KICK_GRACE, PermanentFailure, RetryLater
-from bot.services.delivery import post_once
+from bot.services.delivery import post_once, update
 from bot.slack.client import is_permanent, slack_error
 from storage import feedback as queries
 from storage import jobs as job_queries
@@ -160,11 +160,11 @@ def _reserve(deps: Deps, survey_id: int, payload: dict[str, Any]) -> _Go | None:
         if survey.status not in ("scheduled", "sending"):
             return None
         req = request_queries.get(session, survey.request_id)
+        wait = (send_time(deps, now, payload.get("tz")) - now).total_seconds()
+        if wait > 0:  # overdue after downtime or a Slack outage: wait for the next working hours again
+            raise RetryLater("outside the requester's working hours", after=wait, failure=False)
         if survey.status == "sending":
             return _Go(survey, req, resumed=True)
-        wait = (send_time(deps, now, payload.get("tz")) - now).total_seconds()
-        if wait > 0:  # overdue after downtime or a retry: wait for the next working hours again
-            raise RetryLater("outside the requester's working hours", after=wait)
         status, reason = "cancelled", _still_wanted(req, survey)
         if reason is None:
             status, reason = "skipped", None if settings.enabled else "surveys are disabled"
@@ -190,9 +190,9 @@ def send(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     survey.expires_at = deps.now() + deps.settings.surveys.expire_after  # shown as "open until"
     t = deps.directory.translator_for(survey.user_id, now=deps.now())
     msg = feedback_blocks.survey_message(survey, req, team, t=t, now=deps.now(), threshold=threshold(deps))
-    posted = post_once(deps.send_client, channel=survey.user_id, text=msg.text, blocks=msg.as_dicts(),
+    posted = post_once(deps, channel=survey.user_id, text=msg.text, blocks=msg.as_dicts(),
                        event_type=EVENT_TYPE, ref=str(survey.id), known_channel=req.dm_channel,
-                       reconcile=job.attempts > 1 or go.resumed, pacer=deps.pacer)
+                       reconcile=job.attempts > 1 or go.resumed, since=job.created_at, paced=True)
     sent_at = deps.now()
     with session_scope(deps.engine) as session:  # the mark and the job's end are one transaction
         queries.mark_sent(session, survey_id=survey.id, user_id=survey.user_id,  # type: ignore[arg-type]
@@ -217,7 +217,7 @@ def render(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     t = deps.directory.translator_for(survey.user_id, now=deps.now())
     msg = feedback_blocks.survey_message(survey, req, team, t=t, now=deps.now(), threshold=threshold(deps))
     try:
-        deps.client.chat_update(channel=survey.channel, ts=survey.ts, text=msg.text, blocks=msg.as_dicts())
+        update(deps, channel=survey.channel, ts=survey.ts, text=msg.text, blocks=msg.as_dicts())
     except SlackApiError as exc:
         if not is_permanent(exc):
             raise

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.error import URLError
 
@@ -84,6 +85,16 @@ def is_permanent(exc: BaseException) -> bool:
     return isinstance(exc, SlackApiError) and slack_error(exc) in PERMANENT_ERRORS
 
 
+def is_uncertain(exc: BaseException) -> bool:
+    """Whether the call may still take effect although it failed: the client stopped waiting
+    (timeout), the connection dropped after the request went out, or a gateway timed out (504)."""
+    if isinstance(exc, SlackApiError):
+        return exc.response.status_code == 504
+    if isinstance(exc, URLError) and isinstance(exc.reason, BaseException):
+        return is_uncertain(exc.reason)
+    return isinstance(exc, TimeoutError | ConnectionResetError) or "Timeout" in type(exc).__name__
+
+
 def retry_after(exc: BaseException) -> float | None:
     if isinstance(exc, SlackApiError) and exc.response.status_code == 429:
         try:
@@ -94,13 +105,30 @@ def retry_after(exc: BaseException) -> float | None:
 
 
 class ChannelPacer:
-    """Keeps bulk posts to about one message per second per channel (Slack's chat.postMessage limit)."""
+    """Keeps bulk posts to about one message per second per channel (Slack's chat.postMessage limit),
+    and remembers the channels Slack rate-limited (429) until their Retry-After has passed, so other
+    jobs for the same channel wait instead of calling and being refused too."""
 
     def __init__(self, interval: float = 1.0, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.interval, self.clock, self.sleep = interval, clock, sleep
         self._next: dict[str, float] = {}
+        self._held: dict[str, datetime] = {}
         self._lock = threading.Lock()
+
+    def hold(self, channel: str, until: datetime) -> None:
+        """Slack asked for quiet on `channel` until `until` (the outbox's clock, which schedules the
+        jobs that wait for it)."""
+        with self._lock:
+            self._held[channel] = max(self._held.get(channel, until), until)
+            if len(self._held) > 10_000:
+                self._held = {c: t for c, t in self._held.items() if t > until - timedelta(hours=1)}
+
+    def held_for(self, channel: str, now: datetime) -> float:
+        """Seconds from `now` until `channel` may be called again (0 when it is not rate-limited)."""
+        with self._lock:
+            until = self._held.get(channel)
+        return max(0.0, (until - now).total_seconds()) if until is not None else 0.0
 
     def wait(self, channel: str) -> float:
         """Block until `channel` may receive the next message; returns the time waited."""
