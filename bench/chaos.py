@@ -194,9 +194,8 @@ def outstanding(engine: Any) -> int:
 
 def verify(sim: SlackSimulator, db_url: str, tally: Tally, requesters: list[str]) -> dict[str, Any]:
     """Compare what Slack shows with the database (see the module doc)."""
-    import bot.runtime.jobs  # noqa: F401 - the rendering functions' modules
     from bot.config import Settings, parse_config
-    from bot.runtime.deps import build_deps
+    from bot.runtime.jobs import build_deps
     from bot.services.messages import dm_view, triage_view
 
     settings = Settings(bot_token=TOKEN, signing_secret=SECRET, slack_api_url=sim.base_url, database_url=db_url,
