@@ -5,6 +5,8 @@ BENCHMARKS = {
                  "--workers 2; --database-url for PostgreSQL)",
     "bench_surveys": "10,000 surveys due at once; startup with 100,000 pending surveys",
     "bench_digest": "every team digest + the organisation digest over 1,000,000 requests (--engine sqlite|postgres)",
+    "chaos": "1,000 requests, claims and resolutions through a faulty Slack with the server SIGKILLed twice: "
+             "lost / duplicated / stale messages, time to quiescence (--write: docs/benchmarks.md '## Chaos')",
 }
 
 if __name__ == "__main__":
