@@ -17,7 +17,7 @@ import typing
 from collections.abc import Mapping
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -300,6 +300,11 @@ class Team(_Table):
     digest_time: Clock | None = Field(None, description="overrides [digest] time for this team")
     locale: OptionalLocale = Field("", description="language of its triage messages and weekly digest "
                                                    "(default: [workspace] locale)")
+    needs_survey: Literal["quarterly", "monthly", "off"] = Field(
+        "off", description="needs-survey rounds: a round opens at the start of every quarter or month")
+    needs_audience: tuple[ChannelId, ...] = Field(
+        (), description="channels whose members are invited to needs surveys too (besides the team's requesters)")
+    needs_window: Duration = Field(timedelta(days=14), description="how long a needs-survey round stays open")
 
     @model_validator(mode="before")
     @classmethod
@@ -353,6 +358,34 @@ class SchedulerSettings(_Table):
     workers: StrictInt = Field(16, ge=1, description="job worker threads")
 
 
+SCORECARD_PARTS = ("needs", "csat", "sla", "response", "actions")
+
+
+class ScorecardWeights(_Table):
+    """The weight of each part of the internal satisfaction index (each part on a 0-100 scale)."""
+
+    needs: StrictFloat = Field(0.4, ge=0, description="needs-survey score")
+    csat: StrictFloat = Field(0.3, ge=0, description="pulse-survey CSAT")
+    sla: StrictFloat = Field(0.2, ge=0, description="SLA attainment")
+    response: StrictFloat = Field(0.0, ge=0, description="needs-survey response rate")
+    actions: StrictFloat = Field(0.1, ge=0, description="improvement actions done")
+
+    @model_validator(mode="after")
+    def _measures_satisfaction(self) -> ScorecardWeights:
+        if not (self.needs or self.csat):
+            raise ValueError("expected a weight above 0 for 'needs' or 'csat' (the index measures satisfaction)")
+        return self
+
+    def as_dict(self) -> dict[str, float]:
+        return {part: float(getattr(self, part)) for part in SCORECARD_PARTS}
+
+
+class ScorecardSettings(_Table):
+    weights: ScorecardWeights = Field(
+        ScorecardWeights(), description="the index's formula: sum(weight * part) / sum(weight), over the parts "
+                                        "that have a value")
+
+
 def _distinct_teams(teams: tuple[Team, ...]) -> tuple[Team, ...]:
     if not teams:
         raise ValueError("expected at least one [[teams]] table (slug, name, channel)")
@@ -385,6 +418,7 @@ class ConfigFile(_Table):
     surveys: Surveys = Surveys()
     digest: DigestSettings = DigestSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    scorecard: ScorecardSettings = ScorecardSettings()
 
 
 class Settings(ConfigFile):

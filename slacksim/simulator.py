@@ -726,6 +726,20 @@ class SlackSimulator(SlackWorld):
     def _m_users_info(self, a: dict[str, Any]) -> dict[str, Any]:
         return {"user": self.user_object(self.user(a["user"]), include_locale=flag(a.get("include_locale")))}
 
+    def _m_users_list(self, a: dict[str, Any]) -> dict[str, Any]:
+        """Every user (bots and deactivated ones included, as Slack does), a page of at most 1000."""
+        limit = to_int(a.get("limit"), 0, "invalid_limit") or 1000
+        users = sorted(self.users.values(), key=lambda u: u.id)
+        start = 0
+        if a.get("cursor"):
+            user_id = unb64(str(a["cursor"]), "users:")
+            start = next((i for i, u in enumerate(users) if u.id == user_id), -1)
+            if start < 0:
+                raise ApiError("invalid_cursor")
+        page, rest = users[start:start + min(limit, 1000)], users[start + min(limit, 1000):]
+        return {"members": [self.user_object(u) for u in page], "cache_ts": 1700000000,
+                "response_metadata": {"next_cursor": b64("users:" + rest[0].id) if rest else ""}}
+
     def _m_users_lookupByEmail(self, a: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         email = str(a["email"]).lower()
         user = next((u for u in self.users.values() if (u.email or "").lower() == email), None)

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from storage.models import Person, Reaction, Survey
+from storage.models import NeedsInvitation, Person, Reaction, Survey
 
 ANSWERABLE = ("sent", "answered")
 DIMENSIONS = ("responsiveness", "clarity", "transparency", "support")
@@ -119,14 +119,24 @@ def set_due(session: Session, *, survey_id: int, due_at: datetime) -> bool:
     return session.exec(stmt).scalar_one_or_none() is not None  # type: ignore[call-overload]
 
 
-def budget_blocker(session: Session, *, survey_id: int, user_id: str, since: datetime) -> str | None:
-    """Why `user_id` may not get another survey now (None: they may). Call inside `reserve_budget`'s lock."""
+def budget_blocker(session: Session, *, user_id: str, since: datetime, survey_id: int | None = None,
+                   invitation_id: int | None = None) -> str | None:
+    """Why `user_id` may not get another survey now (None: they may). Call under `lock_person`'s lock.
+
+    The budget is shared by pulse surveys and needs-survey invitations (storage/needs.py): the last
+    one sent (`people.last_survey_at`, or a sent row), or one being sent right now, blocks the next.
+    `survey_id` / `invitation_id` is the one being decided, left out of the check."""
     person = session.get(Person, user_id)
     if person is not None and person.last_survey_at is not None and person.last_survey_at >= since:
         return f"survey budget: last survey sent {person.last_survey_at:%Y-%m-%d %H:%M} UTC"
     recent = (col(Survey.sent_at) >= since) | (col(Survey.status) == "sending")
     other = session.exec(select(Survey.status, Survey.sent_at).where(
-        col(Survey.user_id) == user_id, col(Survey.id) != survey_id, recent).limit(1)).first()
+        col(Survey.user_id) == user_id, col(Survey.id) != (survey_id or 0), recent).limit(1)).first()
+    if other is None:
+        inv = NeedsInvitation
+        other = session.exec(select(inv.status, inv.sent_at).where(
+            col(inv.user_id) == user_id, col(inv.id) != (invitation_id or 0),
+            (col(inv.sent_at) >= since) | (col(inv.status) == "sending")).limit(1)).first()
     if other is None:
         return None
     if other[1] is None:
@@ -152,12 +162,17 @@ def mark_sent(session: Session, *, survey_id: int, user_id: str, channel: str, t
             .returning(Survey.id))
     if session.exec(stmt).scalar_one_or_none() is None:  # type: ignore[call-overload]
         return False
+    spend_budget(session, user_id=user_id, sent_at=sent_at)
+    return True
+
+
+def spend_budget(session: Session, *, user_id: str, sent_at: datetime) -> None:
+    """Record that a survey (pulse or needs) went to `user_id` at `sent_at` (the latest time wins)."""
     upsert = _insert(session)(Person).values(user_id=user_id, last_survey_at=sent_at)
     last = Person.__table__.c.last_survey_at  # type: ignore[attr-defined]
     session.exec(upsert.on_conflict_do_update(  # type: ignore[call-overload]
         index_elements=["user_id"], set_={"last_survey_at": upsert.excluded.last_survey_at},
         where=last.is_(None) | (last < upsert.excluded.last_survey_at)))
-    return True
 
 
 def record_answer(session: Session, *, survey_id: int, values: dict[str, Any], now: datetime) -> Survey:

@@ -4,7 +4,7 @@ Every datetime is timezone-aware UTC (sqlmodel >= 0.0.45 refuses naive values).
 No `from __future__ import annotations` here: SQLModel needs the real annotations.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -191,3 +191,119 @@ class Job(SQLModel, table=True):
     failing_since: datetime | None = None  # first transient failure of the current run of them (0004)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+# -- needs surveys (issue 17): rounds, invitations, answers, themes, improvement actions ------------
+class NeedsRound(SQLModel, table=True):
+    """One needs-survey round of a team: who was invited, when it opens and closes, where it was reported.
+
+    `key` names the round ("2026-Q4", "2026-11", or "2026-Q4-2" for a second round in one quarter).
+    Requesters of [audience_start, audience_end) are invited, with the members of the audience channels.
+    status: open -> closed (no more answers; themes computed) -> reported (report jobs queued).
+    """
+
+    __tablename__ = "needs_rounds"
+    __table_args__ = (
+        UniqueConstraint("team", "key", name="uq_needs_rounds_team_key"),
+        Index("ix_needs_rounds_status_closes", "status", "closes_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    team: str = Field(max_length=32)
+    key: str = Field(max_length=16)
+    cadence: str = Field(default="adhoc", max_length=16)  # quarterly | monthly | adhoc
+    status: str = Field(default="open", max_length=16)
+    opens_at: datetime
+    closes_at: datetime
+    audience_start: datetime
+    audience_end: datetime
+    intro: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # "Last time you told us…"
+    invited: int = 0  # invitations created by the planning job
+    planned_at: datetime | None = None
+    closed_at: datetime | None = None
+    report_channel: str | None = Field(default=None, max_length=32)
+    report_ts: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class NeedsInvitation(SQLModel, table=True):
+    """One person invited to one round (at most once).
+
+    status: scheduled -> sending -> sent -> answered; scheduled -> skipped (budget, deactivated) |
+    failed (a permanent Slack error); a round's close leaves these as they are (the round's status rules).
+    """
+
+    __tablename__ = "needs_invitations"
+    __table_args__ = (
+        UniqueConstraint("round_id", "user_id", name="uq_needs_invitations_round_user"),
+        Index("ix_needs_invitations_user_status", "user_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="needs_rounds.id", index=True)
+    user_id: str = Field(max_length=32)
+    source: str = Field(default="requester", max_length=16)  # requester | audience
+    status: str = Field(default="scheduled", max_length=16)
+    due_at: datetime
+    sent_at: datetime | None = None
+    channel: str | None = Field(default=None, max_length=32)
+    ts: str | None = Field(default=None, max_length=32)
+    reminded_at: datetime | None = None
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class NeedsAnswer(SQLModel, table=True):
+    """The answer to one invitation (changeable while the round is open). Shown only through the gate."""
+
+    __tablename__ = "needs_answers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    invitation_id: int = Field(foreign_key="needs_invitations.id", unique=True)
+    round_id: int = Field(foreign_key="needs_rounds.id", index=True)
+    overall: int | None = None
+    communication: int | None = None
+    transparency: int | None = None
+    support: int | None = None
+    obstacle: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    start_stop: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    shareable: bool = True  # the free text may be used (anonymised) in themes and quotes
+    answered_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class NeedsTheme(SQLModel, table=True):
+    """A common need found in a closed round's free-text answers (computed once, when it closes)."""
+
+    __tablename__ = "needs_themes"
+    __table_args__ = (UniqueConstraint("round_id", "rank", name="uq_needs_themes_round_rank"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="needs_rounds.id", index=True)
+    rank: int
+    label: str = Field(max_length=200)
+    terms: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON list
+    people: int
+    quotes: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON list
+
+
+class NeedsAction(SQLModel, table=True):
+    """An improvement action ("you said, we did") recorded against a round (and maybe one of its themes)."""
+
+    __tablename__ = "needs_actions"
+    __table_args__ = (Index("ix_needs_actions_team_status", "team", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team: str = Field(max_length=32)
+    round_id: int = Field(foreign_key="needs_rounds.id", index=True)
+    theme_id: int | None = Field(default=None, foreign_key="needs_themes.id")
+    title: str = Field(max_length=200)
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # what changed and why
+    owner_id: str | None = Field(default=None, max_length=32)
+    due_on: date | None = None
+    status: str = Field(default="planned", max_length=16)  # planned | in_progress | done
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    done_at: datetime | None = None
+    card_channel: str | None = Field(default=None, max_length=32)
+    card_ts: str | None = Field(default=None, max_length=32)

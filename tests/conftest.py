@@ -117,7 +117,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-TABLES = ["request_events", "reactions", "surveys", "requests", "processed_events", "people", "digests", "jobs"]
+TABLES = ["request_events", "reactions", "surveys", "requests", "processed_events", "people", "digests", "jobs",
+          "needs_actions", "needs_themes", "needs_answers", "needs_invitations", "needs_rounds"]
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
-__all__ = ["CHINESE_STOPWORDS", "ENGLISH_STOPWORDS", "extract_topics", "normalize_word", "tokenize"]
+__all__ = ["CHINESE_STOPWORDS", "ENGLISH_STOPWORDS", "extract_topics", "normalize_word", "term_sets", "tokenize"]
 
 ENGLISH_STOPWORDS = frozenset(
     """
@@ -167,6 +167,23 @@ def tokenize(text: str, extra_stopwords: Iterable[str] = ()) -> list[str]:
     """Content terms of one text: English words (normalised, in order), then Chinese words."""
     stream, chinese = _Scanner(extra_stopwords).scan(text)
     return [t for t in stream if t is not None] + chinese
+
+
+def term_sets(texts: Iterable[str], extra_stopwords: Iterable[str] = ()) -> list[frozenset[str]]:
+    """Per text, its set of content terms: English words (normalised) and bigrams of adjacent content
+    words ("expense report"), and Chinese words — the same terms `extract_topics` counts."""
+    scanner = _Scanner(extra_stopwords)
+    out: list[frozenset[str]] = []
+    for text in texts:
+        if not text:
+            out.append(frozenset())
+            continue
+        stream, chinese = scanner.scan(text)
+        terms = {t for t in stream if t is not None}
+        terms.update(chinese)
+        terms.update(f"{a} {b}" for a, b in zip(stream, stream[1:], strict=False) if a and b and a != b)
+        out.append(frozenset(terms - scanner.extra))
+    return out
 
 
 @lru_cache(maxsize=64)

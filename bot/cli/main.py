@@ -1,4 +1,4 @@
-"""`askdesk` command line: run, init, config, manifest, demo, db upgrade, digest, status, purge."""
+"""`askdesk` command line: run, init, config, manifest, demo, db upgrade, digest, needs, scorecard, status, purge."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.cli import command_settings, setup
 from bot.cli.common import CliError
 from bot.cli.digest import add_parser as add_digest_parser
+from bot.cli.needs import add_parsers as add_needs_parsers
 from bot.cli.purge import add_parser as add_purge_parser
 from bot.cli.run import add_parser as add_run_parser
 from bot.config import ConfigError, load_settings, redact_url
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
     add_purge_parser(sub)
     add_digest_parser(sub)
+    add_needs_parsers(sub)
     setup.add_parsers(sub)
     return parser
 

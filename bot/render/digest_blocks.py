@@ -200,6 +200,24 @@ def _comments(s: Satisfaction, t: Translator) -> str | None:
                 *([t._("…and {n} more", n=more)] if more else [])], t=t)
 
 
+def _actions(d: TeamDigest, t: Translator) -> str | None:
+    """Improvement actions from the needs surveys, listed until they are done."""
+    if not d.actions:
+        return None
+    lines = [t._("*Improvement actions* — you said, we did (from the needs surveys)")]
+    for a in d.actions:
+        status = {"planned": t._("planned"), "in_progress": t._("in progress"),
+                  "done": t._("done this week")}.get(a.status, a.status)
+        if a.due_on and a.status != "done":
+            status = t._("{status}, due {date}", status=status, date=a.due_on.isoformat())
+        if a.theme:
+            lines.append(t._("• {action} — for “{need}” ({status})", action=escape(a.title), need=escape(a.theme),
+                             status=status))
+        else:
+            lines.append(t._("• {action} ({status})", action=escape(a.title), status=status))
+    return fit(lines, t=t)
+
+
 def _text(d: TeamDigest, t: Translator) -> str:
     return t._("{team} weekly digest {week}: {new} new, {resolved} resolved, {open} open", team=d.name,
                week=d.period.week, new=d.new, resolved=d.resolved, open=d.open_end)
@@ -214,7 +232,7 @@ def team_digest(d: TeamDigest, *, t: Translator, chart: bool = True, title: str 
                            _ctx(_period_line(d, t, now_label)), md_section(_volume(d, t)), md_section(_speed(d, t)),
                            md_section(_satisfaction(d.satisfaction, t)), md_section(_customers(d, t)),
                            md_section(_needs(d, t))]
-    for extra in (_attention(d, t), _comments(d.satisfaction, t)):
+    for extra in (_attention(d, t), _comments(d.satisfaction, t), _actions(d, t)):
         if extra:
             blocks.append(md_section(extra))
     if chart:
@@ -234,9 +252,9 @@ def quiet_week(d: TeamDigest, *, t: Translator, title: str | None = None, now_la
         lines.append(t._("Still open: *{n}*", n=d.open_end))
     blocks: list[Block] = [HeaderBlock(text=plain(title or t._("{team} · quiet week", team=d.name))),
                            _ctx(_period_line(d, t, now_label)), md_section(fit(lines, t=t))]
-    attention = _attention(d, t)
-    if attention:
-        blocks.append(md_section(attention))
+    for extra in (_attention(d, t), _actions(d, t)):
+        if extra:
+            blocks.append(md_section(extra))
     return Rendered(text=t._("{team} weekly digest {week}: a quiet week", team=d.name, week=d.period.week),
                     blocks=blocks)
 

@@ -118,6 +118,16 @@ def team_text(d: TeamDigest, t: Translator = EN) -> str:
     lines += [t._("  unclaimed: {request}, waiting {age}", request=_ref(r), age=t.fmt_duration(r.age))
               for r in d.unclaimed]
     lines += [t._("  reopened: {request}", request=_ref(r)) for r in d.reopened]
+    if d.actions:
+        lines.append(t._("Improvement actions (needs surveys)"))
+        for a in d.actions:
+            due = a.due_on.isoformat() if a.due_on else "—"
+            status = a.status.replace("_", " ")
+            if a.theme:
+                lines.append(t._("  [{status}] {action} — for “{need}”, due {date}", status=status, action=a.title,
+                                 need=a.theme, date=due))
+            else:
+                lines.append(t._("  [{status}] {action}, due {date}", status=status, action=a.title, date=due))
     weeks = [f"{label} {w.volume}" + ("" if w.csat is None else f" ({t.fmt_percent(w.csat)})")
              for label, w in zip(week_labels(d, t), d.weeks, strict=True)]
     lines.append(t._("Last 8 weeks: {weeks}", weeks=", ".join(weeks)))
@@ -202,6 +212,8 @@ def team_json(d: TeamDigest, t: Translator = EN) -> dict[str, Any]:
                                for i in d.internal_customers],
         "top_categories": [{"category": category_name(c, t), "requests": n} for c, n in d.top_categories],
         "topics": [{"topic": t, "requests": n} for t, n in d.topics],
+        "improvement_actions": [{"title": a.title, "status": a.status, "round": a.round_key, "theme": a.theme,
+                                 "due": a.due_on.isoformat() if a.due_on else None} for a in d.actions],
         "needs_attention": {
             "unclaimed_past_sla": {"count": d.unclaimed_count, "requests": _refs(d.unclaimed)},
             "reopened": {"count": d.reopened_count, "requests": _refs(d.reopened)}},

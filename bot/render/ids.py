@@ -13,6 +13,11 @@ class Action(StrEnum):
     HOME_REFRESH = "home_refresh"
     SURVEY_SCORE = "survey_score"  # action ids survey_score_1 .. survey_score_5
     SURVEY_MORE = "survey_more"
+    NEEDS_SCORE = "needs_score"  # action ids needs_score_1 .. needs_score_5
+    NEEDS_MORE = "needs_more"
+    NEEDS_ACTION_NEW = "needs_action_new"
+    NEEDS_ACTION_PROGRESS = "needs_action_progress"
+    NEEDS_ACTION_DONE = "needs_action_done"
 
 
 class Callback(StrEnum):
@@ -21,6 +26,9 @@ class Callback(StrEnum):
     SURVEY_MODAL = "survey_more"
     SHORTCUT = "ask_about_message"
     FULL_TEXT_MODAL = "req_full_text"
+    NEEDS_MODAL = "needs_survey"
+    NEEDS_ACTION_MODAL = "needs_action"
+    NEEDS_DONE_MODAL = "needs_action_done"
 
 
 class Block(StrEnum):
@@ -35,6 +43,15 @@ class Block(StrEnum):
     COMMENT = "comment"
     ANONYMOUS = "anonymous"
     OVERALL = "overall"  # the overall 1-5 score in the survey modal
+    NEEDS_SCORE = "needs"  # needs_overall, needs_communication, ...
+    NEEDS_OBSTACLE = "needs_obstacle"
+    NEEDS_START_STOP = "needs_start_stop"
+    NEEDS_SHARE = "needs_share"
+    ACTION_THEME = "action_theme"
+    ACTION_TITLE = "action_title"
+    ACTION_DETAIL = "action_detail"
+    ACTION_OWNER = "action_owner"
+    ACTION_DUE = "action_due"
 
 
 INPUT = "value"  # the action id of every modal input element

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from bot.config import Settings
 from bot.runtime.deps import Deps, utc_now
 from bot.runtime.outbox import JobKind, Outbox, Periodic
-from bot.services import delivery, digest_jobs, messages, surveys
+from bot.services import delivery, digest_jobs, messages, needs, needs_actions, needs_invites, surveys
 from bot.services.directory import Directory
 from bot.slack.client import build_client
 
@@ -24,11 +24,22 @@ JOBS: dict[str, JobKind[Deps]] = {
     surveys.RENDER: JobKind(surveys.render),
     digest_jobs.KIND: JobKind(digest_jobs.post_digest, digest_jobs.digest_failed),
     delivery.SWEEP: JobKind(delivery.sweep),
+    needs.PLAN: JobKind(needs.plan),
+    needs.CLOSE: JobKind(needs.close),
+    needs.REPORT: JobKind(needs.post_report),
+    needs.SCORECARD: JobKind(needs.post_scorecard),
+    needs_invites.INVITE: JobKind(needs_invites.invite, needs_invites.invite_failed),
+    needs_invites.REMIND: JobKind(needs_invites.remind),
+    needs_invites.RENDER: JobKind(needs_invites.render),
+    needs_actions.CARD: JobKind(needs_actions.post_card),
+    needs_actions.ANNOUNCE: JobKind(needs_actions.announce),
+    needs_actions.DONE_DM: JobKind(needs_actions.done_dm),
 }
 
 PERIODIC: list[Periodic[Deps]] = [
     Periodic("digests", 30, digest_jobs.schedule_digests),
     Periodic("survey_expiry", 30, surveys.expire),
+    Periodic("needs_rounds", 30, needs.schedule),
 ]
 
 

@@ -18,6 +18,7 @@ def usage(t: Translator) -> str:
     return t._("*askdesk* commands\n"
                "• `/askdesk digest [team]` — this week's figures so far for a team you answer for (only you see "
                "them)\n"
+               "• `/askdesk action [team]` — record an improvement action from the team's latest needs survey\n"
                "• `/askdesk help` — this message")
 
 

@@ -23,6 +23,8 @@ from bot.config import Settings, Team
 from bot.render.blocks import message_link
 from bot.services.digest_periods import Period
 from storage import digest_queries as q
+from storage import needs as needs_queries
+from storage.needs import ActionItem
 from storage.session import read_scope
 
 ATTENTION_LIMIT = 10
@@ -93,6 +95,7 @@ class TeamDigest:
     reopened_count: int
     weeks: list[WeekPoint]
     late: bool = False
+    actions: list[ActionItem] = field(default_factory=list)  # improvement actions, shown until done
 
     @property
     def quiet(self) -> bool:
@@ -247,7 +250,11 @@ def compute(session: Session, settings: Settings, teams: Sequence[Team], period:
     if not teams:
         return []
     raw = _fetch(session, settings, teams, period, topics)
-    return [_build(raw, team, period, workspace_url) for team in teams]
+    digests = [_build(raw, team, period, workspace_url) for team in teams]
+    actions = needs_queries.digest_actions(session, teams=[t.slug for t in teams], start=period.start, end=period.end)
+    for digest in digests:
+        digest.actions = [a for a in actions if a.team == digest.team]
+    return digests
 
 
 def compute_org(session: Session, settings: Settings, period: Period, *, workspace_url: str | None = None,

@@ -171,7 +171,7 @@ def _reserve(deps: Deps, survey_id: int, payload: dict[str, Any]) -> _Go | None:
         if reason is None and settings.min_days_between > 0:
             queries.lock_person(session, survey.user_id)
             since = now - timedelta(days=settings.min_days_between)
-            reason = queries.budget_blocker(session, survey_id=survey_id, user_id=survey.user_id, since=since)
+            reason = queries.budget_blocker(session, user_id=survey.user_id, since=since, survey_id=survey_id)
         if reason is not None:
             queries.set_status(session, survey_id=survey_id, status=status, reason=reason)
             log.info("survey %s %s: %s", survey_id, status, reason)

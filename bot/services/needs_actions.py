@@ -1,0 +1,217 @@
+"""Improvement actions ("you said, we did"): recorded against a closed round (and one of its themes)
+by the team's responders or an admin, moved through planned -> in progress -> done, shown on a card in
+the team's channel and in the weekly digest until done. When one is done, everyone the round's survey
+reached gets one DM saying what changed and why — never who asked for it.
+
+Jobs: `needs_action_card:{action}:…` posts or updates the card; `needs_action_announce:{action}` fans
+out one `needs_done_dm:{action}:{invitation}` job per person surveyed (keyed: each person once, also
+across restarts), each sent within the person's working hours.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.views import View
+
+from bot.config import Team
+from bot.render import needs_report_blocks
+from bot.render.needs_report_blocks import ActionForm
+from bot.runtime.deps import Deps
+from bot.runtime.outbox import KICK_GRACE, PermanentFailure
+from bot.services.delivery import post_once, update
+from bot.services.needs_invites import wait_for_working_hours
+from bot.slack.client import is_permanent
+from storage import jobs as job_queries
+from storage import needs as queries
+from storage.jobs import ClaimedJob
+from storage.models import NeedsAction, NeedsRound
+from storage.session import session_scope
+
+CARD, ANNOUNCE, DONE_DM = "needs_action_card", "needs_action_announce", "needs_done_dm"
+CARD_EVENT, DONE_EVENT = "askdesk_needs_action", "askdesk_needs_done"
+NOT_ALLOWED = ("Only {team}'s responders (members of its channel) and admins can record or change its improvement "
+               "actions.")
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    message: str | None = None
+    jobs: list[int | None] = field(default_factory=list)
+
+
+def may_manage(deps: Deps, team: Team, user: str) -> bool:
+    return deps.settings.is_admin(user) or deps.directory.is_responder(team, user)
+
+
+def _card_job(session: Any, action_id: int, now: Any) -> int | None:
+    return job_queries.enqueue(session, kind=CARD, key=f"needs_action_card:{action_id}:{uuid.uuid4().hex[:12]}",
+                               payload={"action_id": action_id}, due_at=now + KICK_GRACE)
+
+
+def _round_for(deps: Deps, *, user: str, round_id: int | None, team_slug: str | None) -> tuple[NeedsRound, Team] | str:
+    """The round an action is recorded against: `round_id`, else the latest closed round of the team
+    (`team_slug`, else the first team the user answers for)."""
+    with session_scope(deps.engine) as session:
+        if round_id is not None:
+            rnd = queries.get_round(session, round_id)
+            team = deps.settings.team(rnd.team) if rnd else None
+            if rnd is None or team is None:
+                return "That survey round no longer exists."
+        else:
+            if team_slug:
+                team = deps.settings.team(team_slug)
+                if team is None:
+                    known = ", ".join(t.slug for t in deps.settings.teams)
+                    return f"I don't know the team `{team_slug[:30]}`. Teams: {known}."
+            else:
+                mine = deps.directory.responder_teams(user)
+                if not mine:
+                    return "Which team? Use `/askdesk action <team>`."
+                team = mine[0]
+            closed = queries.rounds_of(session, team=team.slug, statuses=("closed", "reported"))
+            if not closed:
+                return f"{team.name} has no closed needs-survey round yet, so there is nothing to act on."
+            rnd = closed[-1]
+    if rnd.status == "open":
+        return "That round is still open; record actions once its report is out."
+    if not may_manage(deps, team, user):
+        return NOT_ALLOWED.format(team=team.name)
+    return rnd, team
+
+
+def form_for(deps: Deps, *, user: str, round_id: int | None = None, team_slug: str | None = None) -> View | str:
+    """The "Record an action" modal, or a sentence saying why not."""
+    found = _round_for(deps, user=user, round_id=round_id, team_slug=team_slug)
+    if isinstance(found, str):
+        return found
+    rnd, team = found
+    assert rnd.id is not None
+    with session_scope(deps.engine) as session:
+        themes = queries.themes_of(session, round_id=rnd.id)
+    return needs_report_blocks.action_modal(rnd, team, themes, user=user)
+
+
+def record(deps: Deps, *, user: str, round_id: int, form: ActionForm) -> Outcome:
+    if not form.title:
+        return Outcome(False, "Give the action a title.")
+    found = _round_for(deps, user=user, round_id=round_id, team_slug=None)
+    if isinstance(found, str):
+        return Outcome(False, found)
+    rnd, team = found
+    now = deps.now()
+    with session_scope(deps.engine) as session:
+        theme = queries.get_theme(session, form.theme_id) if form.theme_id else None
+        if form.theme_id and (theme is None or theme.round_id != rnd.id):
+            return Outcome(False, "That theme is not part of this round.")
+        action = queries.create_action(session, NeedsAction(
+            team=team.slug, round_id=rnd.id or 0, theme_id=form.theme_id, title=form.title[:200],
+            detail=form.detail, owner_id=form.owner_id or user, due_on=form.due_on, status="planned",
+            created_by=user, created_at=now, updated_at=now))
+        assert action.id is not None
+        job = _card_job(session, action.id, now)
+    return Outcome(True, None, [job])
+
+
+TRANSITIONS = {"in_progress": ("planned",), "done": ("planned", "in_progress")}
+
+
+def set_status(deps: Deps, *, user: str, action_id: int, status: str, detail: str | None = None) -> Outcome:
+    """Move an action on (fenced: planned -> in_progress -> done); done queues the "we did" DMs."""
+    if status not in TRANSITIONS:
+        return Outcome(False, "That is not an action status.")
+    now = deps.now()
+    with session_scope(deps.engine) as session:
+        action = queries.get_action(session, action_id, for_update=True)
+        team = deps.settings.team(action.team) if action else None
+        if action is None or team is None:
+            return Outcome(False, "That action no longer exists.")
+        if not may_manage(deps, team, user):
+            return Outcome(False, NOT_ALLOWED.format(team=team.name))
+        if action.status not in TRANSITIONS[status]:
+            return Outcome(False, "This action is already {status}.".format(status=action.status.replace("_", " ")))
+        action.status, action.updated_at = status, now
+        if detail:
+            action.detail = detail
+        jobs = [_card_job(session, action_id, now)]
+        if status == "done":
+            action.done_at = now
+            jobs.append(job_queries.enqueue(session, kind=ANNOUNCE, key=f"needs_action_announce:{action_id}",
+                                            payload={"action_id": action_id}, due_at=now + KICK_GRACE))
+        session.add(action)
+    return Outcome(True, None, jobs)
+
+
+def done_form_for(deps: Deps, *, user: str, action_id: int) -> View | str:
+    with session_scope(deps.engine) as session:
+        action = queries.get_action(session, action_id)
+    team = deps.settings.team(action.team) if action else None
+    if action is None or team is None:
+        return "That action no longer exists."
+    if not may_manage(deps, team, user):
+        return NOT_ALLOWED.format(team=team.name)
+    if action.status == "done":
+        return "This action is already done."
+    return needs_report_blocks.done_modal(action)
+
+
+# -- jobs -----------------------------------------------------------------------------------------
+def _context(deps: Deps, action_id: int) -> tuple[NeedsAction, NeedsRound, Team, str | None]:
+    with session_scope(deps.engine) as session:
+        action = queries.get_action(session, action_id)
+        rnd = queries.get_round(session, action.round_id) if action else None
+        theme = queries.get_theme(session, action.theme_id) if action and action.theme_id else None
+    team = deps.settings.team(rnd.team) if rnd else None
+    if action is None or rnd is None or team is None:
+        raise PermanentFailure(f"needs action {action_id} is gone")
+    return action, rnd, team, theme.label if theme else None
+
+
+def post_card(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
+    action, rnd, team, theme = _context(deps, int(payload["action_id"]))
+    msg = needs_report_blocks.action_card(action, rnd, team, theme)
+    if action.card_ts and action.card_channel:
+        try:
+            update(deps, channel=action.card_channel, ts=action.card_ts, text=msg.text, blocks=msg.as_dicts())
+        except SlackApiError as exc:
+            if not is_permanent(exc):
+                raise
+        return
+    posted = post_once(deps, channel=team.digest_target, text=msg.text, blocks=msg.as_dicts(), event_type=CARD_EVENT,
+                       ref=str(action.id), reconcile=job.attempts > 1, since=job.created_at, paced=True)
+    with session_scope(deps.engine) as session:
+        queries.set_action_card(session, action_id=action.id or 0, channel=posted.channel, ts=posted.ts)
+        fresh = queries.get_action(session, action.id or 0)
+        stale = fresh is not None and fresh.status != action.status  # changed while this post was on its way
+        again = _card_job(session, action.id or 0, deps.now()) if stale else None
+    if again:
+        deps.outbox.kick([again])
+
+
+def announce(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
+    """One "we did" DM job per person the round's survey reached (idempotent by key)."""
+    action, rnd, _team, _theme = _context(deps, int(payload["action_id"]))
+    after, now = 0, deps.now()
+    while True:
+        with session_scope(deps.engine) as session:
+            people = queries.surveyed(session, round_id=rnd.id or 0, after_id=after)
+            queries.enqueue_jobs(session, [
+                (DONE_DM, f"needs_done_dm:{action.id}:{inv_id}",
+                 {"action_id": action.id, "invitation_id": inv_id, "user": user}, now) for inv_id, user in people])
+        if len(people) < queries.INSERT_CHUNK:
+            return
+        after = people[-1][0]
+
+
+def done_dm(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
+    user = str(payload["user"])
+    wait_for_working_hours(deps, user, None)
+    action, rnd, team, theme = _context(deps, int(payload["action_id"]))
+    msg = needs_report_blocks.done_message(action, rnd, team, theme)
+    post_once(deps, channel=user, text=msg.text, blocks=msg.as_dicts(), event_type=DONE_EVENT,
+              ref=f"{action.id}:{payload['invitation_id']}", reconcile=job.attempts > 1, since=job.created_at,
+              paced=True)
