@@ -222,6 +222,7 @@ def job_status(h: Harness, key: str) -> str | None:
 
 def digest_shown(h: Harness, days: float = 0) -> str:
     """Finance's weekly digest for the 7 days ending an hour (plus `days`) from now, as posted."""
+    from bot.i18n import translator
     from bot.render import digest_blocks
     from bot.services.digest_periods import period_ending
     from bot.services.digests import team_digest
@@ -230,7 +231,7 @@ def digest_shown(h: Harness, days: float = 0) -> str:
     assert team is not None
     period = period_ending(h.clock() + timedelta(hours=1, days=days), h.deps.settings.workspace.timezone)
     digest = team_digest(h.deps.engine, h.deps.settings, team, period)
-    return shown({"blocks": digest_blocks.team_digest(digest, chart=False).as_dicts()})
+    return shown({"blocks": digest_blocks.team_digest(digest, t=translator("en"), chart=False).as_dicts()})
 
 
 def test_you_said_we_did(h: Harness) -> None:
@@ -302,3 +303,27 @@ def test_you_said_we_did(h: Harness) -> None:
     second = h.wait(lambda: [m for m in dms(h, P1) if "Last time" in shown(m)])
     assert "Last time you told us: expense report" in shown(second[0])
     assert "We did: One page of expense rules" in shown(second[0])
+
+
+def test_askdesk_action_opens_the_form_for_the_latest_closed_round(h: Harness) -> None:
+    from tests.conftest import GENERAL
+
+    def refusal(text: str) -> list:
+        return [p for p in h.sim.response_posts if text in str(p.body)]
+
+    assert h.driver.slash("/askdesk", "action finance", user_id=ALICE, channel_id=GENERAL).status == 200
+    h.wait(lambda: refusal("no closed needs-survey round yet"))
+    close_with_answers(h)
+    views = len(h.sim.opened_views)
+    assert h.driver.slash("/askdesk", "action", user_id=MALLORY, channel_id=GENERAL).status == 200
+    h.wait(lambda: refusal("Which team?"))
+    assert h.driver.slash("/askdesk", "action finance", user_id=MALLORY, channel_id=GENERAL).status == 200
+    h.wait(lambda: refusal("Only Finance's responders"))
+    assert h.driver.slash("/askdesk", "action legal", user_id=ALICE, channel_id=GENERAL).status == 200
+    h.wait(lambda: refusal("I don't know the team `legal`"))
+    assert len(h.sim.opened_views) == views
+    assert h.driver.slash("/askdesk", "action", user_id=ALICE, channel_id=GENERAL).status == 200  # her own team
+    view = h.wait(lambda: h.sim.opened_views[views:])
+    assert "2026-Q1" in str(view[0]) and "expense report" in str(view[0])
+    help_text = h.driver.slash("/askdesk", "help", user_id=ALICE, channel_id=GENERAL).body
+    assert "/askdesk action [team]" in help_text

@@ -17,7 +17,15 @@ from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlo
 from bot.analytics import GatedValue, RankedItem
 from bot.i18n import Translator
 from bot.render.blocks import Rendered, escape, md_section, plain, slack_date, truncate
-from bot.render.digest_text import category_name, dimension_name, gated, pct, period_label, suppressed
+from bot.render.digest_text import (
+    action_status,
+    category_name,
+    dimension_name,
+    gated,
+    pct,
+    period_label,
+    suppressed,
+)
 from bot.services.digests import OrgDigest, RequestRef, Satisfaction, Speed, TeamDigest
 
 MAX_BLOCKS = 50
@@ -206,8 +214,7 @@ def _actions(d: TeamDigest, t: Translator) -> str | None:
         return None
     lines = [t._("*Improvement actions* — you said, we did (from the needs surveys)")]
     for a in d.actions:
-        status = {"planned": t._("planned"), "in_progress": t._("in progress"),
-                  "done": t._("done this week")}.get(a.status, a.status)
+        status = action_status(a.status, t)
         if a.due_on and a.status != "done":
             status = t._("{status}, due {date}", status=status, date=a.due_on.isoformat())
         if a.theme:

@@ -73,6 +73,12 @@ def _speed(label: str, s: Speed, t: Translator) -> str:
         p90=t.fmt_duration(s.p90), share=pct(s.within_sla, t), target=t.fmt_duration(s.target))
 
 
+def action_status(status: str, t: Translator) -> str:
+    """An improvement action's status as a digest says it."""
+    return {"planned": t._("planned"), "in_progress": t._("in progress"),
+            "done": t._("done this week")}.get(status, status)
+
+
 def team_text(d: TeamDigest, t: Translator = EN) -> str:
     s = d.satisfaction
     head = (t._("{team} — weekly digest {week} (posted late)", team=d.name, week=d.period.week) if d.late
@@ -122,7 +128,7 @@ def team_text(d: TeamDigest, t: Translator = EN) -> str:
         lines.append(t._("Improvement actions (needs surveys)"))
         for a in d.actions:
             due = a.due_on.isoformat() if a.due_on else "—"
-            status = a.status.replace("_", " ")
+            status = action_status(a.status, t)
             if a.theme:
                 lines.append(t._("  [{status}] {action} — for “{need}”, due {date}", status=status, action=a.title,
                                  need=a.theme, date=due))

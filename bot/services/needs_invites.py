@@ -77,7 +77,7 @@ def wait_for_working_hours(deps: Deps, user_id: str, tz: str | None) -> None:
     now = deps.now()
     wait = (send_time(deps, now, tz or (person_tz(deps, user_id) if user_id else None)) - now).total_seconds()
     if wait > 0:
-        raise RetryLater("outside the person's working hours", after=wait)
+        raise RetryLater("outside the person's working hours", after=wait, failure=False)
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def _reserve(deps: Deps, invitation_id: int, payload: dict[str, Any]) -> _Go | N
             if reason is not None:
                 free = (person.last_survey_at or now) + timedelta(days=budget_days)
                 if free > now and rnd.closes_at - free >= min(MIN_TIME_TO_ANSWER, (rnd.closes_at - rnd.opens_at) / 2):
-                    raise RetryLater(reason, after=(free - now).total_seconds() + 60)
+                    raise RetryLater(reason, after=(free - now).total_seconds() + 60, failure=False)
                 queries.set_invitation_status(session, invitation_id=invitation_id, status="skipped", reason=reason)
                 return None
         queries.set_invitation_status(session, invitation_id=invitation_id, status="sending")
