@@ -134,3 +134,12 @@ def test_scorecard_formats_and_the_anonymity_rule(engine: Engine, env: dict[str,
     assert "Internal satisfaction scorecard 2026-Q3" in text and "Needs-survey score: 4.2 / 5" in text
     bad = askdesk(env, "scorecard", "--quarter", "Q4", cwd=tmp_path)
     assert bad.returncode == 2 and "2026-Q4" in bad.stderr
+
+
+def test_commands_never_create_a_database(env: dict[str, str], tmp_path: Path) -> None:
+    missing = tmp_path / "nothing-here.db"
+    env = {**env, "DATABASE_URL": f"sqlite:///{missing}"}
+    for args in (("needs", "report", "--team", "finance"), ("needs", "start", "--team", "finance"), ("scorecard",)):
+        out = askdesk(env, *args, cwd=tmp_path)
+        assert out.returncode == 1 and "does not exist" in out.stderr and "Traceback" not in out.stderr, args
+    assert not missing.exists()

@@ -45,13 +45,11 @@ def _team(settings: Settings, slug: str) -> Team:
 
 def _run(name: str, work: Any) -> int:
     from bot.cli import command_settings
-    from storage.engine import make_engine
-    from storage.migrate import upgrade
+    from bot.runtime.database import open_database
 
     settings = command_settings()
     try:
-        upgrade(settings.database_url)
-        engine = make_engine(settings.database_url)
+        engine = open_database(settings, migrate=False)  # `askdesk db upgrade` (or `run`) migrates
         try:
             return int(work(settings, engine) or 0)
         finally:
