@@ -26,10 +26,12 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 from sqlalchemy import create_engine
+from sqlalchemy.pool import StaticPool
 
 from bot.config import Settings
 from bot.runtime.server import create_server
 from bot.slack.client import build_client
+from storage.models import ProcessedEvent
 
 
 def main() -> None:
@@ -95,7 +97,9 @@ def serve(args: argparse.Namespace, sock: Any) -> None:
         app.command("/ask-finance")(ack=ack_only, lazy=[post_pooled])
     else:
         app.command("/ask-finance")(ack=ack_only, lazy=[post])
-    engine = create_engine("sqlite://")
+    # /healthz commits a real write (bot.runtime.health): give it an in-memory table to write to
+    engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    ProcessedEvent.__table__.create(engine)  # type: ignore[attr-defined]
     server = create_server(app, engine, host="127.0.0.1", port=args.port, threads=args.http_threads,
                            sockets=[sock] if sock else None)
     print("ready", flush=True)
