@@ -60,7 +60,8 @@ def start_target(kind: str, api_url: str, workdir: Path, workers: int = 1,
     return proc, base + "/slack/events", proc.pid
 
 
-def run_load(fake: LocalFake | RemoteFake, url: str, n: int, concurrency: int, tag: str) -> dict[str, Any]:
+def run_load(fake: LocalFake | RemoteFake, url: str, n: int, concurrency: int, tag: str,
+             users: int = 5000) -> dict[str, Any]:
     """`n` signed commands from `concurrency` clients; raw timings (see `summarize`)."""
     driver = SlackDriver(url, SECRET, fake.world)
     acks: dict[int, tuple[float, float]] = {}
@@ -68,7 +69,7 @@ def run_load(fake: LocalFake | RemoteFake, url: str, n: int, concurrency: int, t
     lock = threading.Lock()
 
     def one(i: int) -> None:
-        user = f"U0B{i % 5000:05d}"
+        user = f"U0B{i % users:05d}"
         start = time.monotonic()
         resp = driver.slash("/ask-finance", f"{tag}-{i} where is my refund?", user_id=user)
         end = time.monotonic()
@@ -118,8 +119,8 @@ class Target:
     """One app under test, started once and loaded in turns with the others."""
 
     def __init__(self, kind: str, args: argparse.Namespace, workdir: Path) -> None:
-        self.kind = kind
-        self.fake = (LocalFake if args.fake_in_process else RemoteFake)(args.latency, 5000)
+        self.kind, self.users = kind, args.users
+        self.fake = (LocalFake if args.fake_in_process else RemoteFake)(args.latency, max(args.users, 5000))
         self.proc, self.url, self.pid = start_target(kind, self.fake.base_url, workdir, args.workers,
                                                      args.database_url)
         self.rounds: list[dict[str, Any]] = []
@@ -150,7 +151,7 @@ class Target:
         remote = self.fake.pid != os.getpid()
         cpu_before, own_before = cpu_seconds(self.pid), time.process_time()
         fake_before = sum(cpu_seconds(self.fake.pid)) if remote else 0.0
-        result = run_load(self.fake, self.url, n, concurrency, tag)
+        result = run_load(self.fake, self.url, n, concurrency, tag, self.users)
         user, system = (after - before for after, before in zip(cpu_seconds(self.pid), cpu_before, strict=True))
         fake_cpu = sum(cpu_seconds(self.fake.pid)) - fake_before if remote else None  # in ours: bench_cpu
         result.update(cpu_s=user + system, sys_s=system, bench_cpu_s=time.process_time() - own_before,
@@ -201,6 +202,9 @@ def main() -> None:
                         help="the apps take turns, ROUNDS times each, so that drift in the machine's speed "
                              "hits them alike")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--users", type=int, default=5000,
+                        help="distinct requesters the commands come from (5000: nearly every request is a "
+                             "person's first, whose language askdesk must look up; fewer: repeat requesters)")
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--workers", type=int, default=1, help="worker processes for EVERY app")
     parser.add_argument("--database-url", default=None,
