@@ -5,6 +5,8 @@ BENCHMARKS = {
                  "--workers 2; --database-url for PostgreSQL)",
     "bench_surveys": "10,000 surveys due at once; startup with 100,000 pending surveys",
     "bench_digest": "every team digest + the organisation digest over 1,000,000 requests (--engine sqlite|postgres)",
+    "bench_needs": "a needs-survey round of 20,000 invitations within Slack's rate limits; 20,000 written answers "
+                   "grouped into themes (--write: docs/benchmarks.md '## Needs surveys')",
     "chaos": "1,000 requests, claims and resolutions through a faulty Slack with the server SIGKILLed twice: "
              "lost / duplicated / stale messages, time to quiescence (--write: docs/benchmarks.md '## Chaos')",
 }

@@ -45,9 +45,13 @@ def create_round(session: Session, *, team: str, key: str, cadence: str, opens_a
     return session.exec(stmt).scalar_one_or_none()  # type: ignore[call-overload]
 
 
-def get_round(session: Session, round_id: int, *, for_update: bool = False) -> NeedsRound | None:
+def get_round(session: Session, round_id: int, *, for_update: bool = False, shared: bool = False) -> NeedsRound | None:
+    """A round; `for_update` locks it (closing), `shared` takes a shared lock (an answer being stored: many
+    answers at once, but the close waits for them, so no answer lands after it)."""
     stmt = select(NeedsRound).where(col(NeedsRound.id) == round_id)
-    return session.exec(_locked(session, stmt) if for_update else stmt).first()
+    if session.get_bind().dialect.name == "postgresql" and (for_update or shared):
+        stmt = stmt.with_for_update(read=not for_update)
+    return session.exec(stmt).first()
 
 
 def round_by_key(session: Session, *, team: str, key: str) -> NeedsRound | None:
@@ -83,11 +87,12 @@ def mark_planned(session: Session, *, round_id: int, invited: int, at: datetime)
                  .values(invited=invited, planned_at=at))
 
 
-def close_due(session: Session, *, now: datetime) -> list[int]:
-    """Close open rounds past `closes_at` (fenced on `open`); returns their ids."""
-    stmt = (update(NeedsRound).where(col(NeedsRound.status) == "open", col(NeedsRound.closes_at) <= now)
+def close_round(session: Session, *, round_id: int, now: datetime) -> bool:
+    """Close an open round whose window has ended (fenced on `open`); False when it was not."""
+    stmt = (update(NeedsRound).where(col(NeedsRound.id) == round_id, col(NeedsRound.status) == "open",
+                                     col(NeedsRound.closes_at) <= now)
             .values(status="closed", closed_at=now).returning(NeedsRound.id))
-    return sorted(int(row[0]) for row in session.exec(stmt).all())  # type: ignore[call-overload]
+    return session.exec(stmt).scalar_one_or_none() is not None  # type: ignore[call-overload]
 
 
 def set_round_status(session: Session, *, round_id: int, status: str, only_from: Sequence[str]) -> bool:

@@ -5,7 +5,7 @@ shared survey budget, takes answers, reminds once, closes, and reports to the te
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import col, select
@@ -327,3 +327,36 @@ def test_askdesk_action_opens_the_form_for_the_latest_closed_round(h: Harness) -
     assert "2026-Q1" in str(view[0]) and "expense report" in str(view[0])
     help_text = h.driver.slash("/askdesk", "help", user_id=ALICE, channel_id=GENERAL).body
     assert "/askdesk action [team]" in help_text
+
+
+def test_the_quarterly_scorecard_is_posted_to_leadership_once(h: Harness) -> None:
+    close_with_answers(h)  # a 2026-Q1 round: P1-P3 answered 5, 4 and 2
+    h.clock.set(datetime(2026, 4, 1, 9, tzinfo=UTC))  # Q1 has ended (Berlin time)
+    tick(h, 2)
+    posted = h.wait(lambda: posts(h, LEADS, "askdesk_scorecard"))
+    assert len(posted) == 1
+    body = shown(posted[0])
+    assert "Internal satisfaction scorecard 2026-Q1" in body and "Finance" in body
+    assert "3.7 / 5" in body and "(provisional)" not in body
+    assert "not enough answers to show" in body  # pulse CSAT: no answers
+    h.clock.advance(days=1)
+    tick(h, 2)
+    assert len(posts(h, LEADS, "askdesk_scorecard")) == 1
+    h.clock.set(datetime(2026, 4, 20, 9, tzinfo=UTC))  # catch-up is a week: nothing late, nothing twice
+    tick(h, 2)
+    assert len(posts(h, LEADS, "askdesk_scorecard")) == 1
+
+
+def test_a_needs_invitation_spends_the_budget_a_pulse_survey_then_respects(h: Harness) -> None:
+    from tests.conftest import BOB
+    from tests.feedback_helpers import button, load, survey
+
+    rnd = open_round(h)
+    req = ask(h, "Another question", user=P1)  # P1 got the needs invitation a moment ago
+    button(h, load(h, req.id), Action.RESOLVE, BOB)
+    h.wait(lambda: load(h, req.id).status == "resolved")
+    h.clock.advance(minutes=31)
+    tick(h, 3)
+    pulse = h.wait(lambda: (s := survey(h, req.id)).status != "scheduled" and s)
+    assert pulse.status == "skipped" and "survey budget" in (pulse.reason or "")
+    assert len(dms(h, P1)) == 1 and invitations(h, rnd.id)[P1].status == "sent"

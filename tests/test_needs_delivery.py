@@ -122,3 +122,23 @@ def test_two_instances_send_every_invitation_exactly_once(h: Harness) -> None:
     finally:
         other.outbox.stop()
         other_engine.dispose()
+
+
+def test_many_unknown_time_zones_are_read_in_pages_and_bots_and_deactivated_people_are_left_out(
+        h: Harness) -> None:
+    for i in range(30):
+        h.sim.add_user(f"U0M{i:03d}", name=f"m{i}", tz="Asia/Tokyo")
+        h.sim.channels[STAFF].members.append(f"U0M{i:03d}")
+    h.sim.add_user("U0GONE", name="gone", tz="UTC", deleted=True)
+    h.sim.add_user("U0ROBOT", name="robot", tz="UTC", is_bot=True)
+    h.sim.channels[STAFF].members += ["U0GONE", "U0ROBOT"]
+    started = needs.start_round(h.deps, _team(h))
+    h.sim.reset_calls()
+    h.deps.outbox.kick([started.job])
+    people = invitations(h, started.round_id)
+    assert len(people) == len(AUDIENCE) + len(CROWD) + 30 and "U0GONE" not in people and "U0ROBOT" not in people
+    assert len(h.sim.calls_to("users.list")) == 1 and h.sim.calls_to("users.info") == []
+    from storage.models import Person
+
+    with session_scope(h.deps.engine) as s:
+        assert s.get(Person, "U0M007").tz == "Asia/Tokyo"

@@ -13,11 +13,14 @@ needs no external service. It is documented for users in docs/needs.md:
    word of the same frequency); a term joins the theme it is most associated with, else it starts a
    new theme. Association of two terms a, b: co(a, b) / min(df(a), df(b)), the share of the rarer
    term's answers that also contain the other; a term joins when it reaches `JOIN_AT` (0.5) with
-   some term of the theme and they co-occur in at least `min_people` answers. A bigram always joins
-   the theme of a word it contains (and a word the theme of a bigram containing it).
-4. **Assignment.** Each answer belongs to one theme at most: the one with the most of its terms
-   (ties: the larger theme, then the earlier). A theme with fewer than `min_people` answers is
-   dropped and its answers are assigned again among the rest, until every theme has enough.
+   some term of the theme, they co-occur in at least `min_people` answers and in at least
+   `JOIN_BALANCE` (0.2) of the commoner term's answers (so a word found in most answers, which
+   co-occurs with everything, joins nothing). A bigram always joins the theme of a word it contains
+   (and a word the theme of a bigram containing it).
+4. **Assignment.** Each answer belongs to one theme at most: the one whose terms in the answer weigh
+   most, a term weighing log((answers + 1) / df) (rarer terms say more; ties: the larger theme, then
+   the earlier). A theme with fewer than `min_people` answers is dropped and its answers are assigned
+   again among the rest, until every theme has enough.
 5. **Labels and quotes.** A theme's label is its (up to) three most frequent terms; its quotes are
    the answers with the most of the theme's terms (shorter first, then alphabetical), one per
    distinct text. Quotes are passed through the anonymity gate by the caller.
@@ -25,15 +28,17 @@ needs no external service. It is documented for users in docs/needs.md:
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.analytics.topics import term_sets
 
-__all__ = ["JOIN_AT", "MAX_CANDIDATES", "NEEDS_STOPWORDS", "Theme", "group_themes", "representative"]
+__all__ = ["JOIN_AT", "JOIN_BALANCE", "MAX_CANDIDATES", "NEEDS_STOPWORDS", "Theme", "group_themes", "representative"]
 
 JOIN_AT = 0.5
+JOIN_BALANCE = 0.2  # ... and co(a, b) / max(df(a), df(b)): a word in most answers joins nothing
 MAX_CANDIDATES = 80
 MAX_THEMES = 8
 LABEL_TERMS = 3
@@ -86,7 +91,7 @@ def _cluster(candidates: list[str], df: Counter[str], co: dict[tuple[str, str], 
                 score = together / min(df[term], df[other]) if together else 0.0
                 if _related(term, other):
                     score = max(score, 1.0)
-                elif together < min_people:
+                elif together < min_people or together < JOIN_BALANCE * max(df[term], df[other]):
                     continue
                 if score >= JOIN_AT and score > best_score:
                     best, best_score = i, score
@@ -97,11 +102,15 @@ def _cluster(candidates: list[str], df: Counter[str], co: dict[tuple[str, str], 
     return clusters
 
 
-def _assign(sets: Sequence[frozenset[str]], clusters: list[list[str]], alive: set[int]) -> dict[int, list[int]]:
+def _assign(sets: Sequence[frozenset[str]], clusters: list[list[str]], alive: set[int],
+            weight: dict[str, float]) -> dict[int, list[int]]:
     members: dict[int, list[int]] = defaultdict(list)
     owner = {term: i for i, cluster in enumerate(clusters) if i in alive for term in cluster}
     for index, terms in enumerate(sets):
-        hits = Counter(owner[t] for t in terms if t in owner)
+        hits: dict[int, float] = defaultdict(float)
+        for t in terms:
+            if t in owner:
+                hits[owner[t]] += weight[t]
         if hits:
             members[min(hits, key=lambda i: (-hits[i], -len(clusters[i]), i))].append(index)
     return members
@@ -142,9 +151,11 @@ def group_themes(texts: Sequence[str], *, min_people: int, extra_stopwords: Iter
             for b in present[i + 1:]:
                 co[(a, b)] += 1
     clusters = _cluster(candidates, df, co, min_people)
+    total = max(1, len(sets))
+    weight = {t: math.log((total + 1) / df[t]) for t in candidates}  # rarer terms say more (idf)
     alive = set(range(len(clusters)))
     while True:
-        members = _assign(sets, clusters, alive)
+        members = _assign(sets, clusters, alive, weight)
         small = {i for i in alive if len(members.get(i, [])) < min_people}
         if not small:
             break

@@ -1,4 +1,4 @@
-"""Demo part 3: the digests of the scenario (figures of the last 7 days) and their chart files."""
+"""Demo part 4: the digests of the scenario (figures of the last 7 days) and their chart files."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def digest_scenario(demo: Demo) -> None:
     from bot.services.digest_periods import period_ending
 
     demo.settle()
-    demo.print("\n━━ 8. The weekly digests (here: the 7 days up to now, as `/askdesk digest` shows them) ━━")
+    demo.print("\n━━ 12. The weekly digests (here: the 7 days up to now, as `/askdesk digest` shows them) ━━")
     seeded = seed_history(demo.deps.engine, demo.settings, demo.deps.now())
     demo.print(f"   (For the comparison and the 8-week charts the demo first adds {seeded} synthetic resolved and "
                "surveyed requests of earlier weeks.)")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.demo.digest import digest_scenario
 from bot.demo.feedback import feedback_scenario
+from bot.demo.needs import needs_scenario
 from bot.demo.run import Demo
 from bot.render.ids import Action, Block, Callback
 
@@ -94,6 +95,7 @@ def run_scenario(demo: Demo) -> None:
     demo.print("askdesk demo — the real app, a local Slack simulator, signed requests, SQLite.\n")
     request_loop(demo)
     feedback_scenario(demo)
+    needs_scenario(demo)
     digest_scenario(demo)
     calls = demo.sim.calls
     demo.print(f"\nDone: {len(calls)} Web API calls to the simulator, "

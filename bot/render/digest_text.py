@@ -127,13 +127,13 @@ def team_text(d: TeamDigest, t: Translator = EN) -> str:
     if d.actions:
         lines.append(t._("Improvement actions (needs surveys)"))
         for a in d.actions:
-            due = a.due_on.isoformat() if a.due_on else "—"
-            status = action_status(a.status, t)
+            values = {"status": action_status(a.status, t), "action": a.title, "need": a.theme}
+            if a.due_on and a.status != "done":
+                values["status"] = t._("{status}, due {date}", status=values["status"], date=a.due_on.isoformat())
             if a.theme:
-                lines.append(t._("  [{status}] {action} — for “{need}”, due {date}", status=status, action=a.title,
-                                 need=a.theme, date=due))
+                lines.append(t._("  [{status}] {action} — for “{need}”", **values))
             else:
-                lines.append(t._("  [{status}] {action}, due {date}", status=status, action=a.title, date=due))
+                lines.append(t._("  [{status}] {action}", **values))
     weeks = [f"{label} {w.volume}" + ("" if w.csat is None else f" ({t.fmt_percent(w.csat)})")
              for label, w in zip(week_labels(d, t), d.weeks, strict=True)]
     lines.append(t._("Last 8 weeks: {weeks}", weeks=", ".join(weeks)))

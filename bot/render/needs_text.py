@@ -81,13 +81,15 @@ def report_json(report: NeedsReport) -> dict[str, Any]:
 
 # -- scorecard ------------------------------------------------------------------------------------
 def formula(card: Scorecard) -> str:
-    used = [f"{card.weights[p]:g} × {PART_TITLES[p].lower()}" for p in card.weights if card.weights[p] > 0]
+    used = [f"{card.weights[p]:g} × {PART_TITLES[p]}" for p in card.weights if card.weights[p] > 0]
     return ("Index = ({parts}) / the sum of the weights of the parts that have a value; each part on a 0–100 "
             "scale.").format(parts=" + ".join(used))
 
 
 def part_value(score: TeamScore, part: str) -> str:
     if part == "needs":
+        if not score.needs_rounds:
+            return "no closed round"
         return score.needs_score.display(lambda v: f"{v:.1f} / 5")
     if part == "csat":
         if score.csat is None:

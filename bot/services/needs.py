@@ -6,8 +6,8 @@ Jobs (all keyed: enqueueing twice is a no-op, so a restart or a second instance 
       of the `needs_audience` channels, less the team's own responders and bots — reads their time zones
       (cached in `people`; in bulk through users.list when many are unknown), stores one invitation per
       person and one `needs_invite:{invitation}` job each, due at the person's next working moment;
-  `needs_close:{round}` (queued by the clock when the round's window ends) computes the themes once,
-      from the now frozen answers, and queues the report posts;
+  `needs_close:{round}` (queued with the round, due when its window ends) closes it, computes the themes
+      once, from the now frozen answers, and queues the report posts;
   `needs_report:{round}:{channel}` posts the report (metadata ref = round and channel, so a retry finds
       an earlier copy instead of posting twice).
 """
@@ -15,6 +15,7 @@ Jobs (all keyed: enqueueing twice is a no-op, so a restart or a second instance 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from sqlmodel import Session, col, select
 from bot.config import Team
 from bot.render import needs_report_blocks
 from bot.runtime.deps import Deps
-from bot.runtime.outbox import KICK_GRACE, PermanentFailure
+from bot.runtime.outbox import KICK_GRACE, PermanentFailure, RetryLater
 from bot.services import needs_invites, needs_report, scorecard
 from bot.services.delivery import post_once
 from bot.services.needs_periods import CalendarPeriod, parse_quarter, period_of, previous, quarter_of
@@ -43,7 +44,10 @@ PLAN, CLOSE, REPORT, SCORECARD = "needs_plan", "needs_close", "needs_report", "n
 REPORT_EVENT, SCORECARD_EVENT = "askdesk_needs_report", "askdesk_scorecard"
 SCORECARD_CATCH_UP = timedelta(days=7)  # a scorecard not posted within a week of the quarter's end is not posted
 PERSON_TTL = timedelta(days=1)
-BULK_LOOKUP_ABOVE = 300  # unknown time zones above this are read with users.list (Tier 2) instead of users.info
+# More unknown time zones than this are read with users.list (Tier 2: 20 calls a minute, 1,000 people a
+# page, one call every USERS_LIST_SPACING seconds) instead of one users.info each (Tier 4: 100 a minute).
+BULK_LOOKUP_ABOVE = 50
+USERS_LIST_SPACING = 3.0
 
 
 class StartError(Exception):
@@ -107,13 +111,15 @@ def start_round(deps: Deps, team: Team, *, scheduled: CalendarPeriod | None = No
             return Started(existing.id, key, False, None, existing.closes_at)
         job = job_queries.enqueue(session, kind=PLAN, key=f"needs_plan:{round_id}", payload={"round_id": round_id},
                                   due_at=now + KICK_GRACE)
+        job_queries.enqueue(session, kind=CLOSE, key=f"needs_close:{round_id}", payload={"round_id": round_id},
+                            due_at=now + team.needs_window)
     log.info("needs round %s %s opened (closes %s)", team.slug, key, now + team.needs_window)
     return Started(round_id, key, True, job, now + team.needs_window)
 
 
 def schedule(deps: Deps) -> None:
-    """Periodic (the clock's leader): open the rounds the cadences call for, close rounds whose window
-    ended (queueing their close job), and queue the quarterly scorecard post."""
+    """Periodic (the clock's leader): open the rounds the cadences call for and queue the quarterly
+    scorecard post. (A round closes by its own `needs_close` job, queued when it opens.)"""
     now, tz = deps.now(), deps.settings.workspace.timezone
     for team in deps.settings.teams:
         if team.needs_survey == "off":
@@ -121,10 +127,6 @@ def schedule(deps: Deps) -> None:
         period = period_of(team.needs_survey, now, tz)
         if now < period.start + team.needs_window:  # a late start still opens the round, within its window
             start_round(deps, team, scheduled=period)
-    with session_scope(deps.engine) as session:
-        for round_id in queries.close_due(session, now=now):
-            job_queries.enqueue(session, kind=CLOSE, key=f"needs_close:{round_id}", payload={"round_id": round_id},
-                                due_at=now)
     schedule_scorecard(deps)
 
 
@@ -172,16 +174,18 @@ def _save_zones(deps: Deps, zones: dict[str, str], now: datetime) -> None:
 def time_zones(deps: Deps, users: list[str]) -> tuple[dict[str, str], set[str]]:
     """Each person's time zone (cached, else from Slack), and who is deactivated or a bot.
 
-    Few unknown people: users.info each (Tier 4); many: users.list pages of 1000 (Tier 2), so a round of
-    20,000 people needs about 20 calls instead of 20,000."""
+    Few unknown people: users.info each (Tier 4); many: users.list pages of 1000 (Tier 2, one call every
+    3 s), so a round of 20,000 people needs about 20 calls (a minute) instead of 20,000."""
     now = deps.now()
     zones = _known_zones(deps, users, now)
     unknown = [u for u in users if u not in zones]
     gone: set[str] = set()
     fetched: dict[str, str] = {}
     if len(unknown) > BULK_LOOKUP_ABOVE:
-        wanted, cursor = set(unknown), None
+        wanted, cursor, last = set(unknown), None, -USERS_LIST_SPACING
         while True:
+            time.sleep(max(0.0, last + USERS_LIST_SPACING - time.monotonic()))  # never past Tier 2's limit
+            last = time.monotonic()
             resp = deps.client.users_list(limit=1000, cursor=cursor)
             for user in resp.get("members") or []:
                 if user.get("id") in wanted:
@@ -263,13 +267,18 @@ def report_targets(deps: Deps, team: Team) -> list[str]:
 
 
 def close(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
-    """Compute and store the themes of a closed round (once), then queue its report posts."""
+    """Close the round when its window has ended (no answer is taken after that), compute and store its
+    themes (once, from the now frozen answers), then queue its report posts."""
     round_id = int(payload["round_id"])
     threshold = deps.settings.surveys.anonymity_threshold
+    now = deps.now()
     with session_scope(deps.engine) as session:
-        rnd = queries.get_round(session, round_id)
+        rnd = queries.get_round(session, round_id, for_update=True)
         if rnd is None:
             raise PermanentFailure(f"needs round {round_id} is gone")
+        if rnd.status == "open" and rnd.closes_at > now:
+            raise RetryLater("the round is still open", after=(rnd.closes_at - now).total_seconds(), failure=False)
+        queries.close_round(session, round_id=round_id, now=now)
         team = deps.settings.team(rnd.team)
         if team is None:
             raise PermanentFailure(f"team {rnd.team} is no longer configured")

@@ -203,7 +203,7 @@ def answer(deps: Deps, *, invitation_id: int, user: str, values: dict[str, Any])
     now = deps.now()
     with session_scope(deps.engine) as session:
         invitation = queries.get_invitation(session, invitation_id, for_update=True)
-        rnd = queries.get_round(session, invitation.round_id) if invitation else None
+        rnd = queries.get_round(session, invitation.round_id, shared=True) if invitation else None
         refusal = _refusal(invitation, rnd, user, now)
         if refusal or invitation is None:
             return Outcome(False, refusal)

@@ -1,0 +1,38 @@
+"""`askdesk demo`'s needs-survey part against its own simulator and app: the round, the report with a
+theme in each language, an action recorded and done, "we did" DMs, and the scorecard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.demo import run as demo_run
+from bot.demo.needs import needs_scenario
+
+
+def test_the_demo_runs_a_needs_round_to_the_scorecard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built_in = demo_run.demo_config
+
+    def shorter() -> dict[str, Any]:  # the built-in 15 s round, shortened for the test
+        config = built_in()
+        config["teams"][0]["needs_window"] = "8s"
+        return config
+
+    monkeypatch.setattr(demo_run, "demo_config", shorter)
+    lines: list[str] = []
+    demo = demo_run.Demo(tmp_path, lines.append)
+    demo.start()
+    try:
+        needs_scenario(demo)
+    finally:
+        demo.stop()
+    out = "\n".join(lines)
+    assert "7 of 7 people answered (100 %)" in out
+    assert "*1. expense report* — 3 people" in out and "*2. 报销* — 3 people" in out
+    assert "“报销审批不透明”" in out  # a quote, anonymised, in the printed report too
+    assert out.count("You said, we did — Finance") == 7  # one per person surveyed
+    assert "Improvement action* · Done" in out
+    assert "Internal satisfaction scorecard" in out and "Finance: index" in out and "1 done, 0 open" in out
+    assert "✗" not in out
