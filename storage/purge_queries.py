@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlmodel import Session
 
-from storage.models import Job, ProcessedEvent, Request, RequestEvent, Survey
+from storage.models import Job, NeedsAnswer, NeedsRound, NeedsTheme, ProcessedEvent, Request, RequestEvent, Survey
 
 R, E, S = Request.__table__.c, RequestEvent.__table__.c, Survey.__table__.c  # type: ignore[attr-defined]
 P, J = ProcessedEvent.__table__.c, Job.__table__.c  # type: ignore[attr-defined]
@@ -62,6 +62,36 @@ def purge_comments(session: Session, *, cutoff: datetime, after: int, limit: int
     ids = list(conn.execute(stmt).scalars())
     if ids:
         conn.execute(update(Survey.__table__).where(S.id.in_(ids)).values(comment=None))  # type: ignore[arg-type]
+    return (ids[-1] if ids else after), len(ids)
+
+
+# -- needs surveys: written answers and the quotes of the report --------------------------------
+A, NR, NT = NeedsAnswer.__table__.c, NeedsRound.__table__.c, NeedsTheme.__table__.c  # type: ignore[attr-defined]
+
+
+def _old_written(cutoff: datetime) -> Any:
+    """Answers with written text, of needs rounds that closed before the cutoff."""
+    return (A.round_id.in_(select(NR.id).where(NR.closes_at < cutoff))
+            & (A.obstacle.is_not(None) | A.start_stop.is_not(None)))
+
+
+def count_needs_texts(session: Session, *, cutoff: datetime) -> int:
+    return _count(session, select(func.count()).select_from(NeedsAnswer.__table__).where(_old_written(cutoff)))
+
+
+def purge_needs_texts(session: Session, *, cutoff: datetime, after: int, limit: int) -> tuple[int, int]:
+    """Null the written answers of the next batch (scores stay) and, with the first batch, the quotes of
+    those rounds' themes (labels and counts stay); returns (last id, rows)."""
+    conn = session.connection()
+    ids = list(conn.execute(select(A.id).where(A.id > after, _old_written(cutoff)).order_by(A.id).limit(limit))
+               .scalars())
+    if ids:
+        conn.execute(update(NeedsAnswer.__table__).where(A.id.in_(ids))  # type: ignore[arg-type]
+                     .values(obstacle=None, start_stop=None))
+    if after == 0:
+        conn.execute(update(NeedsTheme.__table__)  # type: ignore[arg-type]
+                     .where(NT.round_id.in_(select(NR.id).where(NR.closes_at < cutoff)), NT.quotes != "[]")
+                     .values(quotes="[]"))
     return (ids[-1] if ids else after), len(ids)
 
 

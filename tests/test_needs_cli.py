@@ -143,3 +143,29 @@ def test_commands_never_create_a_database(env: dict[str, str], tmp_path: Path) -
         out = askdesk(env, *args, cwd=tmp_path)
         assert out.returncode == 1 and "does not exist" in out.stderr and "Traceback" not in out.stderr, args
     assert not missing.exists()
+
+
+def test_purge_removes_old_written_answers_and_quotes_and_keeps_the_numbers(engine: Engine, env: dict[str, str],
+                                                                           tmp_path: Path) -> None:
+    from bot.services.purge import purge
+
+    old = seed_round(engine, key="2025-Q2", opens=datetime(2025, 4, 2, 9, tzinfo=UTC), overall=[5, 4, 4, 3, 5],
+                     written=WRITTEN)
+    recent = seed_round(engine, key="2026-Q3", opens=Q3, overall=[5, 4, 4], written=WRITTEN[:3])
+    with session_scope(engine) as s:
+        queries.save_themes(s, round_id=old, themes=[("expense report", ("expense report",), 4, ["a quote"])])
+        queries.save_themes(s, round_id=recent, themes=[("expense report", ("expense report",), 3, ["kept"])])
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    assert purge(engine, older_than=timedelta(days=365), now=now, dry_run=True).needs_written_answers == 5
+    report = purge(engine, older_than=timedelta(days=365), now=now, batch_size=2)
+    assert report.needs_written_answers == 5
+    with session_scope(engine) as s:
+        rows = {r.round_id: r for r in queries.answers(s, round_ids=[old, recent])}
+        assert all(not r.texts for r in queries.answers(s, round_ids=[old]))
+        assert [r.scores["overall"] for r in queries.answers(s, round_ids=[old])] == [5, 4, 4, 3, 5]
+        assert rows[recent].texts
+        assert [t.quotes for t in queries.themes_of(s, round_id=old)] == ["[]"]
+        assert [t.quotes for t in queries.themes_of(s, round_id=recent)] == ['["kept"]']
+    assert purge(engine, older_than=timedelta(days=365), now=now).needs_written_answers == 0
+    out = askdesk(env, "needs", "report", "--team", "finance", "--round", "2025-Q2", cwd=tmp_path)
+    assert "1. expense report — 4 people" in out.stdout and "4.2 / 5" in out.stdout

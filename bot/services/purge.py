@@ -2,7 +2,9 @@
 
 For requests created before the cutoff: text and summary are blanked and `purged_at` is set, survey
 comments are nulled and free-text notes are removed from the request history (event kinds, times,
-actors and the transfer from/to stay). Old `processed_events` and finished `jobs` are deleted.
+actors and the transfer from/to stay). Needs-survey rounds that closed before the cutoff lose their
+written answers and their report's quotes (scores, theme labels and counts stay). Old
+`processed_events` and finished `jobs` are deleted.
 Scores, timestamps, departments and categories are kept, so digests and statistics do not change.
 Every batch commits on its own; running the purge again changes nothing.
 """
@@ -30,6 +32,7 @@ class PurgeReport:
     requests: int = 0
     survey_comments: int = 0
     history_notes: int = 0
+    needs_written_answers: int = 0
     processed_events: int = 0
     finished_jobs: int = 0
 
@@ -75,6 +78,7 @@ def count(engine: Engine, *, cutoff: datetime, batch_size: int = BATCH_SIZE) -> 
         report = PurgeReport(
             requests=q.count_requests(session, cutoff=cutoff),
             survey_comments=q.count_comments(session, cutoff=cutoff),
+            needs_written_answers=q.count_needs_texts(session, cutoff=cutoff),
             processed_events=q.count_processed_events(session, cutoff=cutoff),
             finished_jobs=q.count_finished_jobs(session, cutoff=cutoff),
         )
@@ -95,6 +99,8 @@ def purge(engine: Engine, *, older_than: timedelta, now: datetime | None = None,
     report.survey_comments = _keyset(engine, lambda s, after: q.purge_comments(
         s, cutoff=cutoff, after=after, limit=batch_size))
     report.history_notes = _notes(engine, cutoff, batch_size, write=True)
+    report.needs_written_answers = _keyset(engine, lambda s, after: q.purge_needs_texts(
+        s, cutoff=cutoff, after=after, limit=batch_size))
     report.requests = _keyset(engine, lambda s, after: q.purge_requests(
         s, cutoff=cutoff, now=now, after=after, limit=batch_size))
     report.processed_events = _until_empty(engine, lambda s: q.delete_processed_events(
