@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, make_url, text
 from bench import digest_seed as seed
 from bench.digest_measure import bench_settings, measure
 from bench.digest_seed import EVENT_COLS, REACTION_COLS, REQUEST_COLS, SURVEY_COLS, Shape
-from bot.services.digest_periods import period_for_week
+from bot.services.digest_periods import feedback_schedule, period_for_week
 
 ROOT = Path(__file__).resolve().parent.parent
 WEEK, TZ = "2026-W47", "Europe/Berlin"
@@ -57,7 +57,7 @@ def seed_sqlite(path: Path, shape: Shape) -> None:
                           f"AND tbl_name IN ({names})").fetchall()
     for name, _ in indexes:
         con.execute(f'DROP INDEX "{name}"')
-    end = period_for_week(WEEK, TZ).end
+    end = period_for_week(WEEK, feedback_schedule(TZ)).end
     for i, chunk in enumerate(seed.chunks(end, shape)):
         for table, rows in _rows(chunk).items():
             con.executemany(_insert_sql(table, TABLES[table]), rows)
@@ -77,7 +77,7 @@ def seed_postgres(url: str, shape: Shape) -> None:
 
     upgrade(url)
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    end = period_for_week(WEEK, TZ).end
+    end = period_for_week(WEEK, feedback_schedule(TZ)).end
     with psycopg.connect(conninfo, autocommit=True) as con:
         names = ", ".join(f"'{t}'" for t in TABLES)
         indexes = con.execute(f"SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN ({names}) "

@@ -72,9 +72,9 @@ def run(conn: Connection, teams: Sequence[dict[str, Any]], bounds: Sequence[date
         WHERE team IN :teams AND created_at >= :b0 AND created_at < :b{last} GROUP BY team, b""",
                        teams=slugs, **bp)
     out["weekly_csat"] = _q(conn, f"""
-        SELECT team, CASE {week_case.format(col='answered_at')} ELSE 0 END AS b, COUNT(score), {SATISFIED}
-        FROM surveys WHERE team IN :teams AND answered_at >= :b0 AND answered_at < :b{last}
-        GROUP BY team, b""", teams=slugs, **bp)
+        SELECT team, CASE {week_case.format(col='expires_at')} ELSE 0 END AS b, COUNT(score), {SATISFIED}
+        FROM surveys WHERE team IN :teams AND answered_at IS NOT NULL
+        AND expires_at >= :b0 AND expires_at < :b{last} GROUP BY team, b""", teams=slugs, **bp)
     out["departments"] = _q(conn, """
         SELECT team, department, CASE WHEN created_at >= :s THEN 1 ELSE 0 END AS cur, COUNT(*)
         FROM requests WHERE team IN :teams AND created_at >= :p AND created_at < :e
@@ -129,27 +129,31 @@ def run(conn: Connection, teams: Sequence[dict[str, Any]], bounds: Sequence[date
                                              AND at >= :s AND at < :e
                                              GROUP BY request_id) l ON l.request_id = r.id
                        WHERE r.team IN :teams) x WHERE rn <= 10""", **p)
+    # satisfaction: the feedback week [s, e) -- answers of the surveys that closed in it, per team and
+    # department (the team figures are the sums), the surveys that closed, the latest requester rating
+    # per request, and comments where there are at least `threshold` of them
     out["surveys"] = _q(conn, f"""
-        SELECT team, CASE WHEN answered_at >= :s THEN 1 ELSE 0 END AS cur, COUNT(score), SUM(score),
-               {SATISFIED}, {DIMS}
-        FROM surveys WHERE team IN :teams AND answered_at >= :p AND answered_at < :e
-        GROUP BY team, cur""", **p)
+        SELECT team, department, COUNT(answered_at), COUNT(score), SUM(score), {SATISFIED}, {DIMS}
+        FROM surveys WHERE team IN :teams AND answered_at IS NOT NULL
+        AND expires_at >= :s AND expires_at < :e GROUP BY team, department""", **p)
     out["sent"] = _q(conn, """
-        SELECT team, COUNT(*) FROM surveys WHERE team IN :teams AND sent_at >= :s AND sent_at < :e
-        GROUP BY team""", **p)
+        SELECT team, COUNT(*) FROM surveys WHERE team IN :teams
+        AND expires_at >= :s AND expires_at < :e GROUP BY team""", **p)
     out["ratings"] = _q(conn, """
-        SELECT team, score, COUNT(*) FROM reactions WHERE team IN :teams AND created_at >= :s
-        AND created_at < :e AND is_requester = :yes AND score IS NOT NULL
-        GROUP BY team, score""", yes=True, **p)
-    allowed = [team for team, cur, n, *_ in out["surveys"] if cur and n >= threshold]
+        SELECT team, score, COUNT(*) FROM (
+            SELECT team, score, ROW_NUMBER() OVER (PARTITION BY request_id ORDER BY created_at DESC, id DESC) AS rn
+            FROM reactions WHERE created_at >= :s AND created_at < :e AND is_requester = :yes
+            AND score IS NOT NULL AND (removed_at IS NULL OR removed_at >= :e)) x
+        WHERE rn = 1 AND team IN :teams GROUP BY team, score""", yes=True, **p)
+    shared = "comment IS NOT NULL AND comment <> '' AND comment_anonymous = :yes AND answered_at IS NOT NULL"
+    closing = "expires_at >= :s AND expires_at < :e"
+    allowed = [team for team, n in _q(conn, f"""
+        SELECT team, COUNT(*) FROM surveys WHERE team IN :teams AND {closing} AND {shared}
+        GROUP BY team""", yes=True, **p) if n >= threshold]
     if allowed:
-        out["comments"] = _q(conn, """
-            SELECT team, comment FROM surveys WHERE team IN :teams AND answered_at >= :s AND answered_at < :e
-            AND comment IS NOT NULL AND comment <> '' AND comment_anonymous = :yes""",
+        out["comments"] = _q(conn, f"""
+            SELECT team, comment FROM surveys WHERE team IN :teams AND {closing} AND {shared}""",
                              **{**p, "teams": allowed}, yes=True)
-    out["matrix"] = _q(conn, f"""
-        SELECT department, team, COUNT(score), {SATISFIED} FROM surveys
-        WHERE team IN :teams AND answered_at >= :s AND answered_at < :e GROUP BY department, team""", **p)
     if with_texts:
         out["texts"] = _q(conn, """
             SELECT team, text FROM requests WHERE team IN :teams AND created_at >= :s AND created_at < :e

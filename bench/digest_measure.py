@@ -21,7 +21,7 @@ from bench.digest_seed import team_config
 from bot.analytics import extract_topics
 from bot.config import Settings, parse_config
 from bot.services import digests
-from bot.services.digest_periods import Period, period_for_week
+from bot.services.digest_periods import Period, feedback_schedule, period_for_week
 from storage.engine import make_engine
 from storage.session import session_scope
 
@@ -96,7 +96,7 @@ def _check(org: digests.OrgDigest, hand: dict[str, Any]) -> int:
 def measure(url: str, repeat: int) -> dict[str, Any]:
     settings = bench_settings(url)
     engine = make_engine(url)
-    period = period_for_week(WEEK, TZ)
+    period = period_for_week(WEEK, feedback_schedule(TZ))
     # jieba loads its dictionary once per process (~0.8 s); timed on its own so "cold" is the first
     # digest computation with cold database connections and caches.
     jieba_load = _time(lambda: extract_topics(["预热一下分词词典"]))[0]

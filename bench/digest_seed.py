@@ -103,7 +103,7 @@ REQUEST_COLS = ("id", "team", "origin_team", "requester_id", "department", "summ
 EVENT_COLS = ("request_id", "kind", "actor_id", "team", "at", "detail")
 SURVEY_COLS = ("request_id", "resolution_no", "user_id", "team", "department", "status", "due_at",
                "created_at", "sent_at", "score", "responsiveness", "clarity", "transparency", "support",
-               "comment", "comment_anonymous", "answered_at")
+               "comment", "comment_anonymous", "answered_at", "expires_at")
 REACTION_COLS = ("request_id", "team", "user_id", "emoji", "score", "is_requester", "created_at")
 
 
@@ -191,6 +191,7 @@ def _feedback(rng: np.random.Generator, n: int, ids: np.ndarray, team: np.ndarra
     anonymous = rng.random(n) < 0.7
     comment_i = rng.integers(0, len(COMMENTS), n)
     s_sent, s_ans = _iso(np.where(sent < end_us, sent, -1), pg), _iso(answered_at, pg)
+    s_closes = _iso(np.where(sent < end_us, sent + np.int64(3 * 24 * 3600 * 1_000_000), -1), pg)  # expire_after 3d
     surveys = []
     for i in np.flatnonzero(surveyed & (sent < end_us)).tolist():
         ok = bool(answers[i])
@@ -199,7 +200,7 @@ def _feedback(rng: np.random.Generator, n: int, ids: np.ndarray, team: np.ndarra
                         "answered" if ok else "expired", s_sent[i], s_sent[i], s_sent[i],
                         int(score[i]) if ok else None, *d,
                         COMMENTS[comment_i[i]] if ok and commented[i] else None, bool(anonymous[i]),
-                        s_ans[i] if ok else None))
+                        s_ans[i] if ok else None, s_closes[i]))
     rated = resolved & (rng.random(n) < rating_p)
     rated_at = np.minimum(res + (rng.random(n) * 24 * 3600 * 1e6).astype(np.int64), end_us - 1)
     r_s = _iso(np.where(rated, rated_at, -1), pg)

@@ -7,12 +7,14 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.models.views import View
 
-from bot.i18n import N_
+from bot.i18n import N_, Message
 from bot.render import blocks
 from bot.render.ids import Action
 from bot.runtime.deps import Deps
 from bot.services import requests as service
+from bot.services.request_forms import full_text
 from handlers.common import funnel, noop_ack, safe_ack, tell
 from handlers.home import publish_home
 
@@ -73,9 +75,12 @@ def open_modal(body: dict[str, Any], action: dict[str, Any], client: WebClient, 
             tell(client, body, N_("Only members of {team}'s triage channel can transfer its requests.",
                                   team=name), t)
             return
-        view = blocks.transfer_modal(req, deps.settings.teams, t=t)
-    else:
-        view = blocks.full_text_modal(req, t=t)
+        view: View | Message = blocks.transfer_modal(req, deps.settings.teams, t=t)
+    else:  # the whole text only for the team's responders, the person who asked and admins
+        view = full_text(deps, request_id=req.id, user=body["user"]["id"], t=t)  # type: ignore[arg-type]
+    if isinstance(view, Message):
+        tell(client, body, view, t)
+        return
     client.views_open(trigger_id=body["trigger_id"], view=view)
 
 

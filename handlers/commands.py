@@ -14,6 +14,7 @@ from bot.i18n import N_, translator
 from bot.render import blocks
 from bot.runtime.deps import Deps
 from bot.services import requests as service
+from bot.services.request_forms import request_modal_for
 from handlers.common import funnel, handle_error, safe_ack, tell
 from storage.models import Request
 
@@ -33,8 +34,7 @@ def open_modal(body: dict[str, Any], client: WebClient, team: Team, deps: Deps) 
         tell(client, body, N_("Please add your question after `{command}`.", command=team.command), t)
         return
     client.views_open(trigger_id=body["trigger_id"],
-                      view=blocks.request_modal(t=t, teams=deps.settings.teams, team=team,
-                                                source_channel=body.get("channel_id")))
+                      view=request_modal_for(deps, t=t, team=team, channel=body.get("channel_id")))
 
 
 @funnel

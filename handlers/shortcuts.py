@@ -7,9 +7,9 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot.render import blocks
 from bot.render.ids import Callback
 from bot.runtime.deps import Deps
+from bot.services.request_forms import request_modal_for
 from bot.services.requests import first_line
 from handlers.common import funnel, noop_ack
 
@@ -18,10 +18,9 @@ from handlers.common import funnel, noop_ack
 def open_modal(body: dict[str, Any], client: WebClient, deps: Deps) -> None:
     channel = (body.get("channel") or {}).get("id")
     message = body.get("message") or {}
-    permalink = blocks.message_link(deps.workspace_url, channel, message.get("ts"))
     t = deps.directory.translator_for(body["user"]["id"], now=deps.now())
-    view = blocks.request_modal(t=t, teams=deps.settings.teams, team=None, permalink=permalink,
-                                initial_text=first_line(message.get("text") or ""), source_channel=channel)
+    view = request_modal_for(deps, t=t, team=None, channel=channel, message_ts=message.get("ts"),
+                             initial_text=first_line(message.get("text") or ""))
     client.views_open(trigger_id=body["trigger_id"], view=view)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -12,6 +11,7 @@ from bot.i18n import N_
 from bot.render.ids import INPUT, Block, Callback
 from bot.runtime.deps import Deps
 from bot.services import requests as service
+from bot.services.request_forms import TAMPERED, FormOrigin, form_origin
 from handlers.actions import after_change
 from handlers.common import handle_error, safe_ack
 
@@ -25,26 +25,24 @@ def field(view: dict[str, Any], block_id: str) -> str | None:
     return value.strip() if isinstance(value, str) else None
 
 
-def request_form(view: dict[str, Any]) -> service.RequestForm:
-    """The submitted request modal (`bot.render.blocks.request_modal`): its inputs and metadata."""
-    try:
-        meta = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        meta = {}
-    if not isinstance(meta, dict):
-        meta = {}
+def request_form(view: dict[str, Any], origin: FormOrigin) -> service.RequestForm:
+    """The submitted request modal (`bot.render.blocks.request_modal`): its inputs and its sealed origin."""
     summary, details = field(view, Block.SUMMARY) or "", field(view, Block.DETAILS) or ""
     return service.RequestForm(
-        team=meta.get("team") or field(view, Block.TEAM), text=summary + (f"\n\n{details}" if details else ""),
+        team=origin.team or field(view, Block.TEAM), text=summary + (f"\n\n{details}" if details else ""),
         summary=summary, category=field(view, Block.CATEGORY), urgency=field(view, Block.URGENCY) or "normal",
-        permalink=meta.get("permalink"), channel=meta.get("channel"))
+        permalink=origin.permalink, channel=origin.channel)
 
 
 @safe_ack
 def request_ack(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, deps: Deps) -> None:
     t = deps.directory.translator_for(body["user"]["id"], now=deps.now())
+    origin = form_origin(deps, view.get("private_metadata"), user=body["user"]["id"])
+    if origin is None:  # not sealed by askdesk (changed on its way back): refused, logged, nothing saved
+        ack(response_action="errors", errors={Block.SUMMARY: t.render(TAMPERED)})
+        return
     try:
-        outcome = service.create_request(deps, request_form(view), requester_id=body["user"]["id"])
+        outcome = service.create_request(deps, request_form(view, origin), requester_id=body["user"]["id"])
     except service.InputError as exc:
         ack(response_action="errors", errors={name: t.render(text)[:150] for name, text in exc.errors.items()})
         return

@@ -1,4 +1,5 @@
-"""SQL aggregates for the weekly digests. No Slack here, and no per-row Python over the history.
+"""SQL aggregates for the weekly digests' volume and speed figures. No Slack here, and no per-row Python
+over the history. (Satisfaction: storage/feedback_weeks.py.)
 
 Every function takes the list of team slugs and answers for all of them at once with a GROUP BY in
 the database, reading only the rows of the periods involved through the (team, time) indexes
@@ -19,11 +20,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
-from storage.models import Reaction, Request, RequestEvent, Survey
+from storage.models import Request, RequestEvent
 
 OPEN = ("open", "claimed")
-DIMENSIONS = ("responsiveness", "clarity", "transparency", "support")
-R, E, S, X = Request.__table__.c, RequestEvent.__table__.c, Survey.__table__.c, Reaction.__table__.c  # type: ignore[attr-defined]
+R, E = Request.__table__.c, RequestEvent.__table__.c  # type: ignore[attr-defined]
 
 
 def _conn(session: Session) -> Connection:
@@ -51,20 +51,6 @@ def weekly_new(session: Session, teams: Sequence[str], bounds: Sequence[datetime
     out: dict[str, list[int]] = {t: [0] * (len(bounds) - 1) for t in teams}
     for team, b, n in _conn(session).execute(stmt):
         out[team][int(b)] = int(n)
-    return out
-
-
-def weekly_csat(session: Session, teams: Sequence[str],
-                bounds: Sequence[datetime]) -> dict[str, list[tuple[int, int]]]:
-    """(answers with a score, answers scoring 4-5) per team and interval, by `answered_at`."""
-    bucket = _bucket(S.answered_at, bounds).label("b")
-    satisfied = func.sum(case((S.score >= 4, 1), else_=0))
-    stmt = (select(S.team, bucket, func.count(S.score), satisfied)
-            .where(S.team.in_(teams), S.answered_at >= bounds[0], S.answered_at < bounds[-1])
-            .group_by(S.team, bucket))
-    out: dict[str, list[tuple[int, int]]] = {t: [(0, 0)] * (len(bounds) - 1) for t in teams}
-    for team, b, n, good in _conn(session).execute(stmt):
-        out[team][int(b)] = (int(n), int(good or 0))
     return out
 
 
@@ -216,61 +202,3 @@ def reopened(session: Session, teams: Sequence[str], start: datetime, end: datet
     for row in _conn(session).execute(stmt):
         out[row.team].append(dict(row._mapping))
     return out
-
-
-def survey_sums(session: Session, teams: Sequence[str], prev_start: datetime, start: datetime,
-                end: datetime) -> dict[tuple[str, bool], dict[str, int]]:
-    """{(team, current?): {"n", "sum", "satisfied", "<dim>_n", "<dim>_sum"}} over answers in the period."""
-    cols: list[Any] = [func.count(S.score), func.sum(S.score), func.sum(case((S.score >= 4, 1), else_=0))]
-    for dim in DIMENSIONS:
-        cols += [func.count(S[dim]), func.sum(S[dim])]
-    current = (S.answered_at >= start).label("cur")
-    stmt = (select(S.team, current, *cols)
-            .where(S.team.in_(teams), S.answered_at >= prev_start, S.answered_at < end)
-            .group_by(S.team, current))
-    names = ["n", "sum", "satisfied"] + [f"{d}_{k}" for d in DIMENSIONS for k in ("n", "sum")]
-    return {(row[0], bool(row[1])): {k: int(v or 0) for k, v in zip(names, row[2:], strict=True)}
-            for row in _conn(session).execute(stmt)}
-
-
-def surveys_sent(session: Session, teams: Sequence[str], start: datetime, end: datetime) -> dict[str, int]:
-    stmt = (select(S.team, func.count()).where(S.team.in_(teams), S.sent_at >= start, S.sent_at < end)
-            .group_by(S.team))
-    return {t: int(n) for t, n in _conn(session).execute(stmt)}
-
-
-def anonymous_comments(session: Session, teams: Sequence[str], start: datetime,
-                       end: datetime) -> dict[str, list[str]]:
-    """Comments of answers in the period that were given as anonymous (never with names)."""
-    if not teams:
-        return {}
-    stmt = select(S.team, S.comment).where(
-        S.team.in_(teams), S.answered_at >= start, S.answered_at < end, S.comment.is_not(None),
-        S.comment != "", S.comment_anonymous.is_(True))
-    out: dict[str, list[str]] = defaultdict(list)
-    for team, comment in _conn(session).execute(stmt):
-        out[team].append(comment)
-    return out
-
-
-def rating_counts(session: Session, teams: Sequence[str], start: datetime,
-                  end: datetime) -> dict[str, dict[int, int]]:
-    """Requester emoji ratings in the period: {team: {score: count}}."""
-    stmt = (select(X.team, X.score, func.count())
-            .where(X.team.in_(teams), X.created_at >= start, X.created_at < end,
-                   X.is_requester.is_(True), X.score.is_not(None))
-            .group_by(X.team, X.score))
-    out: dict[str, dict[int, int]] = defaultdict(dict)
-    for team, score, n in _conn(session).execute(stmt):
-        out[team][int(score)] = int(n)
-    return out
-
-
-def survey_matrix(session: Session, teams: Sequence[str], start: datetime,
-                  end: datetime) -> dict[tuple[str, str], tuple[int, int]]:
-    """{(department, team): (answers with a score, answers scoring 4-5)} for the period."""
-    stmt = (select(S.department, S.team, func.count(S.score), func.sum(case((S.score >= 4, 1), else_=0)))
-            .where(S.team.in_(teams), S.answered_at >= start, S.answered_at < end)
-            .group_by(S.department, S.team))
-    return {(d or "Other", t): (int(n), int(good or 0)) for d, t, n, good in _conn(session).execute(stmt)}
-

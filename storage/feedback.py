@@ -7,14 +7,13 @@ Survey life cycle (`surveys.status`):
 `sending` reserves the person's survey budget while the DM goes out. Whether a survey was answered is
 `answered_at IS NOT NULL` (an answered survey ends as `expired` once it closes).
 
-The aggregate queries at the end return RAW counts: every score, rating or comment figure built from
-them must pass `bot/analytics/privacy.py` before it is shown (`bot.services.feedback.report` does that).
+Which answers and ratings a report may use, and how: storage/feedback_weeks.py and
+bot/services/satisfaction.py (never anything else, see docs/privacy.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -38,38 +37,34 @@ def _locked(session: Session, stmt: Any) -> Any:
 
 
 # -- reactions ------------------------------------------------------------------------------------
+ACTIVE = col(Reaction.removed_at).is_(None)
+
+
 def add_reaction(session: Session, *, request_id: int, team: str, user_id: str, emoji: str, score: int | None,
                  is_requester: bool, at: datetime) -> bool:
-    """Store one reaction; False when the same (request, user, emoji) is already stored."""
+    """Store one reaction; False when the same (request, user, emoji) is there already."""
     stmt = (_insert(session)(Reaction)
             .values(request_id=request_id, team=team, user_id=user_id, emoji=emoji[:100], score=score,
                     is_requester=is_requester, created_at=at)
-            .on_conflict_do_nothing(index_elements=["request_id", "user_id", "emoji"])
+            .on_conflict_do_nothing(index_elements=["request_id", "user_id", "emoji"], index_where=ACTIVE)
             .returning(Reaction.id))
     return session.exec(stmt).scalar_one_or_none() is not None  # type: ignore[call-overload]
 
 
-def remove_reaction(session: Session, *, request_id: int, user_id: str, emoji: str) -> bool:
-    rows = session.exec(select(Reaction).where(  # type: ignore[call-overload]
-        col(Reaction.request_id) == request_id, col(Reaction.user_id) == user_id,
-        col(Reaction.emoji) == emoji[:100])).all()
-    for row in rows:
-        session.delete(row)
-    session.flush()
-    return bool(rows)
+def remove_reaction(session: Session, *, request_id: int, user_id: str, emoji: str, at: datetime) -> bool:
+    """Mark the reaction removed at `at`. The row stays: the week it was given keeps counting it."""
+    stmt = (update(Reaction).where(col(Reaction.request_id) == request_id, col(Reaction.user_id) == user_id,
+                                   col(Reaction.emoji) == emoji[:100], ACTIVE)
+            .values(removed_at=at).returning(Reaction.id))
+    return bool(session.exec(stmt).all())  # type: ignore[call-overload]
 
 
 def requester_rating(session: Session, request_id: int) -> Reaction | None:
-    """The requester's rating of a request: their latest remaining scored reaction."""
+    """The requester's rating of a request now: their latest scored reaction that is still there."""
     return session.exec(select(Reaction).where(
-        col(Reaction.request_id) == request_id, col(Reaction.is_requester).is_(True),
+        col(Reaction.request_id) == request_id, col(Reaction.is_requester).is_(True), ACTIVE,
         col(Reaction.score).is_not(None)).order_by(col(Reaction.created_at).desc(), col(Reaction.id).desc())
     ).first()
-
-
-def reactions_of(session: Session, request_id: int) -> list[Reaction]:
-    return list(session.exec(select(Reaction).where(col(Reaction.request_id) == request_id)
-                             .order_by(col(Reaction.created_at), col(Reaction.id))).all())
 
 
 # -- surveys --------------------------------------------------------------------------------------
@@ -203,97 +198,3 @@ def expire_due(session: Session, *, now: datetime, limit: int = 500) -> list[int
 def counts_by_status(session: Session) -> dict[str, int]:
     rows = session.exec(select(Survey.status, func.count()).group_by(Survey.status)).all()
     return {status: int(n) for status, n in rows}
-
-
-# -- aggregates for reports (raw: gate them) ------------------------------------------------------
-def _team_filter(column: Any, team: str | None) -> list[Any]:
-    return [] if team in (None, "*") else [column == team]
-
-
-@dataclass(frozen=True)
-class SurveyAggregates:
-    """Counts over [start, end). `sent` by sent_at; everything about answers by answered_at."""
-
-    sent: int = 0
-    answered: int = 0
-    skipped: int = 0
-    failed: int = 0
-    scores: dict[int, int] = field(default_factory=dict)  # overall score -> answers
-    dimensions: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (sum, count)
-    shareable_comments: int = 0
-
-    @property
-    def score_count(self) -> int:
-        return sum(self.scores.values())
-
-    def score_list(self) -> list[int]:
-        """The overall scores as a list (for `privacy.gated_csat` / `gated_mean`)."""
-        return [score for score, n in sorted(self.scores.items()) for _ in range(n)]
-
-
-def survey_aggregates(session: Session, *, team: str | None, start: datetime,
-                      end: datetime) -> SurveyAggregates:
-    """Survey counts, score histogram and dimension sums of one team (None or "*": all teams)."""
-    where_team = _team_filter(col(Survey.team), team)
-    answered = [*where_team, col(Survey.answered_at) >= start, col(Survey.answered_at) < end]
-
-    def count(*where: Any) -> int:
-        return int(session.exec(select(func.count()).select_from(Survey).where(*where)).one())
-
-    scores = session.exec(select(Survey.score, func.count()).where(*answered, col(Survey.score).is_not(None))
-                          .group_by(Survey.score)).all()
-    dims = session.exec(select(*[f(getattr(Survey, d)) for d in DIMENSIONS for f in (func.sum, func.count)])
-                        .where(*answered)).one()
-    due = [*where_team, col(Survey.due_at) >= start, col(Survey.due_at) < end]
-    return SurveyAggregates(
-        sent=count(*where_team, col(Survey.sent_at) >= start, col(Survey.sent_at) < end),
-        answered=count(*answered),
-        skipped=count(*due, col(Survey.status) == "skipped"),
-        failed=count(*due, col(Survey.status) == "failed"),
-        scores={int(s): int(n) for s, n in scores},
-        dimensions={d: (int(dims[2 * i] or 0), int(dims[2 * i + 1] or 0)) for i, d in enumerate(DIMENSIONS)},
-        shareable_comments=count(*answered, col(Survey.comment_anonymous).is_(True),
-                                 col(Survey.comment) != ""),
-    )
-
-
-def comments(session: Session, *, team: str | None, start: datetime, end: datetime) -> list[str]:
-    """Comments of surveys answered in [start, end) whose authors allowed sharing them anonymously."""
-    rows = session.exec(select(Survey.comment).where(
-        *_team_filter(col(Survey.team), team),
-        col(Survey.answered_at) >= start, col(Survey.answered_at) < end,
-        col(Survey.comment_anonymous).is_(True), col(Survey.comment).is_not(None), col(Survey.comment) != "",
-    ).order_by(col(Survey.id))).all()
-    return [str(c) for c in rows if c and str(c).strip()]
-
-
-@dataclass(frozen=True)
-class RatingBreakdown:
-    """Requester ratings given in [start, end): the latest scored reaction per request."""
-
-    by_emoji: dict[str, int] = field(default_factory=dict)  # base emoji (no skin tone) -> requests
-    by_score: dict[int, int] = field(default_factory=dict)  # 1..5 -> requests
-    peer_reactions: int = 0  # scored reactions by people other than the requester (never a rating)
-
-    @property
-    def rated_requests(self) -> int:
-        return sum(self.by_score.values())
-
-
-def rating_breakdown(session: Session, *, team: str | None, start: datetime,
-                     end: datetime) -> RatingBreakdown:
-    window = [*_team_filter(col(Reaction.team), team), col(Reaction.created_at) >= start,
-              col(Reaction.created_at) < end, col(Reaction.score).is_not(None)]
-    rows = session.exec(select(Reaction.request_id, Reaction.emoji, Reaction.score)
-                        .where(*window, col(Reaction.is_requester).is_(True))
-                        .order_by(col(Reaction.request_id), col(Reaction.created_at), col(Reaction.id))).all()
-    latest = {request_id: (emoji, score) for request_id, emoji, score in rows}
-    by_emoji: dict[str, int] = {}
-    by_score: dict[int, int] = {}
-    for emoji, score in latest.values():
-        base = emoji.split("::", 1)[0]
-        by_emoji[base] = by_emoji.get(base, 0) + 1
-        by_score[int(score)] = by_score.get(int(score), 0) + 1
-    peers = session.exec(select(func.count()).select_from(Reaction)
-                         .where(*window, col(Reaction.is_requester).is_(False))).one()
-    return RatingBreakdown(by_emoji=by_emoji, by_score=by_score, peer_reactions=int(peers))

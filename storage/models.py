@@ -6,7 +6,7 @@ No `from __future__ import annotations` here: SQLModel needs the real annotation
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -100,7 +100,9 @@ class Reaction(SQLModel, table=True):
 
     __tablename__ = "reactions"
     __table_args__ = (
-        UniqueConstraint("request_id", "user_id", "emoji", name="uq_reactions_req_user_emoji"),
+        # one (request, user, emoji) among the reactions still there; removed ones are kept (0006)
+        Index("uq_reactions_active", "request_id", "user_id", "emoji", unique=True,
+              sqlite_where=text("removed_at IS NULL"), postgresql_where=text("removed_at IS NULL")),
         Index("ix_reactions_team_created", "team", "created_at"),  # digests (0002)
     )
 
@@ -112,6 +114,7 @@ class Reaction(SQLModel, table=True):
     score: int | None = None
     is_requester: bool = False
     created_at: datetime = Field(default_factory=utcnow, index=True)
+    removed_at: datetime | None = None  # the reaction was taken away then (a closed week keeps it)
 
 
 class Survey(SQLModel, table=True):
@@ -122,6 +125,7 @@ class Survey(SQLModel, table=True):
         UniqueConstraint("request_id", "resolution_no", name="uq_surveys_request_resolution"),
         Index("ix_surveys_team_answered_cover", "team", "answered_at", "score"),  # digests (0002)
         Index("ix_surveys_team_sent", "team", "sent_at"),
+        Index("ix_surveys_team_expires_cover", "team", "expires_at", "answered_at", "score"),  # feedback weeks (0006)
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -34,12 +34,12 @@ class Seeder:
     def request(self, *, created: datetime, team: str = "finance", department: str = "Sales",
                 category: str | None = None, text: str = "Question about my expense report",
                 first_response: timedelta | None = None, resolved: timedelta | None = None,
-                status: str | None = None, origin_team: str | None = None) -> Request:
+                status: str | None = None, origin_team: str | None = None, requester: str = "U0DAVE") -> Request:
         fr_at = created + first_response if first_response is not None else None
         res_at = created + resolved if resolved is not None else None
         state = status or ("resolved" if res_at else "claimed" if fr_at else "open")
         with session_scope(self.engine) as s:
-            req = Request(team=team, origin_team=origin_team or team, requester_id="U0DAVE",
+            req = Request(team=team, origin_team=origin_team or team, requester_id=requester,
                           department=department, summary=text.splitlines()[0][:300], text=text,
                           category=category, status=state, assignee_id="U0ALICE" if fr_at else None,
                           triage_channel=CHANNELS.get(team, "C0X"), triage_ts=f"1700000000.{next(_ts):06d}",
@@ -68,13 +68,16 @@ class Seeder:
     def survey(self, req: Request, *, answered: datetime | None, score: int | None = None,
                sent: datetime | None = None, dims: tuple[int | None, ...] = (None, None, None, None),
                comment: str | None = None, anonymous: bool = True, department: str | None = None,
-               resolution_no: int | None = None) -> None:
+               resolution_no: int | None = None, closes: datetime | None = None) -> None:
+        """A sent survey, answered or not. It counts in the feedback week in which it `closes`
+        (default: when it was answered, else sent)."""
         sent = sent or (answered - timedelta(minutes=5) if answered else None)
+        closes = closes or answered or sent
         with session_scope(self.engine) as s:
             s.add(Survey(request_id=req.id, resolution_no=resolution_no or next(_ts),
                          user_id=req.requester_id, team=req.team, department=department or req.department,
                          status="answered" if answered else "sent", due_at=sent or req.created_at,
-                         created_at=req.created_at, sent_at=sent, answered_at=answered,
+                         created_at=req.created_at, sent_at=sent, answered_at=answered, expires_at=closes,
                          score=score if answered else None, responsiveness=dims[0], clarity=dims[1],
                          transparency=dims[2], support=dims[3], comment=comment, comment_anonymous=anonymous))
 

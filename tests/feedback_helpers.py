@@ -57,8 +57,10 @@ def job(h: Harness, key: str) -> Job | None:
 
 
 def reactions(h: Harness) -> list[Reaction]:
+    """The reactions that are there now (removed ones are kept with `removed_at`)."""
     with session_scope(h.deps.engine) as s:
-        return list(s.exec(select(Reaction).order_by(Reaction.id)).all())
+        return list(s.exec(select(Reaction).where(Reaction.removed_at == None)  # noqa: E711
+                           .order_by(Reaction.id)).all())
 
 
 def resolve(h: Harness, req: Request, actor: str = ALICE) -> Survey:

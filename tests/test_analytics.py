@@ -205,24 +205,23 @@ COMMENTS = ["Fast and friendly", "Took too long", "Great answer", "Clear steps",
 
 
 def test_comments_suppressed_below_threshold() -> None:
-    result = gate_comments(COMMENTS[:4], count=4, threshold=5, shuffle_seed=1)
-    assert result.suppressed and result.value is None
-    assert gate_comments(COMMENTS[:2], count=2, threshold=1, shuffle_seed=1).suppressed  # floor of 3
+    result = gate_comments(COMMENTS[:4], threshold=5, shuffle_seed=1)
+    assert result.suppressed and result.value is None and result.count == 4
+    assert gate_comments(COMMENTS[:2], threshold=1, shuffle_seed=1).suppressed  # floor of 3
+    assert gate_comments([*COMMENTS[:4], "  ", ""], threshold=5).suppressed  # blanks are no comments
 
 
 def test_comments_shuffled_deterministically_never_in_input_order() -> None:
     for seed in [*range(50), None]:
-        result = gate_comments(COMMENTS, count=5, threshold=5, shuffle_seed=seed)
+        result = gate_comments(COMMENTS, threshold=5, shuffle_seed=seed)
         assert not result.suppressed and result.value is not None
         assert sorted(result.value) == sorted(COMMENTS)
         assert result.value != COMMENTS
-        assert result == gate_comments(COMMENTS, count=5, threshold=5, shuffle_seed=seed)
+        assert result == gate_comments(COMMENTS, threshold=5, shuffle_seed=seed)
         # The output depends only on the set of comments, not on the order they were submitted in.
-        assert result == gate_comments(list(reversed(COMMENTS)), count=5, threshold=5, shuffle_seed=seed)
-    pair = ["a", "b"]
-    assert all(
-        gate_comments(pair, count=3, threshold=3, shuffle_seed=s).value == ["b", "a"] for s in range(20)
-    )
+        assert result == gate_comments(list(reversed(COMMENTS)), threshold=5, shuffle_seed=seed)
+    three = ["a", "b", "c"]
+    assert all(gate_comments(three, threshold=3, shuffle_seed=s).value != three for s in range(20))
 
 
 def test_comments_never_carry_names() -> None:
@@ -234,7 +233,7 @@ def test_comments_never_carry_names() -> None:
         "   ",
         "fine",
     ]
-    result = gate_comments(comments, count=6, threshold=5, shuffle_seed=3)
+    result = gate_comments(comments, threshold=5, shuffle_seed=3)
     assert result.value is not None and len(result.value) == 5
     joined = " ".join(result.value)
     for name in ("U024BE7LH", "W123", "jane", "bob.smith", "example.com", "alice"):

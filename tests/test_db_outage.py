@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 from bot.render.ids import Action, Block, Callback
+from bot.services.sealed import key_for, seal
 from handlers.common import DB_DOWN
 from slacksim.simulator import SlackSimulator
 from storage.models import Job, Person, ProcessedEvent, Request, RequestEvent
@@ -128,7 +129,8 @@ def test_outage_answers_honestly_writes_nothing_and_recovers(h: Harness, outage:
     resp = h.driver.slash("/ask-finance", "asked during the outage", user_id=DAVE, channel_id=GENERAL)
     assert resp.status == 200 and resp.body.startswith(DB_DOWN.msgid[:40]) and "try again" in resp.body
     # a modal submission stays open and says why (an empty ack would lose what was typed)
-    sub = h.driver.view_submission(user_id=DAVE, callback_id=Callback.REQUEST_MODAL.value,
+    form = seal(key_for(h.deps.settings), {"team": None, "channel": None, "permalink": None})
+    sub = h.driver.view_submission(user_id=DAVE, callback_id=Callback.REQUEST_MODAL.value, private_metadata=form,
                                    values=request_modal_values("typed during the outage"))
     assert sub.status == 200 and sub.json["response_action"] == "errors"
     assert DOWN_WORDS in json.dumps(sub.json["errors"])

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from bot.services.digest_periods import period_for_week
+from bot.services.digest_periods import feedback_schedule, period_for_week
 from slacksim.simulator import SlackSimulator
 from tests.conftest import BOT_TOKEN, FINANCE_CH, TEST_CONFIG, write_config
 from tests.digest_helpers import Seeder
@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def env(tmp_path: Path, db_url: str) -> dict[str, str]:
-    config = {**TEST_CONFIG, "workspace": {**TEST_CONFIG["workspace"], "leadership_channel": "C0LEADS"}}
+    # digests at Monday 00:00: a digest's own window is then the ISO week, as seed_week expects
+    config = {**TEST_CONFIG, "workspace": {**TEST_CONFIG["workspace"], "leadership_channel": "C0LEADS"},
+              "digest": {"time": "00:00"}}
     return {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "DATABASE_URL": db_url,
             "ASKDESK_CONFIG": str(write_config(tmp_path / "askdesk.toml", config)), "LOG_LEVEL": "WARNING"}
 
@@ -97,7 +99,7 @@ def test_bad_input_exits_2(env: dict[str, str], tmp_path: Path, args: list[str],
 def test_posting_goes_through_the_job_path_once(engine: Engine, env: dict[str, str], tmp_path: Path,
                                                 sim: SlackSimulator) -> None:
     year, week, _ = (datetime.now(UTC) - timedelta(days=14)).isocalendar()
-    period = period_for_week(f"{year}-W{week:02d}", "Europe/Berlin")
+    period = period_for_week(f"{year}-W{week:02d}", feedback_schedule("Europe/Berlin"))
     Seeder(engine).request(created=period.start + timedelta(hours=3))
     env = {**env, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": sim.base_url}
     first = askdesk(env, "--team", "finance", "--week", period.week, cwd=tmp_path)

@@ -9,11 +9,18 @@ from sqlalchemy.engine import Engine
 
 from bot.analytics import SUPPRESSED_TEXT
 from bot.services import digests
-from bot.services.digest_periods import Schedule, WeekError, parse_week, period_for_week, week_key
+from bot.services.digest_periods import (
+    Schedule,
+    WeekError,
+    feedback_schedule,
+    parse_week,
+    period_for_week,
+    week_key,
+)
 from storage.session import session_scope
 from tests.digest_helpers import Seeder, settings_for
 
-W47 = period_for_week("2026-W47", "Europe/Berlin")  # Mon 16 Nov 00:00 CET .. Mon 23 Nov 00:00 CET
+W47 = period_for_week("2026-W47", feedback_schedule("Europe/Berlin"))  # Mon 16 Nov 00:00 .. Mon 23 Nov 00:00 CET
 H, M = timedelta(hours=1), timedelta(minutes=1)
 
 
@@ -48,7 +55,7 @@ def test_periods_are_local_weeks_and_keys_name_the_week_they_cover() -> None:
 ])
 def test_dst_weeks_have_local_midnight_bounds(engine: Engine, db_url: str, tz: str, week: str,
                                               start: datetime, end: datetime) -> None:
-    period = period_for_week(week, tz)
+    period = period_for_week(week, feedback_schedule(tz))
     assert (period.start, period.end) == (start, end)
     assert period.end - period.start == timedelta(hours=169)
     seed = Seeder(engine)
@@ -171,30 +178,48 @@ def test_satisfaction_suppressed_below_threshold_and_shown_at_it(engine: Engine,
     assert sat.dimensions["clarity"].value == 5.0 and sat.dimensions["support"].suppressed
     assert sat.dimensions["transparency"].value == pytest.approx(3.2)
     assert sat.ratings.value == {"5": 2, "4": 1, "1": 2}
+    assert sat.comments.suppressed and sat.comments.count == 3  # three shareable comments: not enough
+    for i in range(2):  # two more answers with comments: five comments, now they are shown
+        more = s.request(created=W47.start + (60 + i) * H, department="IT", first_response=5 * M, resolved=1 * H)
+        s.survey(more, answered=W47.start + (62 + i) * H, score=5, comment=f"great <@U0BOB> {i}")
+    sat = compute(engine, db_url).satisfaction
     comments = sat.comments.value or []
-    assert sorted(comments) == sorted(["Thanks [someone], quick!", "mail me [someone]", "solved [someone]"])
+    assert sorted(comments) == sorted(["Thanks [someone], quick!", "mail me [someone]", "solved [someone]",
+                                       "great [someone] 0", "great [someone] 1"])
     assert "clear answer" not in comments  # given with a name, so never shown
 
 
-def test_org_matrix_gates_each_cell(engine: Engine, db_url: str) -> None:
+def test_org_matrix_gates_each_cell_and_hides_what_the_totals_would_give_away(engine: Engine,
+                                                                              db_url: str) -> None:
     s = Seeder(engine)
-    for i in range(5):
-        req = s.request(created=W47.start + i * H, department="Sales", first_response=5 * M, resolved=1 * H)
-        s.survey(req, answered=W47.start + 30 * H, score=5 if i else 2)
-    for i in range(4):
-        req = s.request(created=W47.start + i * H, department="IT", first_response=5 * M, resolved=1 * H)
-        s.survey(req, answered=W47.start + 30 * H, score=5)
+
+    def answers(n: int, department: str, team: str = "finance", score: int = 5) -> None:
+        for i in range(n):
+            req = s.request(created=W47.start + i * H, team=team, department=department, first_response=5 * M,
+                            resolved=1 * H)
+            s.survey(req, answered=W47.start + 30 * H, score=score if i else 2)
+
+    def org():  # type: ignore[no-untyped-def]
+        settings = settings_for(db_url, leadership_channel="C0LEADS")
+        with session_scope(engine) as session:
+            return digests.compute_org(session, settings, W47)
+
+    answers(5, "Sales")
+    answers(4, "IT")
     s.request(created=W47.start + 9 * H, team="it", department="Sales")
-    settings = settings_for(db_url, leadership_channel="C0LEADS")
-    with session_scope(engine) as session:
-        org = digests.compute_org(session, settings, W47)
-    assert org.matrix == {("Sales", "finance"): 5, ("IT", "finance"): 4, ("Sales", "it"): 1}
-    assert org.departments == ["Sales", "IT"]
-    assert org.matrix_csat[("Sales", "finance")].value == pytest.approx(80.0)
-    assert org.matrix_csat[("IT", "finance")].suppressed  # 4 answers: threshold - 1
-    assert org.csat.value == pytest.approx(800 / 9)
-    finance = next(d for d in org.teams if d.team == "finance")
-    assert finance.satisfaction.csat.value == pytest.approx(800 / 9)
+    o = org()
+    assert o.matrix == {("Sales", "finance"): 5, ("IT", "finance"): 4, ("Sales", "it"): 1}
+    assert o.departments == ["Sales", "IT"]
+    assert o.matrix_csat[("IT", "finance")].suppressed  # 4 answers: threshold - 1
+    # Finance's own CSAT (9 answers) is shown, so showing Sales would give IT's 4 away: hidden as well
+    assert o.matrix_csat[("Sales", "finance")].suppressed and o.matrix_csat[("Sales", "finance")].count == 5
+    finance = next(d for d in o.teams if d.team == "finance")
+    assert finance.satisfaction.csat.value == pytest.approx(700 / 9)
+    assert o.csat.value == pytest.approx(700 / 9) and o.feedback_week == W47
+    answers(1, "IT")  # five in IT too: every cell has enough, nothing needs hiding
+    o = org()
+    assert o.matrix_csat[("Sales", "finance")].value == pytest.approx(80.0)
+    assert o.matrix_csat[("IT", "finance")].value == pytest.approx(60.0)
 
 
 def test_chinese_request_text_gives_topics(engine: Engine, db_url: str) -> None:

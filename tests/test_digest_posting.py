@@ -258,7 +258,7 @@ def big_team(i: int, *, departments: int, categories: int) -> Any:
         open_end=300,
         oldest_open=refs[0], first_response=Speed(900, 1800, 7200, 55.5, 1800, 2000),
         resolution=Speed(850, 86400, 3e5, 70.0, 172800, 9e4),
-        satisfaction=Satisfaction(5, 40, 60, 66.7, GatedValue(4.2, 40, False), ok if i % 2 else hidden, ok,
+        satisfaction=Satisfaction(PERIOD, 5, 40, 60, 66.7, GatedValue(4.2, 40, False), ok if i % 2 else hidden, ok,
                                   {d: ok for d in ("responsiveness", "clarity", "transparency", "support")},
                                   GatedValue({"5": 20, "4": 10, "1": 3}, 33, False),
                                   GatedValue(["a comment that is long " * 20] * 30, 40, False)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from bot.render.ids import Action, Block, Callback
+from bot.services.sealed import key_for, seal
 from storage import requests as queries
 from storage.models import Request, RequestEvent
 from storage.session import session_scope
@@ -80,7 +81,8 @@ def test_slash_command_saves_posts_and_confirms(h: Harness) -> None:
     # the confirmation is the ack itself: number, team, a link to the triage channel and one to the
     # DM with the app, where the status message links the triage message itself
     assert f"<#{FINANCE_CH}>" in resp.body
-    assert f"https://slack.com/app_redirect?app={h.driver.api_app_id}&team={h.driver.team_id}" in resp.body
+    dm_link = f"https://slack.com/app_redirect?app={h.driver.api_app_id}&amp;team={h.driver.team_id}"
+    assert dm_link in resp.body  # "&" escaped in the link, as Slack asks
     assert f"/archives/{FINANCE_CH}/p{req.triage_ts.replace('.', '')}" in texts_of(dm[0])
     assert not h.sim.response_posts  # no second answer: nothing to replace, no extra API call
     assert events(h, req.id) == ["created", "posted"]
@@ -174,12 +176,13 @@ def test_empty_command_opens_modal_and_submission_creates_request(h: Harness) ->
     as_text = str(view)
     for label in ("Summary", "Details", "Category", "Urgency", "Expenses"):
         assert label in as_text
+    meta = view["view"]["private_metadata"] if "view" in view else view["private_metadata"]
     # a submission without summary is refused inline
     bad = h.driver.view_submission(user_id=ERIN, callback_id=Callback.REQUEST_MODAL.value,
-                                   private_metadata='{"team": "finance"}', values={})
+                                   private_metadata=meta, values={})
     assert bad.json["response_action"] == "errors" and Block.SUMMARY in bad.json["errors"]
     ok = h.driver.view_submission(user_id=ERIN, callback_id=Callback.REQUEST_MODAL.value,
-                                  private_metadata='{"team": "finance"}', values={
+                                  private_metadata=meta, values={
                                       Block.SUMMARY: {"value": {"type": "plain_text_input", "value": "Card limit"}},
                                       Block.DETAILS: {"value": {"type": "plain_text_input", "value": "Need 5k"}},
                                       Block.CATEGORY: {"value": {"type": "static_select",
@@ -302,17 +305,20 @@ def test_the_request_modal_names_each_wrong_field(h: Harness) -> None:
         return h.driver.view_submission(user_id=ERIN, callback_id=Callback.REQUEST_MODAL.value,
                                         private_metadata=metadata, values=values).json
 
+    def sealed(team: str | None) -> str:  # what request_modal_for puts into a form it opens
+        return seal(key_for(h.deps.settings), {"team": team, "channel": None, "permalink": None})
+
     summary = {"type": "plain_text_input", "value": "Card limit"}
-    assert submit('{"team": null}', details={"type": "plain_text_input", "value": "no summary"}) == {
+    assert submit(sealed(None), details={"type": "plain_text_input", "value": "no summary"}) == {
         "response_action": "errors",
         "errors": {Block.SUMMARY: "Please write a one-line summary.", Block.TEAM: "Please pick a team."}}
-    forged = submit('{"team": "finance"}', summary=summary,
+    forged = submit(sealed("finance"), summary=summary,
                     category={"type": "static_select", "selected_option": {"value": "Laptop"}},
                     urgency={"type": "radio_buttons", "selected_option": {"value": "panic"}})
     assert forged["errors"] == {
         Block.CATEGORY: "'Laptop' is not one of Finance's categories: Expenses, Payroll, Invoices.",
         Block.URGENCY: "Urgency must be one of low, normal, high."}
-    picked = submit("not json", summary=summary, team={"type": "static_select", "selected_option": {"value": "it"}})
+    picked = submit(sealed(None), summary=summary, team={"type": "static_select", "selected_option": {"value": "it"}})
     assert picked is None  # an empty ack closes the modal
     req = h.wait(lambda: _latest_posted(h, ERIN))
     assert (req.team, req.summary, req.text, req.urgency) == ("it", "Card limit", "Card limit", "normal")

@@ -8,14 +8,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.analytics.privacy import SUPPRESSED_TEXT
+from bot.config import Settings
 from bot.render.ids import Action
-from bot.services import feedback as feedback_service
+from bot.services import satisfaction
 from bot.services import surveys as surveys_service
+from bot.services.digest_periods import Period, feedback_schedule, period_for_week
 from storage import feedback as feedback_queries
 from storage import jobs as job_queries
 from storage.models import Reaction, Request, Survey
 from storage.session import session_scope
 from tests.conftest import ALICE, BOB, CAROL, DAVE, Harness
+from tests.digest_helpers import settings_for
 from tests.feedback_helpers import (
     ask,
     button,
@@ -282,33 +285,32 @@ def _seed_answers(engine, team: str, answers: list[tuple[int, str | None, bool]]
                            is_requester=False, created_at=at))
 
 
-def test_report_releases_feedback_only_over_the_anonymity_threshold(engine) -> None:
-    start = datetime(2026, 1, 12, tzinfo=UTC)
-    end, at = start + timedelta(days=7), start + timedelta(days=1)
+def test_weekly_satisfaction_only_over_the_anonymity_threshold(engine, db_url) -> None:
+    week = period_for_week("2026-W03", feedback_schedule("Europe/Berlin"))
+    at = week.start + timedelta(days=1)  # answered and rated then; the surveys close 3 days later
     _seed_answers(engine, "finance", [(5, "Quick and kind", True), (4, "Bob was great", False),
                                       (2, None, True), (5, "Ask <@U0BOB>", True)], at)
-    with session_scope(engine) as s:
-        small = feedback_service.report(s, team="finance", start=start, end=end, threshold=5)
-    assert (small.sent, small.answered) == (4, 4)  # volume is not gated
+    settings = settings_for(db_url)
+
+    def figures(of: Period = week, config: Settings = settings) -> satisfaction.WeekFeedback:
+        with session_scope(engine) as s:
+            return satisfaction.compute(s, config, of, ["finance", "it"])
+
+    small = figures().teams["finance"]
+    assert (small.sent, small.responses) == (4, 4)  # volume is not gated
     for gated in (small.csat, small.average, small.dimensions["clarity"], small.ratings, small.comments):
         assert gated.suppressed and gated.value is None and gated.display() == SUPPRESSED_TEXT
     _seed_answers(engine, "finance", [(3, "", True)], at)
     _seed_answers(engine, "it", [(1, "IT comment", True)], at)
-    with session_scope(engine) as s:
-        finance = feedback_service.report(s, team="finance", start=start, end=end, threshold=5)
-        everyone = feedback_service.report(s, team="*", start=start, end=end, threshold=5)
-        next_week = feedback_service.report(s, team="finance", start=end, end=end + timedelta(days=7),
-                                            threshold=5)
-        raw = feedback_queries.survey_aggregates(s, team="finance", start=start, end=end)
-        rated = feedback_queries.rating_breakdown(s, team="finance", start=start, end=end)
+    both = figures()
+    finance = both.teams["finance"]
     assert finance.csat.value == 60.0 and finance.average.value == pytest.approx(3.8)
     assert finance.dimensions["clarity"].value == pytest.approx(3.8)
     assert finance.dimensions["support"].value is None
-    assert sorted(finance.comments.value) == ["Ask [someone]", "Quick and kind"]  # never the private one
-    assert finance.ratings.value == {"+1": 5} and finance.rating_average.value == 5.0
-    assert everyone.answered == 6 and everyone.csat.value == 50.0
-    assert next_week.answered == 0 and next_week.csat.suppressed
-    assert raw.scores == {2: 1, 3: 1, 4: 1, 5: 2} and raw.shareable_comments == 2
-    assert rated.by_score == {5: 5} and rated.peer_reactions == 5
-    with session_scope(engine) as s:  # a configured threshold below 3 is raised to 3
-        assert feedback_service.report(s, team="it", start=start, end=end, threshold=1).csat.suppressed
+    assert finance.comments.suppressed and finance.comments.count == 2  # shareable ones only, and too few
+    assert finance.ratings.value == {"5": 5}  # one per request (the requester's), never the peer's
+    # IT's single answer is hidden, and the total over both teams leaves it out (else it gives it away)
+    assert both.teams["it"].csat.suppressed and both.overall.value == 60.0 and both.overall.count == 5
+    assert figures(week.shifted(1)).teams["finance"].responses == 0
+    lowered = settings.model_copy(update={"surveys": settings.surveys.model_copy(update={"anonymity_threshold": 1})})
+    assert figures(config=lowered).teams["it"].csat.suppressed  # the config refuses < 3; the gate, too

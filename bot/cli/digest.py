@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import LOCALES, Settings
-from bot.services.digest_periods import Period, WeekError, period_for_week
+from bot.services.digest_periods import Period, WeekError, period_for_week, schedule_for
 
 
 def add_parser(sub: Any) -> None:
@@ -56,19 +56,22 @@ def _period(settings: Settings, target: Any, week: str | None, now: Any) -> Peri
     from bot.services.digest_jobs import latest_period
 
     if week:
-        try:
-            return period_for_week(week, settings.workspace.timezone)
+        try:  # the target's own window for that key: the same digest as the scheduled one
+            return period_for_week(week, schedule_for(settings, target.team))
         except WeekError as exc:
             raise UsageError(str(exc)) from exc
     return latest_period(settings, target, now)
 
 
 def figures(engine: Any, settings: Settings, plan: list[tuple[Any, Period]],
-            workspace_url: str | None = None) -> list[Any]:
-    """TeamDigest/OrgDigest for each (target, period), teams sharing a period computed in one pass."""
+            workspace_url: str | None = None, now: Any = None) -> list[Any]:
+    """TeamDigest/OrgDigest for each (target, period), teams sharing a period computed in one pass.
+    A period that has not ended yet shows the satisfaction of the last week closed by `now`."""
+    from bot.runtime.deps import utc_now
     from bot.services import digests
     from storage.session import session_scope
 
+    now = now or utc_now()
     groups: dict[Period, list[Any]] = defaultdict(list)
     for target, period in plan:
         if target.team is not None:
@@ -76,14 +79,14 @@ def figures(engine: Any, settings: Settings, plan: list[tuple[Any, Period]],
     done: dict[tuple[str, Period], Any] = {}
     with session_scope(engine) as session:
         for period, teams in groups.items():
-            for d in digests.compute(session, settings, teams, period, workspace_url=workspace_url):
+            for d in digests.compute(session, settings, teams, period, workspace_url=workspace_url, now=now):
                 done[(d.team, period)] = d
         for target, period in plan:
             if target.team is None:
                 shared = [done.get((t.slug, period)) for t in settings.teams]
                 reuse = shared if all(shared) else None
                 done[(target.slug, period)] = digests.compute_org(session, settings, period, teams=reuse,
-                                                                  workspace_url=workspace_url)
+                                                                  workspace_url=workspace_url, now=now)
     return [done[(target.slug, period)] for target, period in plan]
 
 
@@ -99,7 +102,7 @@ def render_digest_text(deps: Any, team_slug: str, period: Period | None = None,
     if target is None:
         raise UsageError(f"unknown team {team_slug!r}")
     period = period or latest_period(deps.settings, target, deps.now())
-    result = figures(deps.engine, deps.settings, [(target, period)], deps.workspace_url)[0]
+    result = figures(deps.engine, deps.settings, [(target, period)], deps.workspace_url, deps.now())[0]
     t = translator(locale_of(deps.settings, target))
     if chart_dir is not None:
         write_chart(result, Path(chart_dir) / chart_name(target.slug, period.week), t)

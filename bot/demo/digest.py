@@ -18,8 +18,8 @@ def digest_scenario(demo: Demo) -> None:
     seeded = seed_history(demo.deps.engine, demo.settings, demo.deps.now())
     demo.print(f"   (For the comparison and the 8-week charts the demo first adds {seeded} synthetic resolved and "
                "surveyed requests of earlier weeks.)")
-    demo.print("   Satisfaction is shown only where at least "
-               f"{max(3, demo.settings.surveys.anonymity_threshold)} answers exist (the anonymity rule); "
+    demo.print("   Satisfaction is always about the last whole week (Monday to Monday) and shown only where at "
+               f"least {max(3, demo.settings.surveys.anonymity_threshold)} answers exist (the anonymity rule); "
                "smaller groups stay hidden.")
     period = period_ending(demo.deps.now(), demo.settings.workspace.timezone)
     charts = demo.out_dir / "charts"

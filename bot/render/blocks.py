@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +29,8 @@ from bot.config import URGENCIES, Team
 from bot.i18n import Translator
 from bot.render.ids import INPUT, Action, Callback
 from bot.render.ids import Block as B
+from bot.render.links import escape_text, link_url
+from bot.render.links import message_link as message_link  # re-exported: callers build links here
 from storage.models import Request
 
 SECTION_LIMIT = 3000
@@ -75,9 +76,7 @@ def post_error_text(error: str | None, t: Translator) -> str:
     return known.get(error or "", error or t._("unknown error"))
 
 
-def escape(text: str) -> str:
-    """Neutralise Slack markup in user text: no @channel, mentions or fake links survive."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+escape = escape_text
 
 
 def truncate(text: str, limit: int) -> str:
@@ -106,12 +105,6 @@ def mention(user_id: str) -> str:
 
 def channel_link(channel_id: str) -> str:
     return f"<#{channel_id}>"
-
-
-def message_link(base_url: str, channel: str | None, ts: str | None) -> str | None:
-    if not channel or not ts:
-        return None
-    return f"{base_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
 
 
 def request_title(req: Request) -> str:
@@ -167,8 +160,8 @@ def triage_message(req: Request, team: Team, *, t: Translator, origin_team: Team
         md_section(preview),
     ]
     context = [t._("Opened {date}", date=slack_date(req.created_at, "{date_short_pretty} {time} ({ago})"))]
-    if req.source_permalink:
-        context.append(t._("<{link}|original message>", link=req.source_permalink))
+    if source := link_url(req.source_permalink):  # validated and escaped: it cannot end the link early
+        context.append(t._("<{link}|original message>", link=source))
     if req.transfer_count and origin_team and origin_team.slug != team.slug:
         context.append(t._("transferred from {team}", team=escape(origin_team.name)))
     elif req.transfer_count:
@@ -224,8 +217,8 @@ def dm_status_message(req: Request, team: Team, *, t: Translator, triage_link: s
                          team=name, error=post_error_text(req.post_error, t)))
     elif req.post_state == "pending":
         lines.append(t._("Posting it to the team…"))
-    if triage_link:
-        lines.append(t._("<{link}|View it in {team}'s channel>", link=triage_link, team=name))
+    if triage := link_url(triage_link):
+        lines.append(t._("<{link}|View it in {team}'s channel>", link=triage, team=name))
     blocks: list[Block] = [md_section("\n".join(lines))]
     buttons: list[ButtonElement] = []
     if req.post_state == "failed":
@@ -234,7 +227,8 @@ def dm_status_message(req: Request, team: Team, *, t: Translator, triage_link: s
         buttons.append(_button(t._("Reopen"), Action.REOPEN, str(req.id)))
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text=t._("How did we do? React to this message with an emoji (:+1: :slightly_smiling_face: "
-                     ":neutral_face: :confused: :-1:) to rate the help."))]))
+                     ":neutral_face: :confused: :-1:) to rate the help — here only askdesk sees it, and the "
+                     "team only ever sees weekly totals."))]))
     else:
         buttons.append(_button(t._("Mark resolved"), Action.RESOLVE, str(req.id)))
     blocks.insert(1, ActionsBlock(block_id=f"dm_{req.id}", elements=buttons))
@@ -255,7 +249,7 @@ def confirmation(req: Request, team: Team, *, t: Translator, dm_link: str | None
     """The slash command's ephemeral answer, sent in the ack itself (no extra API call): the request's
     number, the triage channel it goes to, and a link to the DM where its status is kept up to date."""
     values = {"id": req.id, "team": escape(team.name), "channel": channel_link(team.channel)}
-    if dm_link:
+    if dm_link := link_url(dm_link):
         text = t._(":white_check_mark: Request *#{id}* sent to {team} ({channel}). I'll keep its status in "
                    "<{link}|our DM> as it moves; you can also follow it in my App Home.", link=dm_link, **values)
     else:
@@ -272,13 +266,14 @@ def _options(values: Sequence[str]) -> list[Option]:
     return [Option(text=plain(v, 75), value=v[:150]) for v in values]
 
 
-def request_modal(*, t: Translator, teams: Sequence[Team], team: Team | None, permalink: str | None = None,
-                  initial_text: str = "", source_channel: str | None = None) -> View:
-    """The new-request modal: summary, details, category, urgency (and team picker when needed)."""
+def request_modal(*, t: Translator, teams: Sequence[Team], team: Team | None, private_metadata: str,
+                  permalink: str | None = None, initial_text: str = "") -> View:
+    """The new-request modal: summary, details, category, urgency (and team picker when needed).
+    `private_metadata` comes sealed from bot.services.request_forms."""
     blocks: list[Block] = []
-    if permalink:
+    if source := link_url(permalink):
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
-            text=t._("About <{link}|this message>", link=permalink))]))
+            text=t._("About <{link}|this message>", link=source))]))
     if team is None:
         blocks.append(InputBlock(block_id=B.TEAM, label=plain(t._("Team")), element=StaticSelectElement(
             action_id=INPUT, placeholder=plain(t._("Which team should help?")),
@@ -297,10 +292,9 @@ def request_modal(*, t: Translator, teams: Sequence[Team], team: Team | None, pe
     blocks.append(InputBlock(block_id=B.URGENCY, label=plain(t._("Urgency")), element=RadioButtonsElement(
         action_id=INPUT, options=urgency, initial_option=urgency[1])))
     title = t._("Ask {team}", team=team.name) if team else t._("Ask a team")
-    meta = {"team": team.slug if team else None, "permalink": permalink, "channel": source_channel}
     return View(type="modal", callback_id=Callback.REQUEST_MODAL, title=plain(title, 24),
                 submit=plain(t._("Send"), 24), close=plain(t._("Cancel"), 24), blocks=blocks,
-                private_metadata=json.dumps(meta)[:3000])
+                private_metadata=private_metadata)
 
 
 def transfer_modal(req: Request, teams: Sequence[Team], *, t: Translator) -> View:

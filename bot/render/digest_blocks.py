@@ -26,6 +26,7 @@ from bot.render.digest_text import (
     period_label,
     suppressed,
 )
+from bot.render.links import link
 from bot.services.digests import OrgDigest, RequestRef, Satisfaction, Speed, TeamDigest
 
 MAX_BLOCKS = 50
@@ -67,8 +68,7 @@ def _ctx(text: str) -> ContextBlock:
 
 
 def _link(ref: RequestRef) -> str:
-    title = escape(ref.title).replace("|", "¦")
-    return f"<{ref.link}|{title}>" if ref.link else title
+    return link(ref.link, ref.title)
 
 
 def _change(now: int, before: int, t: Translator) -> str:
@@ -124,13 +124,17 @@ def _speed(d: TeamDigest, t: Translator) -> str:
                 _speed_line(t._("Resolution"), d.resolution, t)], t=t)
 
 
+def _week(s: Satisfaction, t: Translator) -> str:
+    return f"{s.week.week}, {period_label(s.week, t)}"
+
+
 def _satisfaction(s: Satisfaction, t: Translator) -> str:
     if s.sent:
-        answers = t._("• Survey answers: *{n}* ({share} of {sent} sent)", n=s.responses,
+        answers = t._("• Survey answers: *{n}* ({share} of the {sent} surveys that closed then)", n=s.responses,
                       share=pct(s.response_rate, t), sent=s.sent)
     else:
         answers = t._("• Survey answers: *{n}*", n=s.responses)
-    lines = [t._("*Satisfaction*"), answers]
+    lines = [t._("*Satisfaction* — the last whole week, {week}", week=_week(s, t)), answers]
     if s.csat.suppressed:
         lines.append(t._("• Scores: _{suppressed}_ (fewer than {n} answers)", suppressed=suppressed(t),
                          n=s.threshold))
@@ -204,7 +208,8 @@ def _comments(s: Satisfaction, t: Translator) -> str | None:
         return None
     quotes = [f"> {escape(c)}" for c in s.comments.value[:5]]
     more = len(s.comments.value) - len(quotes)
-    return fit([t._("*What people said* (anonymous comments)"), *quotes,
+    return fit([t._("*What people said* (anonymous comments, week {week}, in random order)", week=s.week.week),
+                *quotes,
                 *([t._("…and {n} more", n=more)] if more else [])], t=t)
 
 
@@ -242,11 +247,10 @@ def team_digest(d: TeamDigest, *, t: Translator, chart: bool = True, title: str 
     for extra in (_attention(d, t), _comments(d.satisfaction, t), _actions(d, t)):
         if extra:
             blocks.append(md_section(extra))
+    note = t._("Satisfaction covers whole weeks that have ended, and only figures over at least {n} answers "
+               "(comments: {n} comments) are shown.", n=d.satisfaction.threshold)
     if chart:
-        note = t._("Scores are shown only over at least {n} answers. The chart of the last 8 weeks (volume and "
-                   "CSAT) follows.", n=d.satisfaction.threshold)
-    else:
-        note = t._("Scores are shown only over at least {n} answers.", n=d.satisfaction.threshold)
+        note = t._("{note} The chart of the last 8 weeks (volume and CSAT) follows.", note=note)
     blocks.append(_ctx(note))
     return Rendered(text=_text(d, t), blocks=blocks[:MAX_BLOCKS])
 
@@ -267,7 +271,8 @@ def quiet_week(d: TeamDigest, *, t: Translator, title: str | None = None, now_la
 
 
 def on_demand(d: TeamDigest, *, t: Translator) -> Rendered:
-    """The ephemeral `/askdesk digest` view: the same figures for the 7 days until now, no chart."""
+    """The ephemeral `/askdesk digest` view: volume and speed of the 7 days until now, satisfaction of
+    the last whole week (the same figures as every other report of that week), no chart."""
     return team_digest(d, t=t, chart=False, title=t._("{team} · figures so far", team=d.name), now_label=True)
 
 
@@ -303,8 +308,9 @@ def org_digest(o: OrgDigest, *, t: Translator, chart: bool = True) -> Rendered:
     ranked = sorted(o.teams, key=lambda d: (-d.new, d.name))
     blocks: list[Block] = [HeaderBlock(text=plain(t._("Organisation · weekly digest"))), _ctx(_period_line(o, t)),
                            md_section(t._("*{new}* new requests across {teams} teams · *{resolved}* resolved · "
-                                          "CSAT {csat}", new=total_new, teams=len(o.teams), resolved=total_resolved,
-                                          csat=_dagger(o.csat, t))),
+                                          "CSAT {csat} (week {week})", new=total_new, teams=len(o.teams),
+                                          resolved=total_resolved, csat=_dagger(o.csat, t),
+                                          week=o.feedback_week.week if o.feedback_week else "—")),
                            md_section(t._("*All teams* (new · resolved · open · median speeds · CSAT · SLA share "
                                           "first response / resolution)"))]
     blocks += [md_section(x) for x in sections([_team_row(d, t) for d in ranked], t=t, max_sections=10,
@@ -312,11 +318,11 @@ def org_digest(o: OrgDigest, *, t: Translator, chart: bool = True) -> Rendered:
     blocks += [DividerBlock(), md_section(t._("*Internal-customer map* — requests per department and team"))]
     rows = [_department_row(o, dept, names, t) for dept in o.departments] or [t._("No requests this week.")]
     blocks += [md_section(x) for x in sections(rows, t=t, max_sections=10, more=t.pattern("…and {n} more departments"))]
+    legend = t._("{dagger} {suppressed} (a cell is also hidden when, next to its team's figure, it would let "
+                 "fewer answers be worked out). CSAT is about the last whole week.", dagger=DAGGER,
+                 suppressed=suppressed(t))
     if chart:
-        legend = t._("{dagger} {suppressed}. The department × team chart follows.", dagger=DAGGER,
-                     suppressed=suppressed(t))
-    else:
-        legend = t._("{dagger} {suppressed}.", dagger=DAGGER, suppressed=suppressed(t))
+        legend = t._("{legend} The department × team chart follows.", legend=legend)
     blocks.append(_ctx(legend))
     text = t._("Organisation weekly digest {week}: {new} new requests across {teams} teams", week=o.period.week,
                new=total_new, teams=len(o.teams))

@@ -96,9 +96,11 @@ def team_text(d: TeamDigest, t: Translator = EN) -> str:
         lines.append(t._("  oldest open: {request}, open {age}", request=_ref(d.oldest_open),
                          age=t.fmt_duration(d.oldest_open.age)))
     lines += [t._("Speed (requests resolved in the period)"), _speed(t._("first response"), d.first_response, t),
-              _speed(t._("resolution"), d.resolution, t), t._("Satisfaction"),
-              t._("  survey answers {n} of {sent} sent ({share})", n=s.responses, sent=s.sent,
-                  share=pct(s.response_rate, t))]
+              _speed(t._("resolution"), d.resolution, t),
+              t._("Satisfaction (the last whole week, {week}: {period})", week=s.week.week,
+                  period=period_label(s.week, t)),
+              t._("  survey answers {n} of the {sent} surveys that closed then ({share})", n=s.responses,
+                  sent=s.sent, share=pct(s.response_rate, t))]
     if s.csat.suppressed:
         lines.append(t._("  scores: {suppressed}", suppressed=suppressed(t)))
     else:
@@ -144,8 +146,10 @@ def org_text(o: OrgDigest, t: Translator = EN) -> str:
     columns = (t._("team"), t._("new"), t._("resolved"), t._("open"), t._("1st resp"), t._("resolution"),
                t._("CSAT"), t._("SLA"))
     widths = (24, 6, 10, 6, 10, 12, 6, 10)
-    lines = [t._("Organisation — weekly digest {week}", week=o.period.week), period_label(o.period, t), "",
-             _row(columns, widths)]
+    period = period_label(o.period, t)
+    if o.feedback_week:
+        period = t._("{period}; satisfaction of the week {week}", period=period, week=o.feedback_week.week)
+    lines = [t._("Organisation — weekly digest {week}", week=o.period.week), period, "", _row(columns, widths)]
     for d in sorted(o.teams, key=lambda x: (-x.new, x.name)):
         csat = "†" if d.satisfaction.csat.suppressed else pct(d.satisfaction.csat.value, t)
         sla = f"{pct(d.first_response.within_sla, t)}/{pct(d.resolution.within_sla, t)}"
@@ -206,6 +210,7 @@ def team_json(d: TeamDigest, t: Translator = EN) -> dict[str, Any]:
         "median_resolution_seconds": d.resolution.median,
         "first_response": _speed_json(d.first_response), "resolution": _speed_json(d.resolution),
         "satisfaction": {
+            "week": s.week.week, "week_start": s.week.start.isoformat(), "week_end": s.week.end.isoformat(),
             "responses": s.responses, "sent": s.sent, "response_rate_percent": s.response_rate,
             "average": _gv(s.average), "csat_percent": _gv(s.csat), "suppressed": s.suppressed,
             "threshold": s.threshold, "csat_percent_previous": _gv(s.csat_prev),
@@ -233,6 +238,7 @@ def org_json(o: OrgDigest, t: Translator = EN) -> dict[str, Any]:
         "team": "*", "week": o.period.week, "period_start": o.period.start.isoformat(),
         "period_end": o.period.end.isoformat(), "timezone": o.period.tz, "locale": t.locale,
         "period": period_label(o.period, t), "csat_percent": _gv(o.csat),
+        "feedback_week": o.feedback_week.week if o.feedback_week else None,
         "teams": [team_json(d, t) for d in o.teams],
         "matrix": [{"department": dept, "team": team, "requests": n,
                     "csat_percent": _gv(o.matrix_csat[(dept, team)]) if (dept, team) in o.matrix_csat

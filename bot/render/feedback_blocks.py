@@ -69,8 +69,15 @@ def is_closed(survey: Survey, now: datetime) -> bool:
 
 
 def _privacy_note(team: Team, threshold: int, t: Translator) -> str:
-    return t._(":lock: Anonymous: {team} only ever sees totals over at least {n} answers, never who said what.",
+    """What askdesk promises (docs/privacy.md), in the survey itself."""
+    return t._(":lock: Anonymous: {team} never sees who said what — only figures for whole weeks, each over at "
+               "least {n} answers. Your answer counts in the week this survey closes.",
                team=escape(team.name), n=threshold)
+
+
+def _comment_note(threshold: int, t: Translator) -> str:
+    return t._("A comment you share is shown only if at least {n} people left one that week, without names and in "
+               "random order. Unticked, your comment is stored but never shown to anyone.", n=threshold)
 
 
 def _buttons(survey: Survey, t: Translator) -> ActionsBlock:
@@ -168,8 +175,7 @@ def survey_modal(survey: Survey, req: Request, team: Team, *, t: Translator, thr
                    element=CheckboxesElement(action_id=INPUT, options=[share],
                                              initial_options=[share] if survey.comment_anonymous else None)),
         ContextBlock(elements=[MarkdownTextObject(
-            text=t._("{note} Unticked, your comment is stored but never shown to anyone.",
-                     note=_privacy_note(team, threshold, t)))]),
+            text=f"{_privacy_note(team, threshold, t)} {_comment_note(threshold, t)}")]),
     ]
     return View(type="modal", callback_id=Callback.SURVEY_MODAL, title=plain(t._("Tell us more"), 24),
                 submit=plain(t._("Send"), 24), close=plain(t._("Cancel"), 24), private_metadata=str(survey.id),

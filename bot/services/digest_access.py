@@ -16,8 +16,8 @@ from bot.services.digest_periods import period_ending
 def usage(t: Translator) -> str:
     """`/askdesk help`."""
     return t._("*askdesk* commands\n"
-               "• `/askdesk digest [team]` — this week's figures so far for a team you answer for (only you see "
-               "them)\n"
+               "• `/askdesk digest [team]` — the last 7 days' requests and speed for a team you answer for, with "
+               "the satisfaction of the last whole week (only you see them)\n"
                "• `/askdesk action [team]` — record an improvement action from the team's latest needs survey\n"
                "• `/askdesk help` — this message")
 
@@ -48,7 +48,8 @@ def _refused(team: Team | None, t: Translator) -> Answer:
 
 def current_figures(deps: Deps, *, user_id: str, team_slug: str | None) -> Answer:
     """The 7 days until now for `team_slug` (or the user's first team), if the user may see them; in the
-    user's language (only they see it)."""
+    user's language (only they see it). Satisfaction is the last closed feedback week's, never the running
+    week's (docs/privacy.md)."""
     settings = deps.settings
     is_admin = settings.is_admin(user_id)
     t = deps.directory.translator_for(user_id, now=deps.now())

@@ -104,9 +104,10 @@ def figures(deps: Deps, target: Target, period: Period, *, late: bool = False) -
     url = deps.workspace_url
     with read_scope(deps.engine) as session:
         if target.team is None:
-            result: Any = digests.compute_org(session, deps.settings, period, workspace_url=url)
+            result: Any = digests.compute_org(session, deps.settings, period, workspace_url=url, now=deps.now())
         else:
-            result = digests.compute(session, deps.settings, [target.team], period, workspace_url=url)[0]
+            result = digests.compute(session, deps.settings, [target.team], period, workspace_url=url,
+                                     now=deps.now())[0]
     result.late = late
     return result
 

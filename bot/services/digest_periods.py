@@ -3,10 +3,12 @@
 A period is the 7 *local* days ending at a digest time, so across a daylight-saving change it lasts
 167 or 169 hours. Its key is the ISO week that contains the middle of the period (local wall time):
 the default Monday 09:00 digest of 30 Nov 2026 covers Mon 23 Nov 09:00 - Mon 30 Nov 09:00, whose
-middle (Thu 26 Nov) lies in 2026-W48, so its key is "2026-W48" — the week it is *about*. `--week
-2026-W48` (Mon 23 Nov 00:00 - Mon 30 Nov 00:00) has the same key, so a digest posted from the command
-line and the scheduled one are the same digest, posted once. Consecutive digests of one schedule are
-exactly 7 local days apart, so their keys are consecutive weeks.
+middle (Thu 26 Nov) lies in 2026-W48, so its key is "2026-W48" — the week it is *about*. One key, one
+window: `--week 2026-W48` means that same Mon 23 Nov 09:00 - Mon 30 Nov 09:00 (`period_for_week` gives
+a schedule's own window for a key), so a digest posted from the command line and the scheduled one are
+the same digest, posted once. Consecutive digests of one schedule are exactly 7 local days apart, so their keys are
+consecutive weeks. Satisfaction is always about a closed *feedback week* (Monday 00:00 to Monday 00:00
+local), whatever the digest's own schedule.
 """
 
 from __future__ import annotations
@@ -86,14 +88,21 @@ def parse_week(text: str) -> tuple[int, int]:
     return year, week
 
 
-def period_for_week(text: str, tz: str) -> Period:
-    """An ISO week as Monday 00:00 to the next Monday 00:00 in time zone `tz`."""
+def period_for_week(text: str, schedule: Schedule) -> Period:
+    """The one period of `schedule` whose key is `text`: the period ending at the digest time whose
+    middle lies in that ISO week. So `askdesk digest --week 2026-W47` is the very window the scheduled
+    W47 digest covers, whichever way it is asked for (a Monday 00:00 schedule gives the ISO week itself)."""
     year, week = parse_week(text)
-    zone = ZoneInfo(tz)
-    monday = date.fromisocalendar(year, week, 1)
-    start = datetime.combine(monday, time(0, 0), tzinfo=zone).astimezone(UTC)
-    end = datetime.combine(monday + timedelta(days=7), time(0, 0), tzinfo=zone).astimezone(UTC)
-    return Period(start=start, end=end, tz=tz, week=f"{year}-W{week:02d}")
+    zone = ZoneInfo(schedule.tz)
+    # the middle (end - 3.5 days) lies in [Monday 00:00, next Monday 00:00) when the end lies in
+    # [Thursday 12:00, next Thursday 12:00): exactly one digest time of the schedule does
+    earliest = datetime.combine(date.fromisocalendar(year, week, 4), time(12, 0))
+    due = next(moment for moment in (datetime.combine(earliest.date() + timedelta(days=d), schedule.at)
+                                     for d in range(8))
+               if moment.weekday() == schedule.weekday and moment >= earliest)
+    period = period_ending(due.replace(tzinfo=zone).astimezone(UTC), schedule.tz)
+    assert period.week == f"{year}-W{week:02d}", (text, period)
+    return period
 
 
 def period_ending(end: datetime, tz: str) -> Period:
@@ -120,6 +129,17 @@ class Schedule:
 
     def latest_period(self, now: datetime) -> Period:
         return period_ending(self.latest_due(now), self.tz)
+
+
+def feedback_schedule(tz: str) -> Schedule:
+    """Feedback weeks: Monday 00:00 to Monday 00:00 in the workspace time zone, the same for every
+    team and every report (bot/services/satisfaction.py)."""
+    return Schedule(weekday=0, at=time(0, 0), tz=tz)
+
+
+def last_closed_week(moment: datetime, tz: str) -> Period:
+    """The latest feedback week that ended at or before `moment`."""
+    return feedback_schedule(tz).latest_period(moment)
 
 
 def schedule_for(settings: Settings, team: Team | None) -> Schedule:

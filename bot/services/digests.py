@@ -1,8 +1,9 @@
 """Digest figures: everything a team's weekly digest (and the organisation digest) says, for a period.
 
 The database does the aggregation (storage/digest_queries.py, one GROUP BY per figure for all teams);
-this module turns the aggregates into figures, compares with the previous 7 days, and sends every
-feedback figure through the anonymity gate (bot/analytics/privacy.py). Definitions: docs/digests.md.
+this module turns the aggregates into figures and compares with the previous 7 days. Satisfaction is
+not about the digest's own 7 days: it is always the latest closed feedback week's, computed in one place
+(bot/services/satisfaction.py, through the anonymity gate). Definitions: docs/digests.md, docs/privacy.md.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.analytics import GatedValue, RankedItem, WeekPoint, extract_topics, gate, ranked_change
-from bot.analytics.privacy import effective_threshold, gate_breakdown, gate_comments, is_allowed
+from bot.analytics import GatedValue, RankedItem, WeekPoint, extract_topics, ranked_change
 from bot.analytics.stats import median, percentile, share_within
 from bot.config import Settings, Team
 from bot.render.blocks import message_link
+from bot.services import satisfaction
 from bot.services.digest_periods import Period
+from bot.services.satisfaction import Satisfaction, WeekFeedback
 from storage import digest_queries as q
 from storage import needs as needs_queries
 from storage.needs import ActionItem
@@ -29,7 +31,7 @@ from storage.session import read_scope
 
 ATTENTION_LIMIT = 10
 TOP_TOPICS = 8
-DIMENSIONS = q.DIMENSIONS
+DIMENSIONS = satisfaction.DIMENSIONS
 
 
 @dataclass(frozen=True)
@@ -50,24 +52,6 @@ class Speed:
     within_sla: float | None  # percent of `count` within `target`
     target: float  # seconds
     median_prev: float | None
-
-
-@dataclass(frozen=True)
-class Satisfaction:
-    threshold: int
-    responses: int
-    sent: int
-    response_rate: float | None  # percent
-    average: GatedValue[float]
-    csat: GatedValue[float]
-    csat_prev: GatedValue[float]
-    dimensions: dict[str, GatedValue[float]]
-    ratings: GatedValue[dict[str, int]]  # requester emoji ratings per score "5".."1"
-    comments: GatedValue[list[str]]
-
-    @property
-    def suppressed(self) -> bool:
-        return self.csat.suppressed
 
 
 @dataclass
@@ -96,6 +80,7 @@ class TeamDigest:
     weeks: list[WeekPoint]
     late: bool = False
     actions: list[ActionItem] = field(default_factory=list)  # improvement actions, shown until done
+    feedback: WeekFeedback | None = field(default=None, repr=False)  # all teams' week it was computed with
 
     @property
     def quiet(self) -> bool:
@@ -113,6 +98,7 @@ class OrgDigest:
     matrix: dict[tuple[str, str], int]  # (department, team) -> requests in the period
     matrix_csat: dict[tuple[str, str], GatedValue[float]] = field(default_factory=dict)
     csat: GatedValue[float] = field(default_factory=lambda: GatedValue(None, 0, True))
+    feedback_week: Period | None = None  # the closed week the satisfaction figures are about
     late: bool = False
 
     @property
@@ -134,34 +120,12 @@ def _speed(values: list[float], prev: list[float], target: float) -> Speed:
                  within_sla=share_within(values, target), target=target, median_prev=median(prev))
 
 
-def _csat(sums: dict[str, int] | None, threshold: int) -> GatedValue[float]:
-    n = (sums or {}).get("n", 0)
-    return gate(100.0 * sums["satisfied"] / n if sums and n else None, count=n, threshold=threshold)
-
-
-def _satisfaction(raw: _Raw, team: str) -> Satisfaction:
-    cur, prev = raw.surveys.get((team, True)) or {}, raw.surveys.get((team, False))
-    t, n = raw.threshold, cur.get("n", 0)
-    sent = raw.sent.get(team, 0)
-    dims = {d: gate(cur[f"{d}_sum"] / cur[f"{d}_n"] if cur.get(f"{d}_n") else None,
-                    count=cur.get(f"{d}_n", 0), threshold=t) for d in DIMENSIONS}
-    ratings = {str(s): c for s, c in sorted(raw.ratings.get(team, {}).items(), reverse=True)}
-    return Satisfaction(
-        threshold=effective_threshold(t), responses=n, sent=sent,
-        response_rate=100.0 * n / sent if sent else None,
-        average=gate(cur["sum"] / n if n else None, count=n, threshold=t),
-        csat=_csat(cur, t), csat_prev=_csat(prev, t), dimensions=dims,
-        ratings=gate_breakdown(ratings, threshold=t),
-        comments=gate_comments(raw.comments.get(team, []), count=n, threshold=t))
-
-
 @dataclass
 class _Raw:
     """The aggregates of one set of teams for one period, as the database returned them."""
 
-    threshold: int
+    feedback: WeekFeedback
     weekly: dict[str, list[int]]
-    weekly_csat: dict[str, list[tuple[int, int]]]
     departments: dict[str, dict[bool, dict[str, int]]]
     categories: dict[str, list[tuple[str | None, int]]]
     texts: dict[str, list[str]]
@@ -172,20 +136,17 @@ class _Raw:
     oldest: dict[str, dict[str, Any]]
     unclaimed: dict[str, list[dict[str, Any]]]
     reopened: dict[str, list[dict[str, Any]]]
-    surveys: dict[tuple[str, bool], dict[str, int]]
-    sent: dict[str, int]
-    ratings: dict[str, dict[int, int]]
-    comments: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _fetch(session: Session, settings: Settings, teams: Sequence[Team], period: Period, topics: bool) -> _Raw:
+def _fetch(session: Session, settings: Settings, teams: Sequence[Team], period: Period, topics: bool,
+           now: datetime | None) -> _Raw:
     slugs = [t.slug for t in teams]
     prev, s, e = period.previous.start, period.start, period.end
-    threshold = settings.surveys.anonymity_threshold
     bounds = period.chart_bounds()
-    raw = _Raw(
-        threshold=threshold,
-        weekly=q.weekly_new(session, slugs, bounds), weekly_csat=q.weekly_csat(session, slugs, bounds),
+    week = satisfaction.closed_week(settings, min(e, now) if now else e)
+    return _Raw(
+        feedback=satisfaction.compute(session, settings, week, slugs),
+        weekly=q.weekly_new(session, slugs, bounds),
         departments=q.department_counts(session, slugs, prev, s, e),
         categories=q.category_counts(session, slugs, s, e),
         texts=q.request_texts(session, slugs, s, e) if topics else {},
@@ -195,23 +156,17 @@ def _fetch(session: Session, settings: Settings, teams: Sequence[Team], period: 
         open=q.open_at(session, slugs, e), oldest=q.oldest_open(session, slugs, e),
         unclaimed=q.unclaimed_past_sla(session, {t.slug: e - t.first_response_sla for t in teams},
                                        ATTENTION_LIMIT),
-        reopened=q.reopened(session, slugs, s, e, ATTENTION_LIMIT),
-        surveys=q.survey_sums(session, slugs, prev, s, e), sent=q.surveys_sent(session, slugs, s, e),
-        ratings=q.rating_counts(session, slugs, s, e))
-    allowed = [t for t in slugs if is_allowed((raw.surveys.get((t, True)) or {}).get("n", 0), threshold)]
-    raw.comments = q.anonymous_comments(session, allowed, s, e)
-    return raw
+        reopened=q.reopened(session, slugs, s, e, ATTENTION_LIMIT))
 
 
 def _weeks(raw: _Raw, team: str, period: Period) -> list[WeekPoint]:
     bounds = period.chart_bounds()
     zone = period.zone
     points = []
+    trend = raw.feedback.trend[team]  # the CSAT of the 8 feedback weeks ending with the digest's
     for i, volume in enumerate(raw.weekly[team]):
-        n, good = raw.weekly_csat[team][i]
-        csat = gate(100.0 * good / n if n else None, count=n, threshold=raw.threshold)
         label = bounds[i].astimezone(zone).strftime("%d %b")
-        points.append(WeekPoint(label=label, volume=volume, csat=csat.value))
+        points.append(WeekPoint(label=label, volume=volume, csat=trend[i].value))
     return points
 
 
@@ -233,7 +188,7 @@ def _build(raw: _Raw, team: Team, period: Period, workspace_url: str | None) -> 
         open_end=raw.open.get(slug, 0), oldest_open=_ref(oldest, end, workspace_url) if oldest else None,
         first_response=_speed(first, first_prev, team.first_response_sla.total_seconds()),
         resolution=_speed(resolution, resolution_prev, team.resolution_sla.total_seconds()),
-        satisfaction=_satisfaction(raw, slug),
+        satisfaction=raw.feedback.teams[slug],
         internal_customers=ranked_change(depts[True], depts[False]),
         top_categories=cats,
         topics=extract_topics(texts, top=TOP_TOPICS, extra_stopwords=(slug, team.name)) if texts else [],
@@ -241,31 +196,51 @@ def _build(raw: _Raw, team: Team, period: Period, workspace_url: str | None) -> 
         unclaimed_count=int(unclaimed[0]["total"]) if unclaimed else 0,
         reopened=[_ref(r, end, workspace_url, since="reopened_at") for r in reopened],
         reopened_count=int(reopened[0]["total"]) if reopened else 0,
-        weeks=_weeks(raw, slug, period))
+        weeks=_weeks(raw, slug, period), feedback=raw.feedback)
 
 
-def compute(session: Session, settings: Settings, teams: Sequence[Team], period: Period, *,
-            workspace_url: str | None = None, topics: bool = True) -> list[TeamDigest]:
-    """The digests of `teams` for `period` (all teams share it), in one pass over the database."""
-    if not teams:
-        return []
-    raw = _fetch(session, settings, teams, period, topics)
+def _compute(session: Session, settings: Settings, teams: Sequence[Team], period: Period, *,
+             workspace_url: str | None, topics: bool, now: datetime | None) -> tuple[list[TeamDigest], _Raw]:
+    raw = _fetch(session, settings, teams, period, topics, now)
     digests = [_build(raw, team, period, workspace_url) for team in teams]
     actions = needs_queries.digest_actions(session, teams=[t.slug for t in teams], start=period.start, end=period.end)
     for digest in digests:
         digest.actions = [a for a in actions if a.team == digest.team]
-    return digests
+    return digests, raw
+
+
+def compute(session: Session, settings: Settings, teams: Sequence[Team], period: Period, *,
+            workspace_url: str | None = None, topics: bool = True, now: datetime | None = None) -> list[TeamDigest]:
+    """The digests of `teams` for `period` (all teams share it), in one pass over the database.
+
+    Satisfaction is the latest feedback week closed by the period's end (or by `now`, for a period that
+    has not ended: a preview never shows a week that is still running)."""
+    if not teams:
+        return []
+    return _compute(session, settings, teams, period, workspace_url=workspace_url, topics=topics, now=now)[0]
 
 
 def compute_org(session: Session, settings: Settings, period: Period, *, workspace_url: str | None = None,
-                topics: bool = False, teams: list[TeamDigest] | None = None) -> OrgDigest:
+                topics: bool = False, teams: list[TeamDigest] | None = None,
+                now: datetime | None = None) -> OrgDigest:
     """All teams side by side plus the department x team matrix of requests and satisfaction.
 
     `teams`: the team digests of this period when already computed (else computed here, without topics,
     which the organisation digest does not show)."""
     slugs = [t.slug for t in settings.teams]
-    digests = teams if teams is not None else compute(session, settings, settings.teams, period,
-                                                      workspace_url=workspace_url, topics=topics)
+    if teams is None:
+        digests, raw = _compute(session, settings, settings.teams, period, workspace_url=workspace_url,
+                                topics=topics, now=now)
+        feedback = raw.feedback
+    else:
+        digests = teams
+        known = teams[0].feedback if teams else None
+        if known is not None and set(known.teams) == set(slugs):
+            feedback = known  # computed with the team digests, for every team: the same figures
+        else:
+            week = teams[0].satisfaction.week if teams else satisfaction.closed_week(
+                settings, min(period.end, now) if now else period.end)
+            feedback = satisfaction.compute(session, settings, week, slugs)
     matrix: dict[tuple[str, str], int] = defaultdict(int)
     for d in digests:
         for item in d.internal_customers:
@@ -273,23 +248,18 @@ def compute_org(session: Session, settings: Settings, period: Period, *, workspa
     totals: dict[str, int] = defaultdict(int)
     for (dept, _), n in matrix.items():
         totals[dept] += n
-    threshold = settings.surveys.anonymity_threshold
-    cells = q.survey_matrix(session, slugs, period.start, period.end)
-    csat = {cell: gate(100.0 * good / n if n else None, count=n, threshold=threshold)
-            for cell, (n, good) in cells.items()}
-    answers, satisfied = sum(n for n, _ in cells.values()), sum(g for _, g in cells.values())
-    overall = gate(100.0 * satisfied / answers if answers else None, count=answers, threshold=threshold)
     return OrgDigest(period=period, teams=digests, departments=sorted(totals, key=lambda d: (-totals[d], d)),
-                     matrix=dict(matrix), matrix_csat=csat, csat=overall)
+                     matrix=dict(matrix), matrix_csat=feedback.cells, csat=feedback.overall,
+                     feedback_week=feedback.week)
 
 
 def team_digest(engine: Engine, settings: Settings, team: Team, period: Period, *,
-                workspace_url: str | None = None) -> TeamDigest:
+                workspace_url: str | None = None, now: datetime | None = None) -> TeamDigest:
     with read_scope(engine) as session:
-        return compute(session, settings, [team], period, workspace_url=workspace_url)[0]
+        return compute(session, settings, [team], period, workspace_url=workspace_url, now=now)[0]
 
 
 def org_digest(engine: Engine, settings: Settings, period: Period, *,
-               workspace_url: str | None = None) -> OrgDigest:
+               workspace_url: str | None = None, now: datetime | None = None) -> OrgDigest:
     with read_scope(engine) as session:
-        return compute_org(session, settings, period, workspace_url=workspace_url)
+        return compute_org(session, settings, period, workspace_url=workspace_url, now=now)

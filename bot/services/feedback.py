@@ -1,14 +1,15 @@
-"""Feedback (issue 3): hooks called by the request loop, survey answers, and the gated report.
+"""Feedback (issue 3): hooks called by the request loop, and survey answers.
 
 - `on_resolved` / `on_reopened` run inside the resolve / reopen transactions (no Slack calls).
 - Answers are re-checked server-side (payloads can be forged): only the survey's recipient may answer,
   only while it is open; anything else is refused and changes nothing.
-- `report` is what digests and dashboards should use: every score, rating and comment figure in it
-  has passed the anonymity gate (`bot/analytics/privacy.py`).
+- Reports never read answers from here: bot/services/satisfaction.py computes every satisfaction
+  figure, for closed feedback weeks only (docs/privacy.md).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.models.views import View
 from sqlmodel import Session
 
-from bot.analytics import privacy
 from bot.i18n import N_, Message
 from bot.render import feedback_blocks
 from bot.render.blocks import slack_date
@@ -29,6 +29,8 @@ from storage.session import session_scope
 
 if TYPE_CHECKING:
     from bot.runtime.deps import Deps
+
+log = logging.getLogger(__name__)
 
 
 def on_resolved(deps: Deps, session: Session, req: Request) -> list[int | None]:
@@ -77,6 +79,8 @@ def answer(deps: Deps, *, survey_id: int, user: str, values: dict[str, Any]) -> 
         survey = queries.get_survey(session, survey_id, for_update=True)
         refusal = _refusal(survey, user, now)
         if refusal:
+            if survey is not None and survey.user_id != user:  # a forged or passed-on click
+                log.warning("survey %s: answer by %s refused (sent to someone else)", survey_id, user)
             return Answer(False, refusal)
         queries.record_answer(session, survey_id=survey_id, values=values, now=now)
         job = surveys.render_job(session, survey_id, due_at=now + KICK_GRACE)
@@ -96,48 +100,3 @@ def modal_for(deps: Deps, *, survey_id: int, user: str) -> View | Message:
         return N_("That request no longer exists.")
     t = deps.directory.translator_for(user, now=deps.now())
     return feedback_blocks.survey_modal(survey, req, team, t=t, threshold=surveys.threshold(deps))
-
-
-# -- the gated report -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FeedbackReport:
-    """Feedback of one team (or "*" / None: all teams) over [start, end), safe to show anyone.
-
-    Counts (sent, answered, skipped, failed, rated) are volume, not feedback, and are not gated.
-    Everything else is a `GatedValue`: show `.display(...)` (it says SUPPRESSED_TEXT when suppressed).
-    """
-
-    sent: int
-    answered: int
-    skipped: int
-    failed: int
-    csat: privacy.GatedValue[float]  # % of overall scores that are 4 or 5
-    average: privacy.GatedValue[float]  # mean overall score
-    dimensions: dict[str, privacy.GatedValue[float]]  # mean per dimension
-    ratings: privacy.GatedValue[dict[str, int]]  # requester emoji ratings: base emoji -> requests
-    rating_average: privacy.GatedValue[float]
-    comments: privacy.GatedValue[list[str]]  # anonymised, shuffled, shareable comments
-
-    @property
-    def response_rate(self) -> float | None:
-        return 100.0 * self.answered / self.sent if self.sent else None
-
-
-def report(session: Session, *, team: str | None, start: datetime, end: datetime,
-           threshold: int | None) -> FeedbackReport:
-    agg = queries.survey_aggregates(session, team=team, start=start, end=end)
-    rated = queries.rating_breakdown(session, team=team, start=start, end=end)
-    scores = agg.score_list()
-    rating_scores = [score for score, n in rated.by_score.items() for _ in range(n)]
-    dims = {name: privacy.gate(total / n if n else None, count=n, threshold=threshold)
-            for name, (total, n) in agg.dimensions.items()}
-    return FeedbackReport(
-        sent=agg.sent, answered=agg.answered, skipped=agg.skipped, failed=agg.failed,
-        csat=privacy.gated_csat(scores, threshold=threshold),
-        average=privacy.gated_mean(scores, threshold=threshold),
-        dimensions=dims,
-        ratings=privacy.gate_breakdown(rated.by_emoji, threshold=threshold),
-        rating_average=privacy.gated_mean(rating_scores, threshold=threshold),
-        comments=privacy.gate_comments(queries.comments(session, team=team, start=start, end=end),
-                                       count=agg.answered, threshold=threshold),
-    )

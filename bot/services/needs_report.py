@@ -108,7 +108,7 @@ def compute_themes(rows: list[queries.AnswerRow], team: Team,
     out = []
     for theme in themes:
         fields = [text for i in theme.members for text in written[i].texts]
-        gated = privacy.gate_comments(fields, count=theme.people, threshold=limit)
+        gated = privacy.gate_comments(fields, threshold=limit)  # and theme.people >= limit, below
         if gated.suppressed or theme.people < limit:
             continue
         out.append((theme.label, theme.terms, theme.people,

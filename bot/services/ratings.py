@@ -5,9 +5,10 @@ Rules (see docs/feedback.md):
 - emoji outside the table are ignored for everyone (nothing is stored);
 - reactions by anyone but the requester are stored as peer reactions (`is_requester = false`) and never
   count as the internal customer's score;
-- the requester's rating is their latest remaining scored reaction; removing a reaction deletes it;
-- every (request, user, emoji) is stored once (unique constraint + ON CONFLICT DO NOTHING), so
-  retried or duplicated deliveries never count twice;
+- the requester's rating is their latest remaining scored reaction; a removed reaction is kept with
+  its removal time (so a closed week's figures never change) and no longer counts from then on;
+- every (request, user, emoji) is stored once while it is there (partial unique index + ON CONFLICT DO
+  NOTHING), so retried or duplicated deliveries never count twice;
 - reactions on messages that are not the bot's are dropped before any database or Web API work,
   and (channel, ts) is matched against the requests table with indexed lookups only.
 """
@@ -76,7 +77,7 @@ def record(deps: Deps, reaction: ReactionEvent, *, event_id: str | None = None) 
             return "ignored"
         if not reaction.added:
             removed = queries.remove_reaction(session, request_id=req.id, user_id=reaction.user,
-                                              emoji=reaction.emoji)
+                                              emoji=reaction.emoji, at=deps.now())
             return "removed" if removed else "absent"
         stored = queries.add_reaction(session, request_id=req.id, team=req.team, user_id=reaction.user,
                                       emoji=reaction.emoji, score=score,

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from bot.config import URGENCIES, Settings, Team
 from bot.i18n import N_, Message
 from bot.render.blocks import mention
+from bot.render.links import is_channel_id, safe_url
 from bot.runtime.deps import Deps
 from bot.runtime.outbox import KICK_GRACE
 from bot.services import feedback
@@ -136,11 +137,17 @@ def create_request(deps: Deps, form: RequestForm, *, requester_id: str, response
     if errors:
         raise InputError(errors)
     body, team = form.text.strip(), _team(deps, form.team or "")
+    # the form offers no categories for a team without any: such a value is stale or forged
+    category = form.category if team.categories else None
+    channel = form.channel
+    if channel is not None and not is_channel_id(channel):
+        log.warning("dropped a source channel that is no Slack channel id (%d chars)", len(str(channel)))
+        channel = None
     now = deps.now()
     values = dict(
         team=team.slug, origin_team=team.slug, requester_id=requester_id, department="",
-        summary=(form.summary or first_line(body)).strip()[:300], text=body, category=form.category,
-        urgency=form.urgency, source_permalink=form.permalink, source_channel=form.channel,
+        summary=(form.summary or first_line(body)).strip()[:300], text=body, category=category,
+        urgency=form.urgency, source_permalink=safe_url(form.permalink), source_channel=channel,
         response_url=response_url, created_at=now, updated_at=now)
     owner, until = deps.outbox.new_lease()
     # Committed before the slash command is acknowledged, in a group commit with the other requests

@@ -6,8 +6,10 @@ parts, each on a 0-100 scale
             quarter and have closed, as (mean - 1) / 4 * 100. A round with fewer overall answers than the
             anonymity threshold is left out (else the quarter's figure minus the other rounds' would give
             its answers away); the score itself is shown only over at least the threshold of answers.
-  csat      pulse CSAT: % of 4-5 scores among pulse surveys that closed in the quarter; only once the
-            quarter has ended (before that it could change answer by answer), and gated.
+  csat      pulse CSAT: % of 4-5 scores over the feedback weeks that end in the quarter
+            (bot/services/satisfaction.py: the same answers the weekly figures show), once the quarter has
+            ended, and gated; weeks whose own CSAT is hidden are left out when together they have fewer
+            answers than the threshold (else the quarter minus the shown weeks would reveal them).
   sla       SLA attainment: % of first-response and resolution targets met by the requests created in the
             quarter (a target not yet due and not yet met is left out).
   response  needs-survey response rate: answered / reached, over the quarter's closed rounds.
@@ -26,8 +28,9 @@ from sqlmodel import Session
 
 from bot.analytics import privacy
 from bot.analytics.privacy import GatedValue, effective_threshold
-from bot.analytics.stats import csat_percent, mean
+from bot.analytics.stats import mean
 from bot.config import Settings, Team
+from bot.services import satisfaction
 from bot.services.needs_periods import CalendarPeriod, previous
 from storage import needs as needs_queries
 from storage import scorecard as queries
@@ -117,12 +120,9 @@ def _team_score(session: Session, settings: Settings, team: Team, quarter: Calen
             by_round.setdefault(row.round_id, []).append(int(row.scores["overall"]))
     overall = [s for scores in by_round.values() if len(scores) >= threshold for s in scores]
     needs = privacy.gate(mean(overall) if overall else None, count=len(overall), threshold=threshold)
-    ended = now >= quarter.end
-    csat: GatedValue[float] | None = None
-    pulse = queries.pulse(session, teams=[team.slug], start=quarter.start, end=quarter.end)[team.slug]
-    if ended:
-        csat = privacy.gate(csat_percent(pulse.scores) if pulse.scores else None, count=len(pulse.scores),
-                            threshold=threshold)
+    weeks = satisfaction.weeks_ending_in(settings, quarter.start, quarter.end)
+    pulse = satisfaction.over_weeks(session, settings, team.slug, weeks)
+    csat = pulse.csat if now >= quarter.end else None  # its weeks have all ended by then
     sla, targets = sla_attainment(queries.request_times(session, team=team.slug, start=quarter.start,
                                                         end=quarter.end), team, now)
     actions = needs_queries.action_counts(session, teams=[team.slug], start=quarter.start, end=quarter.end)[team.slug]
@@ -138,8 +138,8 @@ def _team_score(session: Session, settings: Settings, team: Team, quarter: Calen
     }
     weights = settings.scorecard.weights.as_dict()
     return TeamScore(team=team.slug, name=team.name, needs_score=needs, needs_rounds=len(ids), needs_reached=reached,
-                     needs_answered=answered, csat=csat, pulse_sent=pulse.sent,
-                     pulse_answered=len(pulse.scores), sla=sla, sla_targets=targets, actions_done=actions.done,
+                     needs_answered=answered, csat=csat, pulse_sent=pulse.closed,
+                     pulse_answered=pulse.answered, sla=sla, sla_targets=targets, actions_done=actions.done,
                      actions_open=actions.open_at_end, parts=parts, index=index_of(parts, weights), previous=prev)
 
 
