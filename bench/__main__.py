@@ -4,6 +4,7 @@ BENCHMARKS = {
     "bench_ack": "ack latency and throughput vs a bare Bolt app (--floor: also the least an intake can do; "
                  "--workers 2; --database-url for PostgreSQL)",
     "bench_surveys": "10,000 surveys due at once; startup with 100,000 pending surveys",
+    "bench_sla": "SLA timers: scheduler tick with 100,000 open requests; 10,000 reminders due in one minute",
     "bench_digest": "every team digest + the organisation digest over 1,000,000 requests (--engine sqlite|postgres)",
     "bench_needs": "a needs-survey round of 20,000 invitations within Slack's rate limits; 20,000 written answers "
                    "grouped into themes (--write: docs/benchmarks.md '## Needs surveys')",

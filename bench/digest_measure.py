@@ -48,8 +48,8 @@ def _one_by_one(engine: Any, settings: Settings, period: Period) -> None:
 
 
 def _handsql(engine: Any, settings: Settings, period: Period, topics: bool) -> dict[str, Any]:
-    teams = [{"slug": t.slug, "fr": t.first_response_sla.total_seconds(),
-              "res": t.resolution_sla.total_seconds()} for t in settings.teams]
+    teams = [{"slug": t.slug, "fr": t.first_response_sla.nominal().total_seconds(),
+              "res": t.resolution_sla.nominal().total_seconds()} for t in settings.teams]
     bounds = period.chart_bounds()
     with engine.connect() as conn:
         out = digest_handsql.run(conn, teams, bounds, settings.surveys.anonymity_threshold, with_texts=topics)

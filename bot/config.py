@@ -15,7 +15,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
-from datetime import time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,6 +36,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.services.sla_clock import SlaSpan, parse_hours, parse_span
 
 DEFAULT_RATINGS: dict[str, int] = {
     "star-struck": 5,
@@ -272,6 +274,82 @@ Score = Annotated[StrictInt, AfterValidator(_score), WithJsonSchema({"type": "in
 Category = Annotated[StrictStr, AfterValidator(_category), _schema("a category name", minLength=1, maxLength=75)]
 
 
+# -- SLAs (bot/services/sla_clock.py does the arithmetic) --------------------------------------------
+def _sla_span(value: Any) -> SlaSpan:
+    if isinstance(value, SlaSpan):
+        return value
+    if isinstance(value, timedelta):  # given in code: whole days and the rest, as on a calendar clock
+        value = format_duration_setting(value) if value.total_seconds() > 0 else "0s"
+    try:
+        span = parse_span(value)
+    except ValueError:
+        raise ValueError(f"expected {_DURATION_TEXT} (at least one minute){_got(value)}") from None
+    if span.nominal() < timedelta(minutes=1):
+        raise ValueError(f"expected an SLA of at least one minute{_got(value)}")
+    return span
+
+
+def _business_hours(value: Any) -> tuple[int, int]:
+    if isinstance(value, tuple):
+        return value
+    try:
+        return parse_hours(value)
+    except ValueError:
+        raise ValueError(f'expected a range like "09:00-18:00" (start before end, "24:00" at the latest)'
+                         f"{_got(value)}") from None
+
+
+def _format_hours(hours: tuple[int, int]) -> str:
+    return "-".join(f"{minute // 60:02d}:{minute % 60:02d}" for minute in hours)
+
+
+def _holiday(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):  # a TOML date, written without quotes
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f'expected a date like "2026-12-25" (YYYY-MM-DD){_got(value)}')
+
+
+def _reminder_share(value: Any) -> float | None:
+    if value is None or isinstance(value, float):
+        return value
+    text = value.strip().lower() if isinstance(value, str) else ""
+    match = re.fullmatch(r"(\d{1,2})\s*%", text)
+    if text == "off":
+        return None
+    if match and 1 <= int(match.group(1)) <= 99:
+        return int(match.group(1)) / 100
+    raise ValueError(f'expected a share of the SLA from "1%" to "99%", or "off"{_got(value)}')
+
+
+def _team_timezone(value: str) -> str:
+    return _timezone(value) if value else value
+
+
+SlaDuration = Annotated[
+    SlaSpan, BeforeValidator(_sla_span), PlainSerializer(str, return_type=str, when_used="json"),
+    _schema(f'{_DURATION_TEXT}, at least one minute; on a business clock "1d" is one working day',
+            pattern=r"^\s*([0-9]+\s*[wdhms]\s*)+$"),
+]
+BusinessHours = Annotated[
+    tuple[int, int], BeforeValidator(_business_hours),
+    PlainSerializer(_format_hours, return_type=str, when_used="json"),
+    _schema('a range like "09:00-18:00" ("24:00" ends at midnight)',
+            pattern=r"^[0-9]{1,2}:[0-9]{2}-[0-9]{1,2}:[0-9]{2}$"),
+]
+Holiday = Annotated[date, BeforeValidator(_holiday), PlainSerializer(date.isoformat, return_type=str, when_used="json"),
+                    _schema("a date like 2026-12-25", format="date")]
+ReminderShare = Annotated[
+    float | None, BeforeValidator(_reminder_share),
+    PlainSerializer(lambda v: "off" if v is None else f"{round(v * 100)}%", return_type=str, when_used="json"),
+    _schema('a share of the SLA like "75%", or "off"', pattern=r"^(off|[0-9]{1,2}%)$"),
+]
+
+
 class _Table(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -279,6 +357,24 @@ class _Table(BaseModel):
 # --------------------------------------------------------------------------------------------
 # the TOML file
 # --------------------------------------------------------------------------------------------
+class UrgencySla(_Table):
+    """`[teams.urgency.<level>]`: the SLAs of one urgency; a key left out keeps the team's default."""
+
+    first_response_sla: SlaDuration | None = None
+    resolution_sla: SlaDuration | None = None
+
+
+class UrgencySlas(_Table):
+    """`[teams.urgency]`: SLAs per urgency (the levels of the request form)."""
+
+    low: UrgencySla | None = None
+    normal: UrgencySla | None = None
+    high: UrgencySla | None = None
+
+    def levels(self) -> dict[str, UrgencySla]:
+        return {level: sla for level in URGENCIES if (sla := getattr(self, level)) is not None}
+
+
 class Team(_Table):
     slug: Annotated[StrictStr, AfterValidator(_pattern_check(
         SLUG_RE, "lowercase letters, digits, '-' or '_' (at most 21 characters)"))] = Field(
@@ -293,8 +389,8 @@ class Team(_Table):
     categories: Annotated[tuple[Category, ...], AfterValidator(_categories)] = Field(
         (), description=f"offered in the request form (at most {MAX_CATEGORIES})",
         json_schema_extra={"maxItems": MAX_CATEGORIES})
-    first_response_sla: Duration = timedelta(hours=4)
-    resolution_sla: Duration = timedelta(days=2)
+    first_response_sla: SlaDuration = SlaSpan(seconds=4 * 3600)
+    resolution_sla: SlaDuration = SlaSpan(days=2)
     digest_channel: OptionalChannelId = Field("", description="where the weekly digest goes (default: channel)")
     digest_weekday: Weekday | None = Field(None, description="overrides [digest] weekday for this team")
     digest_time: Clock | None = Field(None, description="overrides [digest] time for this team")
@@ -305,6 +401,19 @@ class Team(_Table):
     needs_audience: tuple[ChannelId, ...] = Field(
         (), description="channels whose members are invited to needs surveys too (besides the team's requesters)")
     needs_window: Duration = Field(timedelta(days=14), description="how long a needs-survey round stays open")
+    sla_clock: Literal["calendar", "business"] = Field(
+        "calendar", description='"business": SLAs count only working time (hours, days, holidays)')
+    hours: BusinessHours = Field((9 * 60, 18 * 60), description="business hours, in the team's time zone")
+    days: Weekdays = Field((0, 1, 2, 3, 4), description="business days")
+    timezone: Annotated[StrictStr, AfterValidator(_team_timezone)] = Field(
+        "", description="IANA zone of the business hours (default: [workspace] timezone)")
+    holidays: tuple[Holiday, ...] = Field((), description="dates without business hours")
+    remind_at: ReminderShare = Field(0.75, description="remind in the request's thread at this share of an SLA")
+    escalation_channel: OptionalChannelId = Field("", description="where breached SLAs are escalated")
+    leads: tuple[UserId, ...] = Field((), description="told of breached SLAs by DM; may claim and assign")
+    auto_assign: Literal["off", "round_robin"] = Field(
+        "off", description='"round_robin": each new request to the next available responder')
+    urgency: UrgencySlas = UrgencySlas()
 
     @model_validator(mode="before")
     @classmethod

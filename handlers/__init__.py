@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import actions, admin, commands, events, feedback, home, needs, shortcuts, views
+from handlers import actions, admin, commands, events, feedback, home, needs, shortcuts, sla, views
 
 
 def register_all(app: App) -> None:
-    for module in (commands, actions, views, shortcuts, home, events, feedback, needs, admin):
+    for module in (commands, actions, views, shortcuts, home, events, feedback, needs, admin, sla):
         module.register(app)

@@ -24,7 +24,7 @@ CHANGES: dict[str, Callable[..., service.Outcome]] = {
     Action.RETRY_POST: service.retry_post}
 
 
-def _request_id(body: dict[str, Any]) -> int | None:
+def request_id_of(body: dict[str, Any]) -> int | None:
     """The request id a button carries, or None when it is not a plausible id (forged or stale)."""
     try:
         value = str(body["actions"][0]["value"])
@@ -39,7 +39,7 @@ def _request_id(body: dict[str, Any]) -> int | None:
 def change(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: BoltContext, deps: Deps) -> None:
     # The state change is stored before Slack gets its ack (a few ms), so a crash right after the
     # ack loses nothing; Slack messages are then brought up to date by outbox jobs.
-    request_id = _request_id(body)
+    request_id = request_id_of(body)
     if request_id is None:
         context["outcome"] = service.Outcome(False, N_("That button is out of date; please use the latest message."))
     else:
@@ -62,7 +62,7 @@ def after_change(body: dict[str, Any], client: WebClient, context: BoltContext, 
 @funnel
 def open_modal(body: dict[str, Any], action: dict[str, Any], client: WebClient, deps: Deps) -> None:
     # views.open must use the trigger_id within 3 s, so the modal opens before anything else
-    request_id = _request_id(body)
+    request_id = request_id_of(body)
     req = service.get_request(deps, request_id) if request_id else None
     t = deps.directory.translator_for(body["user"]["id"], now=deps.now())
     if req is None:

@@ -14,11 +14,12 @@ from handlers.common import funnel, noop_ack
 
 
 def publish_home(deps: Deps, client: WebClient, user_id: str, note: str | None = None) -> None:
-    mine, queues = service.home_data(deps, user_id)
+    home = service.home_data(deps, user_id)
     names = {team.slug: team.name for team in deps.settings.teams}
     t = deps.directory.translator_for(user_id, now=deps.now())
-    client.views_publish(user_id=user_id, view=blocks.home_view(t=t, mine=mine, queues=queues, team_names=names,
-                                                                 note=note))
+    client.views_publish(user_id=user_id, view=blocks.home_view(
+        t=t, mine=home.mine, queues=home.queues, team_names=names, note=note, sla=home.sla,
+        availability=home.availability))
 
 
 @funnel

@@ -40,7 +40,7 @@ _CLAIMED_COLUMNS = ("id", "kind", "key", "payload", "status", "attempts", "due_a
 _JOBS = Job.__table__  # type: ignore[attr-defined]
 
 
-def _payload_json(payload: dict[str, Any] | None) -> str:
+def payload_json(payload: dict[str, Any] | None) -> str:
     """A job's payload as stored (compact JSON)."""
     return json.dumps(payload or {}, separators=(",", ":"))
 
@@ -67,7 +67,7 @@ def job_row(kind: str, key: str, payload: dict[str, Any] | None, due_at: datetim
              lease: tuple[str, datetime] | None) -> dict[str, Any]:
     """A new job's row: pending, or with `lease` (owner, until) already running."""
     now = utcnow()
-    row = {"kind": kind, "key": key, "payload": _payload_json(payload), "due_at": due_at, "created_at": now,
+    row = {"kind": kind, "key": key, "payload": payload_json(payload), "due_at": due_at, "created_at": now,
            "updated_at": now, "status": "pending", "attempts": 0, "lease_owner": None, "lease_until": None}
     if lease is not None:
         row.update(status="running", attempts=1, lease_owner=lease[0], lease_until=lease[1])
@@ -115,7 +115,7 @@ def leased(job_id: int, *, kind: str, key: str, payload: dict[str, Any] | None, 
            preloaded: Any = None) -> ClaimedJob:
     """The runner's view of a job just enqueued with `lease=(owner, until)`."""
     now = utcnow()
-    return ClaimedJob(id=job_id, kind=kind, key=key, payload=_payload_json(payload),
+    return ClaimedJob(id=job_id, kind=kind, key=key, payload=payload_json(payload),
                       status="running", attempts=1, due_at=now, lease_owner=owner, lease_until=until,
                       created_at=now, preloaded=preloaded)
 

@@ -23,6 +23,9 @@ class Request(SQLModel, table=True):
         Index("ix_requests_team_status", "team", "status"),
         Index("ix_requests_team_resolved_cover", "team", "resolved_at", "created_at", "first_response_at"),
         Index("ix_requests_team_status_created", "team", "status", "created_at"),  # digests (0002)
+        # requests whose SLA timers need (re)planning; holds only those rows (0007)
+        Index("ix_requests_sla_unplanned", "id", sqlite_where=text("sla_plan IS NULL"),
+              postgresql_where=text("sla_plan IS NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -53,6 +56,14 @@ class Request(SQLModel, table=True):
     reopen_count: int = 0
     transfer_count: int = 0
     purged_at: datetime | None = None
+    # SLA state (bot/services/sla_plan.py). A cycle starts at creation, a transfer or a reopen.
+    sla_cycle: int = 0
+    sla_start_at: datetime | None = None  # start of the current cycle (None: created_at)
+    sla_responded_at: datetime | None = None  # first response in the current cycle
+    sla_paused_seconds: int = 0  # SLA-clock time spent waiting on the requester in this cycle
+    waiting_since: datetime | None = None  # a question to the requester is unanswered since then
+    sla_plan: str | None = Field(default=None, max_length=32)  # policy the timers were planned with; None: plan
+    sla_due_at: datetime | None = None  # the earliest unmet deadline (orders queues)
 
 
 class RequestEvent(SQLModel, table=True):
@@ -170,6 +181,29 @@ class Digest(SQLModel, table=True):
     ts: str | None = Field(default=None, max_length=32)
     posted_at: datetime | None = None
     error: str | None = Field(default=None, max_length=200)
+
+
+class Responder(SQLModel, table=True):
+    """A responder's own setting per team: available for automatic assignment (round robin)."""
+
+    __tablename__ = "responders"
+
+    team: str = Field(primary_key=True, max_length=32)
+    user_id: str = Field(primary_key=True, max_length=32)
+    available: bool = False
+    last_assigned_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SlaPolicyPlan(SQLModel, table=True):
+    """The SLA policy (fingerprint) each team's open requests are planned with: a config change is
+    noticed by comparing a handful of rows, not by reading every open request."""
+
+    __tablename__ = "sla_policies"
+
+    team: str = Field(primary_key=True, max_length=32)
+    plan: str = Field(max_length=32)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class Job(SQLModel, table=True):

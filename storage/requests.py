@@ -135,9 +135,12 @@ def mine(session: Session, user_id: str, *, resolved_since: datetime, limit: int
 
 
 def open_queue(session: Session, team: str, *, limit: int = 20) -> tuple[list[Request], int]:
+    """The team's open requests, earliest SLA deadline first (so overdue ones lead), then those with
+    none (waiting on the requester), oldest first; and how many there are."""
     where = (col(Request.team) == team, col(Request.status).in_(OPEN_STATUSES))
-    rows = session.exec(select(Request).where(*where).order_by(col(Request.created_at), col(Request.id))
-                        .limit(limit)).all()
+    due = col(Request.sla_due_at)
+    rows = session.exec(select(Request).where(*where)
+                        .order_by(due.is_(None), due, col(Request.created_at), col(Request.id)).limit(limit)).all()
     total = session.exec(select(func.count()).select_from(Request).where(*where)).one()
     return list(rows), int(total)
 

@@ -118,7 +118,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 TABLES = ["request_events", "reactions", "surveys", "requests", "processed_events", "people", "digests", "jobs",
-          "needs_actions", "needs_themes", "needs_answers", "needs_invitations", "needs_rounds"]
+          "needs_actions", "needs_themes", "needs_answers", "needs_invitations", "needs_rounds",
+          "responders", "sla_policies"]
 
 
 @pytest.fixture

@@ -67,7 +67,7 @@ def config_with(**changes: Any) -> dict[str, Any]:
     ({"scheduler": {"tick": "0s"}}, "scheduler.tick", "longer than zero"),
     ({"scheduler": {"lease": "0m"}}, "scheduler.lease", "longer than zero"),
     ({"surveys": {"delay": "0h"}}, "surveys.delay", "longer than zero"),
-    ({"teams__0__resolution_sla": "0d"}, "teams[0].resolution_sla", "longer than zero"),
+    ({"teams__0__resolution_sla": "0d"}, "teams[0].resolution_sla", "at least one minute"),  # SLAs (issue 15)
     ({"surveys": {"min_days_between": -1}}, "surveys.min_days_between", "at least 0"),
     ({"surveys": {"enabled": "yes"}}, "surveys.enabled", "boolean"),
     # weekday names are exact

@@ -31,6 +31,7 @@ from bot.render.ids import INPUT, Action, Callback
 from bot.render.ids import Block as B
 from bot.render.links import escape_text, link_url
 from bot.render.links import message_link as message_link  # re-exported: callers build links here
+from bot.render.sla_text import FIRST_RESPONSE, SlaView, due_phrase
 from storage.models import Request
 
 SECTION_LIMIT = 3000
@@ -126,7 +127,7 @@ def text_preview(req: Request, t: Translator) -> tuple[str, bool]:
     return truncate(shown, SECTION_LIMIT), cut
 
 
-def _button(text: str, action: str, value: str, style: str | None = None) -> ButtonElement:
+def button(text: str, action: str, value: str, style: str | None = None) -> ButtonElement:
     return ButtonElement(text=plain(text, 75), action_id=action, value=value, style=style)
 
 
@@ -143,15 +144,40 @@ def _field(label: str, value: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=f"*{label}*\n{value}")
 
 
-def triage_message(req: Request, team: Team, *, t: Translator, origin_team: Team | None = None) -> Rendered:
-    """The request as shown in the team's triage channel (in the team's language), rebuilt from stored state."""
+def waiting(req: Request) -> bool:
+    """Whether the team waits for the requester's answer to a question (the SLA clock is paused)."""
+    return req.waiting_since is not None and req.status != "resolved"
+
+
+def sla_context(view: SlaView | None, t: Translator) -> str | None:
+    """The SLA line of the triage message: each unmet deadline, earliest first, as a Slack date that
+    Slack shows relative to the reader's now ("in 25 minutes", "2 hours ago"), or the pause. It depends
+    on stored state only, so the message needs no update as time passes."""
+    if view is None:
+        return None
+    if view.waiting_since is not None:
+        return t._(":hourglass_flowing_sand: Waiting on the requester since {since}",
+                   since=slack_date(view.waiting_since))
+    parts = []
+    for sla, due in sorted(view.deadlines, key=lambda d: d[1]):
+        when = slack_date(due, "{date_short_pretty} {time} ({ago})")
+        parts.append(t._("First response due {date}", date=when) if sla == FIRST_RESPONSE
+                     else t._("Resolution due {date}", date=when))
+    return ":stopwatch: " + " · ".join(parts) if parts else None
+
+
+def triage_message(req: Request, team: Team, *, t: Translator, origin_team: Team | None = None,
+                   sla: SlaView | None = None) -> Rendered:
+    """The request as shown in the team's triage channel (in the team's language), rebuilt from stored state,
+    with its SLA deadlines (`sla`, from `bot.services.sla.view`)."""
     preview, cut = text_preview(req, t)
     fields = [
         _field(t._("Requester"), f"<@{req.requester_id}>"),
         _field(t._("Department"), escape(req.department)),
         _field(t._("Category"), escape(req.category or "—")),
         _field(t._("Urgency"), urgency_label(req.urgency, t)),
-        _field(t._("Status"), status_label(req.status, t)),
+        _field(t._("Status"), t._(":hourglass_flowing_sand: Waiting on the requester") if waiting(req)
+               else status_label(req.status, t)),
         _field(t._("Assignee"), f"<@{req.assignee_id}>" if req.assignee_id else t._("_unclaimed_")),
     ]
     blocks: list[Block] = [
@@ -170,16 +196,21 @@ def triage_message(req: Request, team: Team, *, t: Translator, origin_team: Team
         context.append(t.ngettext("reopened once", "reopened {n} times", req.reopen_count))
     if req.status == "resolved" and req.resolved_at:
         context.append(t._("resolved {date}", date=slack_date(req.resolved_at)))
+    due_line = sla_context(sla, t) if req.status != "resolved" else None
+    if due_line:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(due_line, 3000))]))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(" · ".join(context), 3000))]))
     value = str(req.id)
     buttons: list[ButtonElement] = []
     if req.status != "resolved":
-        buttons.append(_button(t._("Claim") if not req.assignee_id else t._("Claim (reassign to me)"),
-                               Action.CLAIM, value, "primary"))
-        buttons.append(_button(t._("Resolve"), Action.RESOLVE, value))
-        buttons.append(_button(t._("Transfer"), Action.TRANSFER, value))
+        buttons.append(button(t._("Claim") if not req.assignee_id else t._("Claim (reassign to me)"),
+                              Action.CLAIM, value, "primary"))
+        buttons.append(button(t._("Assign"), Action.ASSIGN, value))
+        buttons.append(button(t._("Ask requester"), Action.ASK_REQUESTER, value))
+        buttons.append(button(t._("Resolve"), Action.RESOLVE, value))
+        buttons.append(button(t._("Transfer"), Action.TRANSFER, value))
     if cut:
-        buttons.append(_button(t._("View full text"), Action.FULL_TEXT, value))
+        buttons.append(button(t._("View full text"), Action.FULL_TEXT, value))
     if buttons:
         blocks.append(ActionsBlock(block_id=f"req_{req.id}", elements=buttons))
     fallback = t._("Request #{id} from {user}: {text}", id=req.id, user=mention(req.requester_id),
@@ -211,6 +242,9 @@ def dm_status_message(req: Request, team: Team, *, t: Translator, triage_link: s
              if req.assignee_id else t._("Status: {status}", status=status))
     lines = [t._("*Your request #{id} to {team}*", id=req.id, team=name),
              f"> {truncate(escape(req.summary or req.text), 300)}", state]
+    if waiting(req):
+        lines.append(t._("*Waiting on you:* {team} asked you a question. Answer in this message's thread, or "
+                         "press *Reply*.", team=name))
     if req.post_state == "failed":
         lines.append(t._(":warning: I saved your request but could not post it to {team}'s triage channel "
                          "({error}). It is kept; press *Retry* or ask an admin to add the bot to the channel.",
@@ -222,15 +256,17 @@ def dm_status_message(req: Request, team: Team, *, t: Translator, triage_link: s
     blocks: list[Block] = [md_section("\n".join(lines))]
     buttons: list[ButtonElement] = []
     if req.post_state == "failed":
-        buttons.append(_button(t._("Retry"), Action.RETRY_POST, str(req.id), "primary"))
+        buttons.append(button(t._("Retry"), Action.RETRY_POST, str(req.id), "primary"))
+    if waiting(req):
+        buttons.append(button(t._("Reply"), Action.REPLY, str(req.id), "primary"))
     if req.status == "resolved":
-        buttons.append(_button(t._("Reopen"), Action.REOPEN, str(req.id)))
+        buttons.append(button(t._("Reopen"), Action.REOPEN, str(req.id)))
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text=t._("How did we do? React to this message with an emoji (:+1: :slightly_smiling_face: "
                      ":neutral_face: :confused: :-1:) to rate the help — here only askdesk sees it, and the "
                      "team only ever sees weekly totals."))]))
     else:
-        buttons.append(_button(t._("Mark resolved"), Action.RESOLVE, str(req.id)))
+        buttons.append(button(t._("Mark resolved"), Action.RESOLVE, str(req.id)))
     blocks.insert(1, ActionsBlock(block_id=f"dm_{req.id}", elements=buttons))
     # the notification's text says what matters most: a request that could not be posted is not "open"
     state = t._("not posted yet") if req.post_state == "failed" else status_word(req.status, t)
@@ -318,28 +354,52 @@ def full_text_modal(req: Request, *, t: Translator) -> View:
                 close=plain(t._("Close"), 24), blocks=[md_section(c) for c in chunks])
 
 
-def _home_row(req: Request, team_name: str, *, t: Translator, with_claim: bool) -> list[Block]:
+def _home_row(req: Request, team_name: str, *, t: Translator, with_claim: bool,
+              sla: SlaView | None = None) -> list[Block]:
+    status = status_label(req.status, t)
+    if not with_claim and waiting(req):
+        status = t._(":hourglass_flowing_sand: *waiting on you*")
     values = {"id": req.id, "text": escape(truncate(req.summary or req.text, 120)), "team": escape(team_name),
-              "status": status_label(req.status, t), "opened": slack_date(req.created_at, "{ago}")}
+              "status": status, "opened": slack_date(req.created_at, "{ago}")}
     if with_claim:
         line = t._("*#{id}* {text}\n{team} · {status} · opened {opened} · from {user} ({department})",
                    user=mention(req.requester_id), department=escape(req.department), **values)
     else:
         line = t._("*#{id}* {text}\n{team} · {status} · opened {opened}", **values)
-    accessory = _button(t._("Claim"), Action.CLAIM, str(req.id), "primary") if with_claim else None
+    due = sla.next_due if sla is not None else None
+    if sla is not None and sla.waiting_since is not None:
+        line += " · " + t._("waiting on the requester")
+    elif sla is not None and due is not None:
+        line += " · " + (":warning: " if due <= sla.now else "") + due_phrase(due, sla.now, t)
+    accessory = button(t._("Claim"), Action.CLAIM, str(req.id), "primary") if with_claim else None
     if not with_claim and req.status == "resolved":
-        accessory = _button(t._("Reopen"), Action.REOPEN, str(req.id))
+        accessory = button(t._("Reopen"), Action.REOPEN, str(req.id))
     return [md_section(line, accessory=accessory)] if accessory else [md_section(line)]
 
 
+def _availability_row(team: Team, available: bool, t: Translator) -> Block:
+    if available:
+        text = t._(":large_green_circle: You are *available* for new {team} requests (assigned in turn).",
+                   team=escape(team.name))
+        toggle = button(t._("Mark me away"), Action.AWAY, team.slug)
+    else:
+        text = t._(":white_circle: You are *not available* for new {team} requests.", team=escape(team.name))
+        toggle = button(t._("Mark me available"), Action.AVAILABLE, team.slug)
+    return md_section(text, accessory=toggle)
+
+
 def home_view(*, t: Translator, mine: Sequence[Request], queues: Sequence[tuple[Team, Sequence[Request], int]],
-              team_names: dict[str, str], note: str | None = None) -> View:
-    """App Home: my requests for everyone; the team's open queue (oldest first) for responders."""
+              team_names: dict[str, str], note: str | None = None, sla: dict[int, SlaView] | None = None,
+              availability: Sequence[tuple[Team, bool]] = ()) -> View:
+    """App Home: my requests for everyone; for responders the team's open queue, earliest deadline first
+    (overdue first), and whether they take requests assigned in turn."""
+    sla = sla or {}
     blocks: list[Block] = []
     if note:
         blocks.append(md_section(f":information_source: {note}"))
+    blocks += [_availability_row(team, available, t) for team, available in availability]
     blocks += [HeaderBlock(text=plain(t._("My requests"))),
-               ActionsBlock(elements=[_button(t._("Refresh"), Action.HOME_REFRESH, "refresh")])]
+               ActionsBlock(elements=[button(t._("Refresh"), Action.HOME_REFRESH, "refresh")])]
     budget = MAX_BLOCKS - len(blocks) - 2 - 3 * len(queues)
     mine_budget = max(3, budget // 2) if queues else budget
     if not mine:
@@ -353,7 +413,7 @@ def home_view(*, t: Translator, mine: Sequence[Request], queues: Sequence[tuple[
         if not reqs:
             blocks.append(md_section(t._("Nothing open. :tada:")))
         for req in reqs[:room]:
-            blocks += _home_row(req, team.name, t=t, with_claim=req.status == "open")
+            blocks += _home_row(req, team.name, t=t, with_claim=req.status == "open", sla=sla.get(req.id or 0))
         if total > min(len(reqs), room):
             blocks.append(ContextBlock(elements=[MarkdownTextObject(
                 text=t._("…and {n} more in {channel}", n=total - min(len(reqs), room),

@@ -24,10 +24,13 @@ from bot.render.digest_text import (
     gated,
     pct,
     period_label,
+    sla_by_urgency,
+    sla_totals,
     suppressed,
 )
 from bot.render.links import link
-from bot.services.digests import OrgDigest, RequestRef, Satisfaction, Speed, TeamDigest
+from bot.render.sla_text import due_phrase
+from bot.services.digests import DueRef, OrgDigest, RequestRef, Satisfaction, Speed, TeamDigest
 
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
@@ -67,7 +70,7 @@ def _ctx(text: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=truncate(text, SECTION_LIMIT))])
 
 
-def _link(ref: RequestRef) -> str:
+def _link(ref: RequestRef | DueRef) -> str:
     return link(ref.link, ref.title)
 
 
@@ -126,6 +129,14 @@ def _speed(d: TeamDigest, t: Translator) -> str:
 
 def _week(s: Satisfaction, t: Translator) -> str:
     return f"{s.week.week}, {period_label(s.week, t)}"
+
+
+def _sla(d: TeamDigest, t: Translator) -> str:
+    lines = [t._("*SLA*"), f"• {sla_totals(d.sla, t)}"]
+    if d.sla.by_urgency:
+        lines.append(t._("• By urgency (reminders / escalations / breaches): {counts}",
+                         counts=sla_by_urgency(d.sla, t)))
+    return fit(lines, t=t)
 
 
 def _satisfaction(s: Satisfaction, t: Translator) -> str:
@@ -195,6 +206,12 @@ def _attention(d: TeamDigest, t: Translator) -> str | None:
         lines += [t._("   {request} (waiting {age})", request=_link(r), age=t.fmt_duration(r.age)) for r in d.unclaimed]
         if d.unclaimed_count > len(d.unclaimed):
             lines.append(t._("   …and {n} more", n=d.unclaimed_count - len(d.unclaimed)))
+    if d.due_count:
+        lines.append(t._("• Open by due time, overdue first: *{n}*", n=d.due_count))
+        lines += [t._("   {request} — {due}", request=_link(r), due=due_phrase(r.due_at, d.period.end, t))
+                  for r in d.due]
+        if d.due_count > len(d.due):
+            lines.append(t._("   …and {n} more", n=d.due_count - len(d.due)))
     if d.reopened_count:
         lines.append(t._("• Reopened this week: *{n}*", n=d.reopened_count))
         lines += [f"   {_link(r)}" for r in d.reopened]
@@ -242,8 +259,8 @@ def team_digest(d: TeamDigest, *, t: Translator, chart: bool = True, title: str 
         return quiet_week(d, t=t, title=title, now_label=now_label)
     blocks: list[Block] = [HeaderBlock(text=plain(title or t._("{team} · weekly digest", team=d.name))),
                            _ctx(_period_line(d, t, now_label)), md_section(_volume(d, t)), md_section(_speed(d, t)),
-                           md_section(_satisfaction(d.satisfaction, t)), md_section(_customers(d, t)),
-                           md_section(_needs(d, t))]
+                           md_section(_sla(d, t)), md_section(_satisfaction(d.satisfaction, t)),
+                           md_section(_customers(d, t)), md_section(_needs(d, t))]
     for extra in (_attention(d, t), _comments(d.satisfaction, t), _actions(d, t)):
         if extra:
             blocks.append(md_section(extra))

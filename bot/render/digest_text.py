@@ -12,10 +12,13 @@ from typing import Any
 
 from bot.analytics import GatedValue
 from bot.i18n import Translator, translator
+from bot.render.blocks import urgency_word
+from bot.render.sla_text import due_phrase
 from bot.services.digest_periods import Period
-from bot.services.digests import OrgDigest, RequestRef, Speed, TeamDigest
+from bot.services.digests import DueRef, OrgDigest, RequestRef, SlaNotices, Speed, TeamDigest
 
 EN = translator("en")
+URGENCY_ORDER = ("high", "normal", "low")
 
 
 def pct(value: float | None, t: Translator = EN) -> str:
@@ -59,8 +62,27 @@ def week_labels(d: TeamDigest, t: Translator) -> list[str]:
     return [t.fmt_date(bound, d.period.tz) for bound in bounds[:len(d.weeks)]]
 
 
-def _ref(ref: RequestRef) -> str:
+def _ref(ref: RequestRef | DueRef) -> str:
     return f"{ref.title}" + (f" <{ref.link}>" if ref.link else "")
+
+
+def sla_totals(n: SlaNotices, t: Translator) -> str:
+    """"3 reminders sent, 1 escalations, 2 breaches" for the period."""
+    return t._("{reminders} reminders sent, {escalations} escalations, {breaches} breaches",
+               reminders=n.total("reminders"), escalations=n.total("escalations"), breaches=n.total("breaches"))
+
+
+def sla_by_urgency(n: SlaNotices, t: Translator) -> str:
+    """"high: 1 / 0 / 1 · normal: 2 / 1 / 1" (reminders / escalations / breaches), most urgent first."""
+    levels = sorted(n.by_urgency, key=lambda u: (URGENCY_ORDER.index(u) if u in URGENCY_ORDER else 9, u))
+    return " · ".join(t._("{urgency}: {reminders} / {escalations} / {breaches}", urgency=urgency_word(u, t),
+                          reminders=n.by_urgency[u].get("reminders", 0),
+                          escalations=n.by_urgency[u].get("escalations", 0),
+                          breaches=n.by_urgency[u].get("breaches", 0)) for u in levels)
+
+
+def due_line(ref: DueRef, end: Any, t: Translator) -> str:
+    return t._("{request} — {due}", request=_ref(ref), due=due_phrase(ref.due_at, end, t))
 
 
 def _speed(label: str, s: Speed, t: Translator) -> str:
@@ -97,7 +119,11 @@ def team_text(d: TeamDigest, t: Translator = EN) -> str:
                          age=t.fmt_duration(d.oldest_open.age)))
     lines += [t._("Speed (requests resolved in the period)"), _speed(t._("first response"), d.first_response, t),
               _speed(t._("resolution"), d.resolution, t),
-              t._("Satisfaction (the last whole week, {week}: {period})", week=s.week.week,
+              t._("SLA: {totals}", totals=sla_totals(d.sla, t))]
+    if d.sla.by_urgency:
+        lines.append(t._("  by urgency (reminders / escalations / breaches): {counts}",
+                         counts=sla_by_urgency(d.sla, t)))
+    lines += [t._("Satisfaction (the last whole week, {week}: {period})", week=s.week.week,
                   period=period_label(s.week, t)),
               t._("  survey answers {n} of the {sent} surveys that closed then ({share})", n=s.responses,
                   sent=s.sent, share=pct(s.response_rate, t))]
@@ -136,6 +162,9 @@ def team_text(d: TeamDigest, t: Translator = EN) -> str:
                 lines.append(t._("  [{status}] {action} — for “{need}”", **values))
             else:
                 lines.append(t._("  [{status}] {action}", **values))
+    if d.due_count:
+        lines.append(t._("Open by due time ({n}), overdue first:", n=d.due_count))
+        lines += [f"  {due_line(r, d.period.end, t)}" for r in d.due]
     weeks = [f"{label} {w.volume}" + ("" if w.csat is None else f" ({t.fmt_percent(w.csat)})")
              for label, w in zip(week_labels(d, t), d.weeks, strict=True)]
     lines.append(t._("Last 8 weeks: {weeks}", weeks=", ".join(weeks)))
@@ -230,6 +259,15 @@ def team_json(d: TeamDigest, t: Translator = EN) -> dict[str, Any]:
             "reopened": {"count": d.reopened_count, "requests": _refs(d.reopened)}},
         "weeks": [{"label": label, "requests": w.volume, "csat_percent": w.csat}
                   for label, w in zip(week_labels(d, t), d.weeks, strict=True)],
+        "sla": {
+            "reminders": d.sla.total("reminders"), "escalations": d.sla.total("escalations"),
+            "breaches": d.sla.total("breaches"),
+            "by_urgency": {u: {k: c.get(k, 0) for k in ("reminders", "escalations", "breaches")}
+                           for u, c in sorted(d.sla.by_urgency.items())},
+            "open_by_due": {"count": d.due_count, "requests": [
+                {"id": r.id, "title": r.title, "link": r.link, "due_at": r.due_at.isoformat(),
+                 "overdue_seconds": max(0.0, (d.period.end - r.due_at).total_seconds())} for r in d.due]},
+        },
     }
 
 

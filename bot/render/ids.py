@@ -11,6 +11,11 @@ class Action(StrEnum):
     FULL_TEXT = "req_full_text"
     RETRY_POST = "req_retry_post"
     HOME_REFRESH = "home_refresh"
+    ASSIGN = "req_assign"
+    ASK_REQUESTER = "req_ask_requester"
+    REPLY = "req_reply"
+    AVAILABLE = "home_available"
+    AWAY = "home_away"
     SURVEY_SCORE = "survey_score"  # action ids survey_score_1 .. survey_score_5
     SURVEY_MORE = "survey_more"
     NEEDS_SCORE = "needs_score"  # action ids needs_score_1 .. needs_score_5
@@ -29,6 +34,10 @@ class Callback(StrEnum):
     NEEDS_MODAL = "needs_survey"
     NEEDS_ACTION_MODAL = "needs_action"
     NEEDS_DONE_MODAL = "needs_action_done"
+    ASSIGN_MODAL = "req_assign"
+    ASK_MODAL = "req_ask_requester"
+    REPLY_MODAL = "req_reply"
+    NOTICE_MODAL = "req_notice"
 
 
 class Block(StrEnum):
@@ -52,6 +61,9 @@ class Block(StrEnum):
     ACTION_DETAIL = "action_detail"
     ACTION_OWNER = "action_owner"
     ACTION_DUE = "action_due"
+    ASSIGNEE = "assignee"
+    QUESTION = "question"
+    ANSWER = "answer"
 
 
 INPUT = "value"  # the action id of every modal input element

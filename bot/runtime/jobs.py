@@ -11,7 +11,18 @@ from sqlalchemy.engine import Engine
 from bot.config import Settings
 from bot.runtime.deps import Deps, utc_now
 from bot.runtime.outbox import JobKind, Outbox, Periodic
-from bot.services import delivery, digest_jobs, messages, needs, needs_actions, needs_invites, surveys
+from bot.services import (
+    assignment,
+    delivery,
+    digest_jobs,
+    messages,
+    needs,
+    needs_actions,
+    needs_invites,
+    questions,
+    sla,
+    surveys,
+)
 from bot.services.directory import Directory
 from bot.slack.client import build_client
 
@@ -34,12 +45,19 @@ JOBS: dict[str, JobKind[Deps]] = {
     needs_actions.CARD: JobKind(needs_actions.post_card),
     needs_actions.ANNOUNCE: JobKind(needs_actions.announce),
     needs_actions.DONE_DM: JobKind(needs_actions.done_dm),
+    sla.KINDS[sla.REMIND]: JobKind(sla.run_timer),
+    sla.KINDS[sla.ESCALATE]: JobKind(sla.run_timer),
+    assignment.ASSIGNED_DM: JobKind(assignment.notify_assignee),
+    questions.QUESTION_POST: JobKind(questions.post_question),
+    questions.ANSWER_RELAY: JobKind(questions.relay_answer),
 }
 
 PERIODIC: list[Periodic[Deps]] = [
     Periodic("digests", 30, digest_jobs.schedule_digests),
     Periodic("survey_expiry", 30, surveys.expire),
     Periodic("needs_rounds", 30, needs.schedule),
+    Periodic("sla_policies", 3600, sla.check_policies),  # a changed SLA config re-plans open requests
+    Periodic("sla_plan", 0, sla.plan_pending),  # every tick, time-boxed
 ]
 
 

@@ -26,6 +26,7 @@ from bot.services.digest_periods import Period
 from bot.services.satisfaction import Satisfaction, WeekFeedback
 from storage import digest_queries as q
 from storage import needs as needs_queries
+from storage import sla as sla_queries
 from storage.needs import ActionItem
 from storage.session import read_scope
 
@@ -42,6 +43,29 @@ class RequestRef:
     title: str
     link: str | None
     age: float
+
+
+NOTICES = {"sla_reminder": "reminders", "sla_escalated": "escalations", "sla_breached": "breaches"}
+
+
+@dataclass(frozen=True)
+class SlaNotices:
+    """SLA reminders sent, escalations and breaches in the period, per urgency of the request."""
+
+    by_urgency: dict[str, dict[str, int]] = field(default_factory=dict)  # urgency -> {reminders, ...}
+
+    def total(self, what: str) -> int:
+        return sum(counts.get(what, 0) for counts in self.by_urgency.values())
+
+
+@dataclass(frozen=True)
+class DueRef:
+    """An open request and its earliest SLA deadline (shown as "overdue 2 h" / "due in 25 min")."""
+
+    id: int
+    title: str
+    link: str | None
+    due_at: datetime
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,9 @@ class TeamDigest:
     late: bool = False
     actions: list[ActionItem] = field(default_factory=list)  # improvement actions, shown until done
     feedback: WeekFeedback | None = field(default=None, repr=False)  # all teams' week it was computed with
+    sla: SlaNotices = field(default_factory=SlaNotices)
+    due: list[DueRef] = field(default_factory=list)  # open requests by deadline, overdue first
+    due_count: int = 0
 
     @property
     def quiet(self) -> bool:
@@ -136,6 +163,8 @@ class _Raw:
     oldest: dict[str, dict[str, Any]]
     unclaimed: dict[str, list[dict[str, Any]]]
     reopened: dict[str, list[dict[str, Any]]]
+    notices: dict[str, dict[tuple[str, str], int]]
+    due: dict[str, list[dict[str, Any]]]
 
 
 def _fetch(session: Session, settings: Settings, teams: Sequence[Team], period: Period, topics: bool,
@@ -154,9 +183,11 @@ def _fetch(session: Session, settings: Settings, teams: Sequence[Team], period: 
         transfers=q.transfers(session, [t.slug for t in settings.teams], s, e),
         durations=q.durations(session, slugs, prev, s, e),
         open=q.open_at(session, slugs, e), oldest=q.oldest_open(session, slugs, e),
-        unclaimed=q.unclaimed_past_sla(session, {t.slug: e - t.first_response_sla for t in teams},
+        unclaimed=q.unclaimed_past_sla(session, {t.slug: e - t.first_response_sla.nominal() for t in teams},
                                        ATTENTION_LIMIT),
-        reopened=q.reopened(session, slugs, s, e, ATTENTION_LIMIT))
+        reopened=q.reopened(session, slugs, s, e, ATTENTION_LIMIT),
+        notices=sla_queries.notice_counts(session, slugs, s, e),
+        due=sla_queries.due_soonest(session, slugs, ATTENTION_LIMIT))
 
 
 def _weeks(raw: _Raw, team: str, period: Period) -> list[WeekPoint]:
@@ -186,8 +217,8 @@ def _build(raw: _Raw, team: Team, period: Period, workspace_url: str | None) -> 
         transferred_in=sum(1 for _, to in raw.transfers if to == slug),
         transferred_out=sum(1 for frm, _ in raw.transfers if frm == slug),
         open_end=raw.open.get(slug, 0), oldest_open=_ref(oldest, end, workspace_url) if oldest else None,
-        first_response=_speed(first, first_prev, team.first_response_sla.total_seconds()),
-        resolution=_speed(resolution, resolution_prev, team.resolution_sla.total_seconds()),
+        first_response=_speed(first, first_prev, team.first_response_sla.nominal().total_seconds()),
+        resolution=_speed(resolution, resolution_prev, team.resolution_sla.nominal().total_seconds()),
         satisfaction=raw.feedback.teams[slug],
         internal_customers=ranked_change(depts[True], depts[False]),
         top_categories=cats,
@@ -196,7 +227,21 @@ def _build(raw: _Raw, team: Team, period: Period, workspace_url: str | None) -> 
         unclaimed_count=int(unclaimed[0]["total"]) if unclaimed else 0,
         reopened=[_ref(r, end, workspace_url, since="reopened_at") for r in reopened],
         reopened_count=int(reopened[0]["total"]) if reopened else 0,
-        weeks=_weeks(raw, slug, period), feedback=raw.feedback)
+        weeks=_weeks(raw, slug, period), feedback=raw.feedback, sla=_notices(raw.notices.get(slug, {})),
+        due=[_due_ref(r, workspace_url) for r in raw.due.get(slug, [])],
+        due_count=int(raw.due[slug][0]["total"]) if raw.due.get(slug) else 0)
+
+
+def _notices(counts: dict[tuple[str, str], int]) -> SlaNotices:
+    by_urgency: dict[str, dict[str, int]] = {}
+    for (kind, urgency), n in counts.items():
+        by_urgency.setdefault(urgency, {})[NOTICES[kind]] = n
+    return SlaNotices(by_urgency=by_urgency)
+
+
+def _due_ref(row: dict[str, Any], workspace_url: str | None) -> DueRef:
+    ref = _ref({**row, "created_at": row["sla_due_at"]}, row["sla_due_at"], workspace_url)
+    return DueRef(id=ref.id, title=ref.title, link=ref.link, due_at=row["sla_due_at"])
 
 
 def _compute(session: Session, settings: Settings, teams: Sequence[Team], period: Period, *,

@@ -46,6 +46,7 @@ class Directory:
         self._field_ids: dict[str, set[str]] | None = None
         self._locales: dict[str, tuple[float, str]] = {}
         self._fetching: dict[str, threading.Lock] = {}  # one users.info at a time per person
+        self._names: dict[str, tuple[float, str | None]] = {}
 
     # -- responders -------------------------------------------------------------------------
     def members(self, channel: str) -> frozenset[str]:
@@ -79,6 +80,30 @@ class Directory:
 
     def responder_teams(self, user_id: str) -> list[Team]:
         return [t for t in self.settings.teams if self.is_responder(t, user_id)]
+
+    def name_of(self, user_id: str) -> str | None:
+        """A person's display name (users.info, cached for a day); None for bots and deactivated users."""
+        with self._lock:
+            cached = self._names.get(user_id)
+        if cached and self.clock() - cached[0] < PERSON_TTL.total_seconds():
+            return cached[1]
+        try:
+            user = self.client.users_info(user=user_id).get("user") or {}
+        except SlackApiError as exc:
+            log.info("no user info for %s: %s", user_id, slack_error(exc))
+            return user_id if not cached else cached[1]
+        profile = user.get("profile") or {}
+        name = None if user.get("is_bot") or user.get("deleted") or user_id == "USLACKBOT" else str(
+            profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
+            or user_id)
+        with self._lock:
+            self._names[user_id] = (self.clock(), name)
+        return name
+
+    def people_of(self, team: Team) -> list[tuple[str, str]]:
+        """The team's responders who are people (not bots), as (user id, name), by name."""
+        named = ((user, self.name_of(user)) for user in self.members(team.channel))
+        return sorted(((user, name) for user, name in named if name), key=lambda p: (p[1].lower(), p[0]))
 
     # -- people -----------------------------------------------------------------------------
     def _person(self, user_id: str) -> Person | None:

@@ -15,6 +15,7 @@ from bot.config import Team
 from bot.render import blocks
 from bot.runtime.deps import Deps
 from bot.runtime.outbox import PermanentFailure, RetryLater
+from bot.services import assignment, sla
 from bot.services.delivery import Posted, post_once, update
 from bot.slack.client import is_permanent, slack_error
 from storage import jobs as job_queries
@@ -60,7 +61,8 @@ def _fingerprint(msg: blocks.Rendered) -> str:
 def triage_view(deps: Deps, req: Request, team: Team) -> blocks.Rendered:
     """The triage message as the stored request renders it (in the team's language)."""
     return blocks.triage_message(req, team, t=deps.directory.team_translator(team),
-                                 origin_team=deps.settings.team(req.origin_team))
+                                 origin_team=deps.settings.team(req.origin_team),
+                                 sla=sla.view(deps.settings, req, deps.now()))
 
 
 def dm_view(deps: Deps, req: Request, team: Team) -> blocks.Rendered:
@@ -107,8 +109,9 @@ def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     now, retry, since = deps.now(), job.attempts > 1, job.created_at
     if not req.department:
         req.department = deps.directory.department_of(req.requester_id, now=now)
-    new_post, shown = None, {}
+    new_post, shown, assigned = None, {}, []
     if req.triage_channel != team.channel or not req.triage_ts:
+        assigned = assignment.auto_assign(deps, req, team)  # round robin, when the team assigns in turn
         msg = triage_view(deps, req, team)
         new_post = post_once(deps, channel=team.channel, text=msg.text, blocks=msg.as_dicts(),
                              event_type="askdesk_request", ref=f"{req.id}:{req.transfer_count}", reconcile=retry,
@@ -142,6 +145,8 @@ def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     except Exception as exc:  # noqa: BLE001 - this job is finished: a render job takes it from here
         log.info("#%s: update after posting failed (%s); a render job will retry", req.id, slack_error(exc))
         _render_later(deps, req.id)  # type: ignore[arg-type]
+    if assigned:
+        deps.outbox.kick(assigned)  # the assignee's DM links the new post
 
 
 def post_request_failed(deps: Deps, payload: dict[str, Any], reason: str) -> None:

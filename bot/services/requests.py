@@ -11,6 +11,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -19,11 +20,13 @@ from bot.config import URGENCIES, Settings, Team
 from bot.i18n import N_, Message
 from bot.render.blocks import mention
 from bot.render.links import is_channel_id, safe_url
+from bot.render.sla_text import SlaView
 from bot.runtime.deps import Deps
 from bot.runtime.outbox import KICK_GRACE
-from bot.services import feedback
+from bot.services import feedback, sla
 from storage import jobs as job_queries
 from storage import requests as queries
+from storage import sla as sla_queries
 from storage.group_commit import group_commit
 from storage.jobs import ClaimedJob
 from storage.models import Request
@@ -87,7 +90,7 @@ class Outcome:
         return self
 
 
-def _locked(change: Callable[..., Outcome]) -> Callable[..., Outcome]:
+def locked(change: Callable[..., Outcome]) -> Callable[..., Outcome]:
     """`change(deps, session, req, **kw)` called as `change(deps, request_id=…, **kw)`, in one transaction on
     the row loaded FOR UPDATE (SQLite: under the write lock); a request not in the database is "gone"."""
 
@@ -108,7 +111,8 @@ def _post_key(request_id: int, attempt: int | str) -> str:
     return f"post:{request_id}:{attempt}"
 
 
-def _render_job(session: Session, req: Request) -> int | None:
+def render_job(session: Session, req: Request) -> int | None:
+    """Bring the request's triage message and DM up to date (shortly; a listener kicks it at once)."""
     return job_queries.enqueue(session, kind="render", key=f"render:{req.id}:{uuid.uuid4().hex[:12]}",
                                payload={"request_id": req.id}, due_at=req.updated_at + KICK_GRACE)
 
@@ -118,6 +122,11 @@ def _know_responders(deps: Deps) -> None:
     Slack call (which may take seconds) runs while the request's row, or SQLite's write lock, is held."""
     for team in deps.settings.teams:
         deps.directory.members(team.channel)
+
+
+def may_handle(deps: Deps, team: Team, user: str) -> bool:
+    """Responders (members of the triage channel) and the team's leads may claim, assign and ask."""
+    return user in team.leads or deps.directory.is_responder(team, user)
 
 
 def _team(deps: Deps, slug: str) -> Team:
@@ -167,29 +176,31 @@ def _first_post_key(request_id: int) -> str:
     return _post_key(request_id, 0)
 
 
-@_locked
+@locked
 def claim(deps: Deps, session: Session, req: Request, *, actor: str) -> Outcome:
     now = deps.now()
     team = _team(deps, req.team)
-    if not deps.directory.is_responder(team, actor):
+    if not may_handle(deps, team, actor):
         return Outcome(False, N_("Only members of {team}'s triage channel can claim its requests.", team=team.name))
     if req.status == "resolved":
         return Outcome(False, N_("#{id} is already resolved.", id=req.id), req.id)
-    if req.assignee_id == actor:
+    if req.assignee_id == actor and req.sla_responded_at is not None:
         return Outcome(True, N_("You already have #{id}.", id=req.id), req.id)
     previous = req.assignee_id
     req.assignee_id, req.status, req.updated_at = actor, "claimed", now
+    # claiming a request assigned to you is how you take it on (the first response)
     queries.add_event(session, req, "claimed", actor=actor, at=now,
-                      detail={"previous": previous} if previous else None)
+                      detail={"previous": previous} if previous and previous != actor else None)
     if req.first_response_at is None:
         req.first_response_at = now
         queries.add_event(session, req, "first_response", actor=actor, at=now, detail={"via": "claim"})
+    sla.responded(req, now)
     session.add(req)
-    job = _render_job(session, req)
+    job = render_job(session, req)
     return Outcome(True, None, req.id, [job])
 
 
-@_locked
+@locked
 def resolve(deps: Deps, session: Session, req: Request, *, actor: str) -> Outcome:
     now = deps.now()
     team = _team(deps, req.team)
@@ -205,14 +216,16 @@ def resolve(deps: Deps, session: Session, req: Request, *, actor: str) -> Outcom
     if req.first_response_at is None and actor != req.requester_id:
         req.first_response_at = now
         queries.add_event(session, req, "first_response", actor=actor, at=now, detail={"via": "resolve"})
+    req.waiting_since = None
+    sla.replan(req)  # its timers are cancelled
     queries.add_event(session, req, "resolved", actor=actor, at=now)
     session.add(req)
     session.flush()
-    jobs = [_render_job(session, req), *feedback.on_resolved(deps, session, req)]
+    jobs = [render_job(session, req), *feedback.on_resolved(deps, session, req)]
     return Outcome(True, None, req.id, jobs)
 
 
-@_locked
+@locked
 def reopen(deps: Deps, session: Session, req: Request, *, actor: str) -> Outcome:
     now = deps.now()
     if actor != req.requester_id and not deps.settings.is_admin(actor):
@@ -223,15 +236,17 @@ def reopen(deps: Deps, session: Session, req: Request, *, actor: str) -> Outcome
     req.status = "claimed" if req.assignee_id else "open"
     req.resolved_at, req.updated_at = None, now
     req.reopen_count += 1
+    # the SLAs start again; someone who has it already answered once
+    sla.new_cycle(req, now, responded=req.assignee_id is not None)
     queries.add_event(session, req, "reopened", actor=actor, at=now)
     session.add(req)
     session.flush()
     feedback.on_reopened(deps, session, req)
-    jobs = [_render_job(session, req)]
+    jobs = [render_job(session, req)]
     return Outcome(True, None, req.id, jobs)
 
 
-@_locked
+@locked
 def transfer(deps: Deps, session: Session, req: Request, *, actor: str, to_team: str,
              note: str | None = None) -> Outcome:
     now = deps.now()
@@ -250,6 +265,7 @@ def transfer(deps: Deps, session: Session, req: Request, *, actor: str, to_team:
     req.team, req.status, req.assignee_id, req.updated_at = target.slug, "open", None, now
     req.transfer_count += 1
     req.post_state = "pending"
+    sla.new_cycle(req, now, responded=False)  # the new team's SLAs start now
     queries.add_event(session, req, "transferred", actor=actor, at=now,
                       detail={"from": team.slug, "to": target.slug, "note": (note or "")[:1000]})
     session.add(req)
@@ -274,17 +290,22 @@ def thread_reply(deps: Deps, *, channel: str, thread_ts: str, user: str, event_i
         if event_id and not queries.first_seen(session, event_id, now=now):
             return Outcome(False)
         req = queries.by_message(session, channel, thread_ts)
-        if req is None or req.first_response_at is not None or user == req.requester_id:
+        if req is None or user == req.requester_id or req.triage_ts != thread_ts:
             return Outcome(False, request_id=req.id if req else None)
+        if req.first_response_at is not None and req.sla_responded_at is not None:
+            return Outcome(False, request_id=req.id)
         if not deps.directory.is_responder(_team(deps, req.team), user):
             return Outcome(False, request_id=req.id)
-        req.first_response_at, req.updated_at = now, now
-        queries.add_event(session, req, "first_response", actor=user, at=now, detail={"via": "thread_reply"})
+        req.updated_at = now
+        if req.first_response_at is None:
+            req.first_response_at = now
+            queries.add_event(session, req, "first_response", actor=user, at=now, detail={"via": "thread_reply"})
+        sla.responded(req, now)
         session.add(req)
     return Outcome(True, request_id=req.id)
 
 
-@_locked
+@locked
 def retry_post(deps: Deps, session: Session, req: Request, *, actor: str) -> Outcome:
     if actor != req.requester_id and not deps.settings.is_admin(actor):
         return Outcome(False, N_("Only the person who asked or an admin can retry posting this request."))
@@ -305,11 +326,24 @@ def get_request(deps: Deps, request_id: int) -> Request | None:
         return queries.get(session, request_id)
 
 
-def home_data(deps: Deps, user_id: str) -> tuple[list[Request], list[tuple[Team, list[Request], int]]]:
-    from datetime import timedelta
+@dataclass
+class Home:
+    """What App Home shows one person."""
 
+    mine: list[Request]
+    queues: list[tuple[Team, list[Request], int]]  # open requests, earliest deadline first, and how many
+    sla: dict[int, SlaView]
+    availability: list[tuple[Team, bool]]  # teams assigning in turn where the person is a responder
+
+
+def home_data(deps: Deps, user_id: str) -> Home:
     teams = deps.directory.responder_teams(user_id)
+    now = deps.now()
     with session_scope(deps.engine) as session:
-        mine = queries.mine(session, user_id, resolved_since=deps.now() - timedelta(days=14))
+        mine = queries.mine(session, user_id, resolved_since=now - timedelta(days=14))
         queues = [(team, *queries.open_queue(session, team.slug)) for team in teams]
-    return mine, queues  # type: ignore[return-value]
+        available = sla_queries.availability(session, user_id=user_id)
+    views = {req.id: v for _, reqs, _ in queues for req in reqs  # type: ignore[misc]
+             if (v := sla.view(deps.settings, req, now)) is not None}
+    rotation = [(team, available.get(team.slug, False)) for team in teams if team.auto_assign == "round_robin"]
+    return Home(mine=mine, queues=queues, sla=views, availability=rotation)  # type: ignore[arg-type]

@@ -90,7 +90,7 @@ def sla_attainment(times: list[tuple[datetime, datetime | None, datetime | None]
     met = measured = 0
     for created, first, resolved in times:
         for done, target in ((first, team.first_response_sla), (resolved, team.resolution_sla)):
-            due = created + target
+            due = created + target.nominal()  # calendar time, like the digests' shares within SLA
             if done is not None:
                 measured += 1
                 met += done <= due

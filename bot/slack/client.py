@@ -107,12 +107,17 @@ def retry_after(exc: BaseException) -> float | None:
 class ChannelPacer:
     """Keeps bulk posts to about one message per second per channel (Slack's chat.postMessage limit),
     and remembers the channels Slack rate-limited (429) until their Retry-After has passed, so other
-    jobs for the same channel wait instead of calling and being refused too."""
+    jobs for the same channel wait instead of calling and being refused too.
+
+    `wait` is the gate every paced post goes through: it spaces the actual sends in a channel at least
+    `interval` apart. `reserve` hands out future slots without waiting, so a bulk sender can put work
+    off until its slot instead of holding a thread (it still passes `wait` when it sends)."""
 
     def __init__(self, interval: float = 1.0, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.interval, self.clock, self.sleep = interval, clock, sleep
-        self._next: dict[str, float] = {}
+        self._next: dict[str, float] = {}  # the next slot not yet handed out
+        self._last: dict[str, float] = {}  # when the latest send through `wait` went (or goes) out
         self._held: dict[str, datetime] = {}
         self._lock = threading.Lock()
 
@@ -130,15 +135,29 @@ class ChannelPacer:
             until = self._held.get(channel)
         return max(0.0, (until - now).total_seconds()) if until is not None else 0.0
 
+    def _forget_idle(self, now: float) -> None:
+        if len(self._next) + len(self._last) > 50_000:  # forget channels idle for a while
+            self._next = {c: t for c, t in self._next.items() if t > now}
+            self._last = {c: t for c, t in self._last.items() if t > now - self.interval}
+
+    def reserve(self, channel: str) -> float:
+        """Reserve `channel`'s next free slot; returns the seconds until it (0: now). Does not wait."""
+        with self._lock:
+            now = self.clock()
+            slot = max(now, self._next.get(channel, 0.0), self._last.get(channel, -1e9) + self.interval)
+            self._next[channel] = slot + self.interval
+            self._forget_idle(now)
+        return slot - now
+
     def wait(self, channel: str) -> float:
         """Block until `channel` may receive the next message; returns the time waited."""
         with self._lock:
             now = self.clock()
-            slot = max(now, self._next.get(channel, 0.0))
-            self._next[channel] = slot + self.interval
-            if len(self._next) > 50_000:  # forget channels idle for a while
-                self._next = {c: t for c, t in self._next.items() if t > now}
-        delay = slot - now
+            at = max(now, self._last.get(channel, -1e9) + self.interval)
+            self._last[channel] = at
+            self._next[channel] = max(self._next.get(channel, 0.0), at + self.interval)
+            self._forget_idle(now)
+        delay = at - now
         if delay > 0:
             self.sleep(delay)
         return delay

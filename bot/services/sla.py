@@ -1,0 +1,327 @@
+"""SLA reminders and escalations: planned from stored state into the job outbox, sent exactly once.
+
+Planning. Any change that moves a request's SLAs (creation, claim, first response, resolve, reopen,
+transfer, a question to the requester and its answer) sets `requests.sla_plan` to NULL in the same
+transaction. The leader's clock runs `plan_pending` every tick: it reads those requests (an index that
+holds only them), computes their timers with `sla_plan.timers` and the team's policy, and upserts the
+timer jobs (`sla_remind` / `sla_escalate`, one unique key per request, cycle, SLA and stage). Each
+batch is one transaction and the work per tick is time-boxed. A changed config (SLAs, clock, hours,
+holidays, reminder share) changes the policy's fingerprint: at start the leader marks the open
+requests planned with another fingerprint for re-planning. No APScheduler job per request.
+
+Sending. A timer job re-reads the request when it runs and sends only if its SLA is still unmet in the
+same cycle and actually due now by the current policy; otherwise it is cancelled or moved. On a
+business clock a timer due outside working hours waits for the next working minute. Posts are paced
+per channel (a far slot moves the job to it instead of holding a worker) and carry message metadata,
+so a retry after a crash finds the earlier post; the event that counts the notice and the job's end
+commit together, fenced on the lease.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_sdk.errors import SlackApiError
+from sqlmodel import Session
+
+from bot.config import Settings, Team
+from bot.render import sla_blocks
+from bot.render.blocks import message_link
+from bot.render.sla_text import SlaView
+from bot.runtime.deps import Deps
+from bot.services import sla_plan
+from bot.services.delivery import post_once
+from bot.services.sla_clock import CALENDAR_CLOCK, WorkCalendar
+from bot.services.sla_plan import ESCALATE, REMIND, Deadline, SlaPolicy, Targets
+from bot.slack.client import is_permanent, slack_error
+from storage import jobs as job_queries
+from storage import requests as request_queries
+from storage import sla as queries
+from storage.jobs import ClaimedJob
+from storage.models import Request
+from storage.session import session_scope
+
+log = logging.getLogger(__name__)
+KINDS = {REMIND: "sla_remind", ESCALATE: "sla_escalate"}
+NOTICE = {REMIND: "sla_reminder", ESCALATE: "sla_breached"}  # the history event that counts a timer as sent
+EVENT_TYPE = "askdesk_sla"
+NO_POLICY = "-"  # sla_plan of a request with nothing to plan (resolved, or its team is gone)
+PLAN_BATCH = 32  # requests per planning transaction (~5-30 ms)
+PLAN_BUDGET = 0.03  # seconds of planning per tick; the rest waits for the next tick
+NOT_POSTED_RETRY = timedelta(minutes=1)
+PACE_INLINE = 1.0  # a channel slot within this many seconds is waited for; a later one moves the job
+
+
+# -- policies -------------------------------------------------------------------------------------
+_POLICIES: dict[int, tuple[Team, str, SlaPolicy]] = {}
+
+
+def policy_for(settings: Settings, team: Team) -> SlaPolicy:
+    """The team's SLA policy (cached per team object: config is read once)."""
+    cached = _POLICIES.get(id(team))
+    tz = team.timezone or settings.workspace.timezone
+    if cached is not None and cached[0] is team and cached[1] == tz:
+        return cached[2]
+    calendar = CALENDAR_CLOCK
+    if team.sla_clock == "business":
+        calendar = WorkCalendar(tz=ZoneInfo(tz), hours=team.hours, days=frozenset(team.days),
+                                holidays=frozenset(team.holidays), business=True)
+    default = Targets(team.first_response_sla, team.resolution_sla)
+    by_urgency = {level: Targets(u.first_response_sla or default.first_response,
+                                 u.resolution_sla or default.resolution) for level, u in team.urgency.levels().items()}
+    policy = SlaPolicy(calendar=calendar, default=default, by_urgency=by_urgency, remind_at=team.remind_at)
+    _POLICIES[id(team)] = (team, tz, policy)
+    return policy
+
+
+def view(settings: Settings, req: Request, now: datetime) -> SlaView | None:
+    """What messages show of the request's SLAs right now (None when its team is gone)."""
+    team = settings.team(req.team)
+    if team is None or req.status == "resolved":
+        return None
+    if req.waiting_since is not None:
+        return SlaView(now=now, waiting_since=req.waiting_since)
+    dues = tuple((d.sla, d.due_at) for d in sla_plan.deadlines(req, policy_for(settings, team)))
+    return SlaView(now=now, deadlines=dues)
+
+
+def replan(req: Request) -> None:
+    """Ask the planner to (re)plan this request's timers (call inside the changing transaction)."""
+    req.sla_plan = None
+
+
+def new_cycle(req: Request, now: datetime, *, responded: bool) -> None:
+    """A transfer or reopen: the SLAs start again now (the pause and any response belong to the old cycle)."""
+    req.sla_cycle += 1
+    req.sla_start_at, req.sla_paused_seconds, req.waiting_since = now, 0, None
+    req.sla_responded_at = now if responded else None
+    replan(req)
+
+
+def responded(req: Request, now: datetime) -> bool:
+    """Record a first response in the current cycle; True if this was it."""
+    if req.sla_responded_at is not None:
+        return False
+    req.sla_responded_at = now
+    replan(req)
+    return True
+
+
+# -- planning (the leader's clock) ---------------------------------------------------------------------
+@dataclass
+class PlanResult:
+    requests: int = 0
+    created: int = 0
+    moved: int = 0
+    cancelled: int = 0
+
+
+def plan_pending(deps: Deps, *, budget: float = PLAN_BUDGET, batch: int = PLAN_BATCH) -> PlanResult:
+    """Plan the timers of requests marked for it, batch by batch, while another batch (as long as the
+    last one took) still fits in `budget` seconds; the next tick goes on."""
+    total = PlanResult()
+    started = time.monotonic()
+    while True:
+        begun = time.monotonic()
+        with session_scope(deps.engine) as session:
+            rows = queries.unplanned(session, limit=batch)
+            if rows:
+                _plan_rows(deps.settings, session, rows, deps.now(), total)
+        total.requests += len(rows)
+        now = time.monotonic()
+        if len(rows) < batch or (now - started) + (now - begun) > budget:
+            return total
+
+
+def _plan_rows(settings: Settings, session: Session, rows: Sequence[Any], now: datetime, total: PlanResult) -> None:
+    wanted: dict[str, sla_plan.Timer] = {}
+    keys: list[str] = []
+    planned: list[tuple[int, str, datetime | None]] = []
+    for row in rows:
+        team = settings.team(row.team)
+        # this cycle's four timers, and the previous cycle's (a transfer or reopen leaves them behind)
+        for cycle in {row.sla_cycle, max(0, row.sla_cycle - 1)}:
+            keys += [sla_plan.timer_key(row.id, cycle, sla, stage) for sla in sla_plan.SLAS
+                     for stage in sla_plan.STAGES]
+        if team is None:
+            planned.append((row.id, NO_POLICY, None))
+            continue
+        policy = policy_for(settings, team)
+        timers = sla_plan.timers(row, policy)
+        wanted.update((t.key, t) for t in timers)
+        is_open = sla_plan.is_open(row)
+        planned.append((row.id, policy.fingerprint if is_open else NO_POLICY,
+                        min((t.due_at for t in timers if t.stage == ESCALATE), default=None)))
+    existing = queries.timer_jobs(session, keys)
+    new, moved, cancelled = [], [], []
+    for key, timer in wanted.items():
+        job = existing.get(key)
+        if job is None:
+            new.append((KINDS[timer.stage], key, {"request_id": timer.request_id, "cycle": timer.cycle,
+                                                  "sla": timer.sla}, timer.due_at))
+        elif job.status == "cancelled" or (job.status == "pending" and job.due_at != timer.due_at):
+            moved.append((job.id, timer.due_at))
+    cancelled = [job.id for key, job in existing.items() if key not in wanted and job.status == "pending"]
+    queries.save_plan(session, now=now, new=new, moved=moved, cancelled=cancelled, planned=planned)
+    total.created += len(new)
+    total.moved += len(moved)
+    total.cancelled += len(cancelled)
+
+
+def check_policies(deps: Deps) -> int:
+    """Compare each team's SLA policy with the one its open requests were planned with (a row per
+    team); for a team whose policy changed (or that is gone), mark its open requests for re-planning.
+    Run by the leader at start (and hourly: cheap when nothing changed)."""
+    settings = deps.settings
+    current: dict[str, str | None] = {team.slug: policy_for(settings, team).fingerprint for team in settings.teams}
+    stale = 0
+    with session_scope(deps.engine) as session:
+        stored = queries.stored_policies(session)
+        for team in {*current, *stored}:
+            plan = current.get(team)
+            if stored.get(team) != plan:
+                stale += queries.replan_team(session, team=team, plan=plan, now=deps.now())
+    if stale:
+        log.info("the SLA config changed: re-planning the timers of %s open requests", stale)
+    return stale
+
+
+# -- sending (the timer jobs) ---------------------------------------------------------------------------
+class _Moved(Exception):  # noqa: N818 - a signal: the job waits until `due_at`
+    def __init__(self, due_at: datetime, paced: bool = False) -> None:
+        super().__init__(str(due_at))
+        self.due_at, self.paced = due_at, paced
+
+
+def run_timer(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
+    """A reminder (`sla_remind`) or an escalation (`sla_escalate`) that fell due."""
+    stage = REMIND if job.kind == KINDS[REMIND] else ESCALATE
+    now = deps.now()
+    with session_scope(deps.engine) as session:
+        req = request_queries.get(session, int(payload["request_id"]))
+        sent = req is not None and queries.notice_recorded(
+            session, request_id=req.id, kind=NOTICE[stage],  # type: ignore[arg-type]
+            detail=notice_detail(str(payload["sla"]), int(payload["cycle"])))
+    if sent:  # counted already (its job row was purged and planned again): never twice
+        _finish(deps, job, status="done")
+        return
+    try:
+        verdict = _verdict(deps, req, payload, stage, now)
+        if verdict is None:
+            _finish(deps, job, status="cancelled")
+            return
+        team, deadline = verdict
+        assert req is not None
+        if not payload.get("paced"):
+            _pace(deps, _targets(req, team, stage), now)
+        escalated = _send(deps, req, team, deadline, stage, now, reconcile=job.attempts > 1, since=job.created_at)
+    except _Moved as moved:
+        with session_scope(deps.engine) as session:
+            queries.reschedule(session, job_id=job.id, owner=deps.instance_id, due_at=moved.due_at,
+                               payload={**payload, "paced": True} if moved.paced else
+                               {k: v for k, v in payload.items() if k != "paced"})
+        job.status = "done"  # nothing more for the outbox to record
+        return
+    _finish(deps, job, status="done", record=(req, stage, deadline, escalated))  # type: ignore[arg-type]
+
+
+def _verdict(deps: Deps, req: Request | None, payload: dict[str, Any], stage: str,
+             now: datetime) -> tuple[Team, Deadline] | None:
+    """(team, deadline) when this timer should go out now; None when it is no longer wanted.
+    Raises _Moved when it is wanted later (the plan moved, working hours, not posted yet)."""
+    if req is None:
+        return None
+    team = deps.settings.team(req.team)
+    if team is None or req.sla_cycle != int(payload["cycle"]):
+        return None
+    policy = policy_for(deps.settings, team)
+    deadline = next((d for d in sla_plan.deadlines(req, policy) if d.sla == payload["sla"]), None)
+    if deadline is None:
+        return None  # met, resolved, or paused (the plan revives it when the clock runs again)
+    due = deadline.due_at if stage == ESCALATE else deadline.remind_at
+    if due is None:
+        return None  # reminders were switched off
+    if stage == REMIND and deadline.due_at <= now:
+        return None  # already breached: the escalation says it
+    if due > now:
+        raise _Moved(due)
+    if not req.triage_ts or not req.triage_channel:
+        raise _Moved(now + NOT_POSTED_RETRY)
+    if not policy.calendar.is_working(now):
+        raise _Moved(policy.calendar.next_working(now))
+    return team, deadline
+
+
+def notice_detail(sla_name: str, cycle: int) -> str:
+    """The stored detail of a timer's history event (as `storage.requests.add_event` writes it)."""
+    return json.dumps({"sla": sla_name, "cycle": cycle}, ensure_ascii=False)
+
+
+def _targets(req: Request, team: Team, stage: str) -> list[str]:
+    if stage == REMIND:
+        return [req.triage_channel or team.channel]
+    return ([team.escalation_channel] if team.escalation_channel else []) + list(team.leads)
+
+
+def _pace(deps: Deps, channels: list[str], now: datetime) -> None:
+    """Reserve each channel's next slot: if one is far off, move the job to it (the post itself then
+    still passes the pacer's gate, which spaces the actual sends in a channel)."""
+    delay = max((deps.pacer.reserve(channel) for channel in channels), default=0.0)
+    if delay > PACE_INLINE:
+        raise _Moved(now + timedelta(seconds=delay), paced=True)
+
+
+def _send(deps: Deps, req: Request, team: Team, deadline: Deadline, stage: str, now: datetime, *,
+          reconcile: bool, since: datetime | None) -> bool:
+    """Post the reminder, or the escalation to each target; True when an escalation reached anyone.
+
+    An escalation target that refuses for good (channel archived, lead deactivated) is logged and
+    skipped: the others are still told and the breach is still counted."""
+    ref = sla_plan.timer_key(req.id, req.sla_cycle, deadline.sla, stage)  # type: ignore[arg-type]
+    team_t = deps.directory.team_translator(team)
+    if stage == REMIND:
+        msg = sla_blocks.reminder_message(req, sla=deadline.sla, due_at=deadline.due_at, now=now, t=team_t)
+        post_once(deps, channel=req.triage_channel, text=msg.text,  # type: ignore[arg-type]
+                  blocks=msg.as_dicts(), event_type=EVENT_TYPE, ref=ref, reconcile=reconcile,
+                  thread_ts=req.triage_ts, paced=True, since=since)
+        return False
+    link = message_link(deps.workspace_url, req.triage_channel, req.triage_ts)
+    reached = False
+    for channel in _targets(req, team, stage):
+        # the escalation channel reads the team's language; each lead their own
+        t = team_t if channel == team.escalation_channel else deps.directory.translator_for(channel, now=now)
+        msg = sla_blocks.escalation_message(req, team, sla=deadline.sla, due_at=deadline.due_at, now=now,
+                                            target=str(deadline.target), link=link, t=t)
+        try:
+            post_once(deps, channel=channel, text=msg.text, blocks=msg.as_dicts(),
+                      event_type=EVENT_TYPE, ref=ref, reconcile=reconcile, paced=True, since=since)
+            reached = True
+        except SlackApiError as exc:
+            if not is_permanent(exc):
+                raise
+            log.warning("escalation of #%s to %s failed: %s", req.id, channel, slack_error(exc))
+    return reached
+
+
+def _finish(deps: Deps, job: ClaimedJob, *, status: str,
+            record: tuple[Request, str, Deadline, bool] | None = None) -> None:
+    """End the job and, if it sent something, count it (one transaction, fenced on the lease: a job
+    another worker has taken over counts nothing here)."""
+    now = deps.now()
+    with session_scope(deps.engine) as session:
+        if not job_queries.finish(session, job_id=job.id, owner=deps.instance_id, status=status):
+            return
+        if record is not None:
+            req, stage, deadline, escalated = record
+            detail = {"sla": deadline.sla, "cycle": req.sla_cycle}
+            request_queries.add_event(session, req, NOTICE[stage], actor=None, at=now, detail=detail)
+            if stage == ESCALATE and escalated:
+                request_queries.add_event(session, req, "sla_escalated", actor=None, at=now, detail=detail)
+    job.status = "done"
