@@ -5,7 +5,7 @@
 `askdesk run --http` runs as a subprocess against the loopback Slack simulator, which answers every
 Web API call (auth.test aside) with a random fault: 10 % 429 (Retry-After 1-10 s), 5 % 5xx (half of
 them after the message was stored), 5 % only after 15-30 s (half of those take effect at once and
-only the answer is late, half take effect at the end of the wait). Eight simulated people send
+only the answer is late, half take effect at the end of the wait). 24 simulated people send
 `--requests` slash commands (three teams); a responder claims each request and the requester or
 the responder resolves it a few seconds later; each resolution schedules a pulse survey 5 s later.
 While the commands go out the server is SIGKILLed `--kills` times and started again at once; a
@@ -258,18 +258,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     engine = make_engine(db_url)
     kills_at = [round(args.requests * (k + 1) / (args.kills + 1)) for k in range(args.kills)]
     restarts: list[float] = []
+    done = threading.Event()
+
+    def killer() -> None:  # SIGKILL the server when that many requests have been acknowledged
+        for at in kills_at:
+            while len(tally.acked) < at and not done.wait(0.05):
+                pass
+            if done.is_set():
+                return
+            server.kill()
+            restarts.append(round(server.start(), 2))
+
+    watcher = threading.Thread(target=killer, daemon=True)
     started = time.monotonic()
+    watcher.start()
     with ThreadPoolExecutor(args.people) as pool:
         futures = []
         for n in range(args.requests):
             futures.append(pool.submit(person, n, driver, tally, requesters, random.Random(rnd.random()), engine))
-            if kills_at and n + 1 == kills_at[0]:
-                kills_at.pop(0)
-                server.kill()
-                restarts.append(round(server.start(), 2))
             time.sleep(args.interval)
         for fut in futures:
             fut.result()
+    done.set()
+    watcher.join()
     load_done = time.monotonic()
     quiet_at = None
     while time.monotonic() - load_done < args.timeout:
@@ -285,7 +296,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     sim.stop()
     result.update({
         "database": "postgresql" if db_url.startswith("postgresql") else "sqlite",
-        "requests": args.requests, "kills": args.kills, "seed": args.seed, "restart_seconds": restarts,
+        "requests": args.requests, "kills": args.kills, "people": args.people, "seed": args.seed,
+        "restart_seconds": restarts,
         "load_seconds": round(load_done - started, 1),
         "seconds_to_quiescence": round(quiet_at - tally.last_click, 1) if quiet_at else None,
         "commands_resent": tally.resent_commands, "clicks": tally.clicks, "clicks_resent": tally.resent_clicks,
@@ -308,8 +320,8 @@ def markdown(results: list[dict[str, Any]]) -> str:
     drawn = ", ".join(f"{k} {v}" for k, v in sorted(first["faults_drawn"].items()))
     return f"""## Chaos
 
-`python -m bench.chaos` (see its docstring): {first['requests']} slash commands from 8 simulated people over
-three teams, each claimed and then resolved (by the responder or the requester), through the Slack
+`python -m bench.chaos` (see its docstring): {first['requests']} slash commands from {first['people']} simulated
+people over three teams, each claimed and then resolved (by the responder or the requester), through the Slack
 simulator answering 10 % of Web API calls 429 (Retry-After 1-10 s), 5 % 5xx (half after storing the
 message) and 5 % only after 15-30 s (half stored at once, half at the end of the wait), while
 `askdesk run --http` is SIGKILLed {first['kills']} times and started again at once. Commands and clicks
@@ -340,7 +352,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--kills", type=int, default=2)
-    parser.add_argument("--people", type=int, default=8)
+    parser.add_argument("--people", type=int, default=24, help="simulated people acting at the same time")
     parser.add_argument("--interval", type=float, default=0.05, help="seconds between two new commands")
     parser.add_argument("--database-url", default=os.environ.get("ASKDESK_TEST_DATABASE_URL"))
     parser.add_argument("--seed", type=int, default=14)

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bot.config import Team
@@ -41,7 +42,10 @@ def open_modal(body: dict[str, Any], client: WebClient, team: Team, deps: Deps) 
 def confirm_in_their_language(body: dict[str, Any], request: Request, team: Team, acked_in: str, deps: Deps) -> None:
     """First contact: the ack spoke the workspace's language without waiting for users.info; once
     Slack has said which language the person reads, a different one replaces the confirmation."""
-    t = deps.directory.translator_for(body["user_id"], now=deps.now())
+    try:
+        t = deps.directory.translator_for(body["user_id"], now=deps.now())
+    except SlackApiError:  # Slack could not say (a passing error): the confirmation stays as it is
+        return
     if t.locale != acked_in and body.get("response_url"):
         msg = blocks.confirmation(request, team, t=t, dm_link=_dm_link(body))
         WebhookClient(body["response_url"], timeout=5).send(

@@ -131,6 +131,21 @@ def test_a_claim_while_the_dm_waits_out_a_429_shows_once_it_is_posted(h: Harness
     assert len(h.triage(FINANCE_CH)) == 1 and len(dm_messages(h)) == 1
 
 
+def test_a_render_that_finds_the_post_in_flight_stays_queued_until_the_post_is_stored(h: Harness) -> None:
+    """The post job shows a click made during the post right after storing it; the click's render job
+    stays queued meanwhile and looks again afterwards, in case that process died in between."""
+    h.sim.delay_next("chat.postMessage", 1.0, channel=DAVE)
+    slash(h, "Claimed mid-post")
+    triage = h.wait(lambda: h.triage(FINANCE_CH))[0]
+    click(h, Action.CLAIM, 1, ALICE, ts=triage["ts"])
+    waiting = h.wait(lambda: [j for j in all_jobs(h) if j.kind == "render" and j.status == "pending"
+                              and j.last_error == "waiting for the request to be posted"])[0]
+    assert waiting.failing_since is None
+    h.wait(lambda: posted(h) and shows_stored_state(h, 1), timeout=5)
+    due(h, waiting.key)
+    assert job(h, waiting.key).status == "done" and shows_stored_state(h, 1)
+
+
 def test_an_older_update_landing_last_is_corrected(h: Harness) -> None:
     """Render jobs race: the claim's update reaches Slack after the resolve's. The claim's job reads
     the request again after its update and sends the newer state."""

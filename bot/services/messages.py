@@ -178,21 +178,26 @@ def post_request_failed(deps: Deps, payload: dict[str, Any], reason: str) -> Non
 
 
 def render(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
-    converge(deps, payload["request_id"], reconcile=True)
+    if not converge(deps, payload["request_id"], reconcile=True):
+        # The post job shows the latest state right after storing the post; this job looks again
+        # afterwards in case that process died in between (waiting is no failure).
+        raise RetryLater("waiting for the request to be posted", after=min(60.0, 2.0 * job.attempts), failure=False)
 
 
-def converge(deps: Deps, request_id: int, shown: Shown | None = None, *, reconcile: bool = False) -> None:
+def converge(deps: Deps, request_id: int, shown: Shown | None = None, *, reconcile: bool = False) -> bool:
     """Bring the request's triage message and DM to its stored state; then read it again and repeat
     while it changed meanwhile (another job may have sent an older state after this one read it).
 
-    While the request is waiting for its post, nothing is done: the post job converges right after
-    it has stored the post, and reads every change committed before that."""
+    Returns False, doing nothing, while the request is waiting for its post: the post job converges
+    right after it has stored the post, and reads every change committed before that."""
     shown = dict(shown or {})
     for _ in range(CONVERGE_ROUNDS):
         req = _load(deps, request_id)
         team = deps.settings.team(req.team)
-        if team is None or req.post_state == "pending":
-            return
+        if team is None:
+            return True
+        if req.post_state == "pending":
+            return False
         sent = False
         if req.triage_channel == team.channel and req.triage_ts:
             msg = triage_view(deps, req, team)
@@ -211,8 +216,9 @@ def converge(deps: Deps, request_id: int, shown: Shown | None = None, *, reconci
                         _update_or_log(deps, req, "DM", channel=new_dm.channel, ts=new_dm.ts, msg=dm)
             shown["dm"], sent = mark, True
         if not sent:
-            return
+            return True
     _render_later(deps, request_id)  # still changing: another round later
+    return True
 
 
 def _update_or_log(deps: Deps, req: Request, what: str, *, channel: str, ts: str, msg: blocks.Rendered) -> None:
