@@ -118,7 +118,7 @@ class Server:
 
 
 def world(requesters: list[str]) -> SlackSimulator:
-    sim = SlackSimulator()
+    sim = SlackSimulator(keep_responses=False)
     for slug, channel, responder, _command in TEAMS:
         sim.add_user(responder, name=f"resp-{slug}", tz="UTC")
         sim.add_channel(channel, name=f"{slug}-triage", members=[responder, "UBOT"])
@@ -225,7 +225,8 @@ def verify(sim: SlackSimulator, db_url: str, tally: Tally, requesters: list[str]
         for what, (channel, ts, msg) in want.items():
             shown = [m for m in sim.messages(channel or "") if m["ts"] == ts] if ts else []
             if not shown or [shown[0].get("text"), shown[0].get("blocks")] != [msg.text, msg.as_dicts()]:
-                stale.append(f"#{req.id} {what}")
+                seen = "nothing" if not shown else _status_of(shown[0])
+                stale.append(f"#{req.id} {what}: shows {seen}, stored {req.status}")
     engine.dispose()
     return {"requests_acknowledged": len(tally.acked), "requests_stored": len(stored),
             "stored_without_answer": len(set(stored) - set(tally.acked)),
@@ -236,6 +237,12 @@ def verify(sim: SlackSimulator, db_url: str, tally: Tally, requesters: list[str]
             "requests_resolved": sum(1 for r in stored.values() if r.status == "resolved"),
             "survey_states": surveys, "job_states": jobs, "failed_jobs": failed[:20],
             "survey_dms": sum(n for k, n in copies.items() if k[1] == "askdesk_survey")}
+
+
+def _status_of(message: dict[str, Any]) -> str:
+    """The status a rendered request message shows (for the report of a stale one)."""
+    shown = json.dumps(message.get("blocks") or []) + str(message.get("text"))
+    return next((word for word in ("Resolved", "Claimed", "Open") if word in shown), "?")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

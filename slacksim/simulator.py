@@ -214,8 +214,10 @@ class SlackSimulator(SlackWorld):
     """A Slack workspace on 127.0.0.1 that slack_sdk / Bolt can talk to via `base_url`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, latency: float = 0.0,
-                 enforce_rate_limits: bool = False, rate_limit_scale: float = 1.0) -> None:
+                 enforce_rate_limits: bool = False, rate_limit_scale: float = 1.0,
+                 keep_responses: bool = True) -> None:
         super().__init__()
+        self.keep_responses = keep_responses  # False: `Call.response` is None (long runs: history pages are big)
         self.host, self.port = host, port
         self.latency = latency
         self.enforce_rate_limits = enforce_rate_limits
@@ -474,7 +476,8 @@ class SlackSimulator(SlackWorld):
         if status == 429:
             with self._lock:
                 self.rate_limited_count += 1
-        self._record(Call(method, args, bool(answer.get("ok")), answer.get("error"), status, at, answer))
+        self._record(Call(method, args, bool(answer.get("ok")), answer.get("error"), status, at,
+                          answer if self.keep_responses else None))
         h.reply(status, json.dumps(answer).encode(), "application/json; charset=utf-8", headers)
 
     def _chaos_fault(self, method: str) -> _Fault | None:

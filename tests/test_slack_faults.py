@@ -161,6 +161,24 @@ def test_an_older_update_landing_last_is_corrected(h: Harness) -> None:
     assert "Resolved" in json.dumps(h.triage(FINANCE_CH)[0]["blocks"])
 
 
+def test_an_update_that_times_out_and_lands_late_is_overwritten_once_it_has_landed(quick: Harness) -> None:
+    """The claim's update times out and reaches Slack only after the resolve's: its render job tries
+    again once the late update has surely landed (not at once, when it could still land last)."""
+    h = quick
+    req = ask(h, "Late update")
+    h.sim.delay_next("chat.update", 2.0, channel=FINANCE_CH)  # applied 2 s after the call; the client waits 1 s
+    click(h, Action.CLAIM, req.id, ALICE, ts=req.triage_ts)  # type: ignore[arg-type]
+    claim_render = h.wait(lambda: [j for j in all_jobs(h) if j.kind == "render" and j.status == "pending"
+                                   and "Timeout" in (j.last_error or "")], timeout=5)[0]
+    assert claim_render.due_at >= h.clock() + timedelta(seconds=SETTLE * 0.99)
+    click(h, Action.RESOLVE, req.id, ALICE, ts=req.triage_ts)  # type: ignore[arg-type]
+    h.wait(lambda: "Resolved" in json.dumps(h.triage(FINANCE_CH)[0]["blocks"]))
+    h.wait(lambda: "Claimed" in json.dumps(h.triage(FINANCE_CH)[0]["blocks"]), timeout=5)  # the late one lands
+    due(h, claim_render.key)
+    h.wait(lambda: shows_stored_state(h, req.id))
+    assert load(h, req.id).status == "resolved"
+
+
 # -------------------------------------------------------------------------------------------------
 # 2. exactly one message per thing
 # -------------------------------------------------------------------------------------------------
@@ -358,3 +376,25 @@ def test_a_survey_due_during_an_outage_goes_out_in_working_hours(hs: Harness) ->
     local = sent.sent_at.astimezone(ZoneInfo("America/Los_Angeles"))
     assert 9 <= local.hour < 18 and sent.sent_at > h.clock() - timedelta(hours=1)
     assert len(survey_dms(h, DAVE)) == 1
+
+
+def test_the_running_clock_is_not_held_up_by_a_slow_job(h: Harness) -> None:
+    """While one job waits on a slow Slack, the clock keeps handing due jobs to the idle workers."""
+    from bot.runtime.scheduler import Clock
+
+    def sweep_job(channel: str, ref: str) -> None:
+        with session_scope(h.deps.engine) as s:
+            job_queries.enqueue(s, kind="sweep", key=f"sweep:test:{ref}", due_at=h.clock(),
+                                payload={"channel": channel, "event_type": "askdesk_request", "ref": ref})
+
+    h.sim.delay_next("conversations.history", 4.0, channel=FINANCE_CH)
+    sweep_job(FINANCE_CH, "slow")
+    clock = Clock(h.deps).start()
+    try:
+        h.wait(lambda: h.sim.pending_faults() == 0)  # the slow job is waiting on Slack
+        sweep_job(IT_CH, "quick")  # falls due while it waits
+        h.wait(lambda: job(h, "sweep:test:quick").status == "done", timeout=3)
+        assert job(h, "sweep:test:slow").status == "running"
+        h.wait(lambda: job(h, "sweep:test:slow").status == "done", timeout=10)
+    finally:
+        clock.stop()

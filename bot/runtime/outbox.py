@@ -130,7 +130,9 @@ class Outbox(Generic[C]):
         self.deps = deps
         self.kinds = dict(kinds)
         self.periodic = list(periodic)
+        self.workers = workers
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="askdesk-job")
+        self._busy_workers = 0  # jobs handed to `pool` and not finished yet
         self.live = BoundedExecutor(live_threads, live_threads * 2)
         self._stopping = threading.Event()
         # Jobs running in this process, and the heartbeat that keeps their leases alive while they run
@@ -184,16 +186,42 @@ class Outbox(Generic[C]):
         if self._stopping.is_set():
             return result
         limit = limit or self.deps.settings.scheduler.batch_size
-        with session_scope(self.deps.engine) as session:
-            claimed = job_queries.claim_due(session, owner=self.owner, lease=self._lease(), limit=limit,
-                                            now=self.deps.now())
-        result.claimed = len(claimed)
-        futures = [self.pool.submit(self.run, job) for job in claimed]
+        futures = [self._submit(job) for job in self._claim(limit)]
+        result.claimed = len(futures)
         wait(futures)
         for fut in futures:
             outcome = fut.result()
             setattr(result, outcome, getattr(result, outcome) + 1)
         return result
+
+    def feed(self, *, limit: int | None = None) -> int:
+        """Claim as many due jobs as there are idle workers (at most `limit`) and start them without
+        waiting for them: the running clock's tick, so that jobs waiting on a slow Slack never hold
+        up the others. Returns how many were claimed."""
+        if self._stopping.is_set():
+            return 0
+        with self._running_lock:
+            idle = self.workers - self._busy_workers
+        claimed = self._claim(min(limit or self.deps.settings.scheduler.batch_size, idle)) if idle > 0 else []
+        for job in claimed:
+            self._submit(job)
+        return len(claimed)
+
+    def _claim(self, limit: int) -> list[ClaimedJob]:
+        with session_scope(self.deps.engine) as session:
+            return job_queries.claim_due(session, owner=self.owner, lease=self._lease(), limit=limit,
+                                         now=self.deps.now())
+
+    def _submit(self, job: ClaimedJob) -> Future:
+        with self._running_lock:
+            self._busy_workers += 1
+        future = self.pool.submit(self.run, job)
+        future.add_done_callback(self._worker_free)
+        return future
+
+    def _worker_free(self, _: Future) -> None:
+        with self._running_lock:
+            self._busy_workers -= 1
 
     def run(self, job: ClaimedJob) -> str:
         """Run one leased job; returns 'done', 'retried', 'failed' or 'skipped'. Never raises.

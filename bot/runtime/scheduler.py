@@ -73,7 +73,8 @@ class Clock:
         tick = deps.settings.scheduler.tick.total_seconds()
         self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
-        self.scheduler.add_job(self.tick, "interval", seconds=tick, id="askdesk-clock", replace_existing=True)
+        self.scheduler.add_job(self.tick, "interval", seconds=tick, kwargs={"stream": True}, id="askdesk-clock",
+                               replace_existing=True)
         self.scheduler.add_listener(self._job_error, EVENT_JOB_ERROR)
 
     def _job_error(self, event: JobExecutionEvent) -> None:
@@ -84,8 +85,10 @@ class Clock:
         self.scheduler.modify_job("askdesk-clock", next_run_time=datetime.now(UTC))
         return self
 
-    def tick(self) -> None:
-        """One tick: if leader, run due housekeeping, then drain due jobs batch by batch."""
+    def tick(self, *, stream: bool = False) -> None:
+        """One tick: if leader, run due housekeeping, then drain due jobs batch by batch (returning when
+        they are done; the running clock `stream`s instead: it hands due jobs to idle workers and
+        returns, and the next tick hands over more while slow ones are still running)."""
         if not self._busy.acquire(blocking=False):
             return
         try:
@@ -100,6 +103,9 @@ class Clock:
                     except Exception:  # noqa: BLE001 - keep ticking
                         log.exception("periodic task %s failed", item.name)
             batch = self.deps.settings.scheduler.batch_size
+            if stream:
+                self.deps.outbox.feed(limit=batch)
+                return
             for _ in range(50):
                 result = self.deps.outbox.tick(limit=batch)
                 if result.claimed < batch:

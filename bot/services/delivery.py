@@ -37,7 +37,7 @@ PER_CHANNEL = frozenset({"chat.postMessage", "chat.update", "chat.delete", "chat
 SWEEP_AFTER = timedelta(seconds=60)
 SWEEP = "sweep"  # the job kind
 HISTORY_PAGES, PAGE = 10, 200  # how far back a look for an earlier copy goes (newest first)
-CLOCK_SKEW = 300.0  # seconds of margin between our clock and Slack's `ts`
+CLOCK_SKEW = 60.0  # seconds of margin between our clock and Slack's `ts`
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,11 @@ def call(deps: Deps, method: str, channel: str, args: dict[str, Any]) -> SlackRe
     held = deps.pacer.held_for(pace, deps.now())
     if held > 0:
         raise RetryLater(f"ratelimited ({method} on {pace})", after=held, failure=False)
-    # A post is retried by the outbox only, after looking for the copy an uncertain try may have
-    # left; every other call here (reads, updates, deletes) can be repeated as it is, so its client
+    # Posts and updates are retried by the outbox only: a post after looking for the copy an uncertain
+    # try may have left, an update (after a timeout) once the late try has surely landed, so that it
+    # cannot land after a newer state. Reads and deletes can be repeated as they are, so their client
     # also retries 5xx answers and timeouts in place.
-    client = deps.send_client if method == "chat.postMessage" else deps.client
+    client = deps.send_client if method in ("chat.postMessage", "chat.update") else deps.client
     try:
         if method.startswith("conversations."):  # form arguments, as slack_sdk sends them
             verb = "POST" if method == "conversations.open" else "GET"

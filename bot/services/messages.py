@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -14,10 +14,10 @@ from slack_sdk.webhook import WebhookClient
 from bot.config import Team
 from bot.render import blocks
 from bot.runtime.deps import Deps
-from bot.runtime.outbox import PermanentFailure, RetryLater
+from bot.runtime.outbox import SETTLE, PermanentFailure, RetryLater
 from bot.services import assignment, sla
 from bot.services.delivery import Posted, post_once, update
-from bot.slack.client import is_permanent, slack_error
+from bot.slack.client import is_permanent, is_uncertain, slack_error
 from storage import jobs as job_queries
 from storage import requests as queries
 from storage.group_commit import group_commit
@@ -144,7 +144,7 @@ def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
         converge(deps, req.id, shown)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - this job is finished: a render job takes it from here
         log.info("#%s: update after posting failed (%s); a render job will retry", req.id, slack_error(exc))
-        _render_later(deps, req.id)  # type: ignore[arg-type]
+        _render_later(deps, req.id, after=SETTLE if is_uncertain(exc) else 0.0)  # type: ignore[arg-type]
     if assigned:
         deps.outbox.kick(assigned)  # the assignee's DM links the new post
 
@@ -171,10 +171,10 @@ def post_request_failed(deps: Deps, payload: dict[str, Any], reason: str) -> Non
         _confirm(deps, req, blocks.notice(text))
     try:
         converge(deps, req.id, reconcile=True)  # type: ignore[arg-type]
-    except (SlackApiError, RetryLater) as exc:
-        error = slack_error(exc) if isinstance(exc, SlackApiError) else exc.reason
+    except Exception as exc:  # noqa: BLE001 - a render job tells them later
+        error = exc.reason if isinstance(exc, RetryLater) else slack_error(exc)
         log.error("could not tell %s about failed post of #%s: %s", req.requester_id, req.id, error)
-        _render_later(deps, req.id)  # type: ignore[arg-type]
+        _render_later(deps, req.id, after=SETTLE if is_uncertain(exc) else 0.0)  # type: ignore[arg-type]
 
 
 def render(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
@@ -230,10 +230,12 @@ def _update_or_log(deps: Deps, req: Request, what: str, *, channel: str, ts: str
         log.warning("%s of #%s not updated: %s", what, req.id, slack_error(exc))
 
 
-def _render_later(deps: Deps, request_id: int) -> None:
+def _render_later(deps: Deps, request_id: int, *, after: float = 0.0) -> None:
+    """A render job `after` seconds from now (after an update that timed out: once it has surely
+    landed, so that the render's newer state is the last one Slack applies)."""
     with session_scope(deps.engine) as session:
         job_queries.enqueue(session, kind="render", key=f"render:{request_id}:{uuid.uuid4().hex[:12]}",
-                            payload={"request_id": request_id}, due_at=deps.now())
+                            payload={"request_id": request_id}, due_at=deps.now() + timedelta(seconds=after))
 
 
 def transfer_notice(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
