@@ -331,8 +331,9 @@ def markdown(results: list[dict[str, Any]]) -> str:
 people over three teams, each claimed and then resolved (by the responder or the requester), through the Slack
 simulator answering 10 % of Web API calls 429 (Retry-After 1-10 s), 5 % 5xx (half after storing the
 message) and 5 % only after 15-30 s (half stored at once, half at the end of the wait), while
-`askdesk run --http` is SIGKILLed {first['kills']} times and started again at once. Commands and clicks
-that got no answer during a restart are sent again, as a person would.
+`askdesk run --http` (defaults but a 0.5 s scheduler tick, a 10 s lease and surveys 5 s after resolution)
+is SIGKILLed {first['kills']} times and started again at once. Commands and clicks that got no answer during
+a restart are sent again, as a person would.
 
 {HEADER}
 {rows}

@@ -103,6 +103,19 @@ def enqueue(
     return new_id
 
 
+def pending_not_before(session: Session, *, kind: str, key: str, payload: dict[str, Any], due_at: datetime) -> None:
+    """Make the job `key` pending and due no earlier than `due_at`: inserted, revived when it has
+    finished (with `payload`), or moved later when it is pending sooner. A running one is left alone."""
+    if enqueue(session, kind=kind, key=key, payload=payload, due_at=due_at) is not None:
+        return
+    row = job_row(kind, key, payload, due_at, None)
+    session.exec(
+        update(_JOBS).where(_JOBS.c.key == key, _JOBS.c.status != "running")
+        .values(status="pending", due_at=row["due_at"], payload=row["payload"], attempts=0, lease_owner=None,
+                lease_until=None, last_error=None, failing_since=None, updated_at=row["updated_at"])
+    )
+
+
 def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
     """Insert jobs (rows from `job_row`) in one statement, each unless its key exists; {key: new id}."""
     if not rows:

@@ -34,7 +34,7 @@ KICK_GRACE = timedelta(seconds=10)
 # grows with how long it has been failing up to MAX_BACKOFF, until it has failed for this long; only
 # then is it given up. Slack's rate limits (429) and waits for working hours are not failures.
 GIVE_UP_AFTER = timedelta(hours=24)
-MAX_BACKOFF = 600.0
+MAX_BACKOFF = 300.0
 # After a call that may still take effect (a timeout: Slack may store the message after the client
 # stopped waiting), the retry, which first looks for that message, waits this long so it can see it.
 SETTLE = 30.0
@@ -95,8 +95,9 @@ class TickResult:
 
 def backoff(failing_for: timedelta) -> float:
     """Seconds until the next try of a job that has been failing for `failing_for`: 5 s at first,
-    then half the time it has been failing (so tries thin out geometrically), at most MAX_BACKOFF."""
-    return min(max(5.0, failing_for.total_seconds() / 2), MAX_BACKOFF) * (0.8 + 0.4 * random.random())
+    then a quarter of the time it has been failing (so tries thin out geometrically), at most
+    MAX_BACKOFF (so work goes out within five minutes of Slack being back)."""
+    return min(max(5.0, failing_for.total_seconds() / 4), MAX_BACKOFF) * (0.8 + 0.4 * random.random())
 
 
 class BoundedExecutor(ThreadPoolExecutor):

@@ -14,7 +14,7 @@ is left alone until its Retry-After has passed, and the job waits for it without
 from __future__ import annotations
 
 import logging
-import uuid
+import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -25,7 +25,7 @@ from slack_sdk.web import SlackResponse
 
 from bot.runtime.deps import Deps
 from bot.runtime.outbox import RetryLater
-from bot.slack.client import is_permanent, retry_after, slack_error
+from bot.slack.client import is_permanent, is_uncertain, retry_after, slack_error
 from storage import jobs as job_queries
 from storage.jobs import ClaimedJob
 from storage.session import session_scope
@@ -53,8 +53,8 @@ def call(deps: Deps, method: str, channel: str, args: dict[str, Any]) -> SlackRe
     not a failure (`RetryLater`). A new 429 starts such a wait for every job of that channel."""
     pace = channel if method in PER_CHANNEL else method
     held = deps.pacer.held_for(pace, deps.now())
-    if held > 0:
-        raise RetryLater(f"ratelimited ({method} on {pace})", after=held, failure=False)
+    if held > 0:  # spread out, so the jobs waiting for this channel do not all call again at once
+        raise RetryLater(f"ratelimited ({method} on {pace})", after=held + random.uniform(0, 2), failure=False)
     # Posts and updates are retried by the outbox only: a post after looking for the copy an uncertain
     # try may have left, an update (after a timeout) once the late try has surely landed, so that it
     # cannot land after a newer state. Reads and deletes can be repeated as they are, so their client
@@ -72,9 +72,22 @@ def call(deps: Deps, method: str, channel: str, args: dict[str, Any]) -> SlackRe
         raise
 
 
+def _refused(exc: SlackApiError) -> bool:
+    """A 5xx that is not a gateway timeout: Slack answered, so the call will not take effect later."""
+    return exc.response.status_code >= 500 and not is_uncertain(exc)
+
+
 def update(deps: Deps, *, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
-    """chat.update (idempotent: a retry shows the same thing)."""
-    call(deps, "chat.update", channel, {"channel": channel, "ts": ts, "text": text, "blocks": blocks})
+    """chat.update; a 5xx answer is tried again at once (twice at most): the same update again is
+    harmless, and nothing older can land after it (unlike a timed-out one, left to the outbox)."""
+    args = {"channel": channel, "ts": ts, "text": text, "blocks": blocks}
+    for again in (True, True, False):
+        try:
+            call(deps, "chat.update", channel, args)
+            return
+        except SlackApiError as exc:
+            if not (again and _refused(exc)):
+                raise
 
 
 _DM_IDS: dict[str, str] = {}  # user id -> id of the app's DM with them (it never changes)
@@ -160,7 +173,17 @@ def post_once(deps: Deps, *, channel: str, text: str, blocks: list[dict[str, Any
         args["blocks"] = blocks
     if thread_ts:
         args["thread_ts"] = thread_ts
-    resp = call(deps, "chat.postMessage", known_channel or channel, args)
+    for again in (True, True, False):
+        try:
+            resp = call(deps, "chat.postMessage", known_channel or channel, args)
+            break
+        except SlackApiError as exc:  # a 5xx: Slack may have stored it anyway; look, and post if it did not
+            if not (again and _refused(exc)):
+                raise
+            look_in = look_in or known_channel or (channel if channel[:1] in "CGD" else _dm_id(deps, channel))
+            found = keep_oldest(deps, look_in, event_type, ref, thread_ts=thread_ts, since=stamp)
+            if found:
+                return found
     posted = Posted(channel=resp["channel"], ts=resp["ts"])
     if look_in is not None:  # a slow earlier try may have landed while this one was posted
         oldest = keep_oldest(deps, look_in, event_type, ref, thread_ts=thread_ts, since=stamp)
@@ -171,12 +194,13 @@ def post_once(deps: Deps, *, channel: str, text: str, blocks: list[dict[str, Any
 
 def sweep_later(deps: Deps, *, channel: str, event_type: str, ref: str, thread_ts: str | None = None,
                 since: float | None = None) -> None:
-    """Enqueue a `sweep` of this message's copies for when any earlier try has landed or died."""
+    """Have this message's copies swept once any earlier try has landed or died: one `sweep` job per
+    message, due SWEEP_AFTER after its latest post (so a post retried all day leaves one job)."""
     with session_scope(deps.engine) as session:
-        job_queries.enqueue(session, kind=SWEEP, key=f"sweep:{event_type}:{ref}:{uuid.uuid4().hex[:8]}",
-                            payload={"channel": channel, "event_type": event_type, "ref": ref,
-                                     "thread_ts": thread_ts, "since": since},
-                            due_at=deps.now() + SWEEP_AFTER)
+        job_queries.pending_not_before(
+            session, kind=SWEEP, key=f"sweep:{event_type}:{ref}",
+            payload={"channel": channel, "event_type": event_type, "ref": ref, "thread_ts": thread_ts, "since": since},
+            due_at=deps.now() + SWEEP_AFTER)
 
 
 def sweep(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
