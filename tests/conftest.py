@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from bot.runtime.deps import Deps
 from bot.runtime.jobs import build_deps
 from bot.runtime.scheduler import Clock
 from bot.runtime.server import create_server
+from bot.slack.client import ChannelPacer
 from slacksim.driver import SlackDriver
 from slacksim.simulator import SlackSimulator
 from storage.engine import make_engine
@@ -183,6 +185,24 @@ class FakeClock:
             self.now = when
 
 
+class PacerTime:
+    """The pacer's monotonic clock in tests: real time plus every wait it was asked to sleep, which
+    returns at once. Sends stay spaced as in production (the pacer's bookkeeping is the same), but no
+    test spends real seconds waiting for a channel's next slot."""
+
+    def __init__(self) -> None:
+        self.slept = 0.0
+        self._lock = threading.Lock()
+
+    def clock(self) -> float:
+        with self._lock:
+            return time.monotonic() + self.slept
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.slept += max(0.0, seconds)
+
+
 @dataclass
 class Harness:
     sim: SlackSimulator
@@ -220,6 +240,8 @@ def start_harness(sim: SlackSimulator, settings: Settings, *, clock: FakeClock |
     clock = clock or FakeClock()
     engine = make_engine(settings.database_url)
     deps = build_deps(settings, engine, now=clock, workers=4)
+    pacer_time = PacerTime()
+    deps.pacer = ChannelPacer(clock=pacer_time.clock, sleep=pacer_time.sleep)
     app = create_app(deps)
     server = create_server(app, engine, host="127.0.0.1", port=0, threads=settings.http_threads)
     closing = threading.Event()

@@ -122,7 +122,8 @@ def test_not_in_channel_is_explained_and_someone_else_cannot_retry(h: Harness) -
 
 
 def test_transient_slack_errors_are_retried_by_the_outbox(h: Harness) -> None:
-    h.sim.http_error_next("chat.postMessage", status=503, count=1)
+    # one 5xx is tried again at once (after looking whether Slack stored it); three in a row are not
+    h.sim.http_error_next("chat.postMessage", status=503, count=3)
     h.driver.slash("/ask-finance", "retry me", user_id=DAVE, channel_id=GENERAL)
     req = h.wait(lambda: _req(h))
     # the first attempt failed with a 5xx and was scheduled again; the scheduler's clock picks it up

@@ -184,7 +184,7 @@ def test_rate_limited_send_is_retried_after_retry_after_and_delivered_once(h: Ha
 def test_server_error_is_retried_with_backoff_and_reconciled(h: Harness) -> None:
     req = ask(h, "Slack is having a moment")
     planned = resolve(h, req)
-    h.sim.http_error_next("chat.postMessage", status=503)
+    h.sim.http_error_next("chat.postMessage", status=503, count=3)  # once is tried again at once; thrice is not
     h.clock.advance(minutes=31)
     tick(h)
     retry = h.wait(lambda: (j := job(h, f"survey:{planned.id}")).status == "pending" and j)
