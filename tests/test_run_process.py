@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -292,6 +293,45 @@ def test_a_killed_worker_is_replaced_and_healthz_says_so_meanwhile(sim: SlackSim
     assert "was sent SIGKILL" in output and "Traceback" not in output
     posts = [m for m in sim.messages(FINANCE_CH) if not m.get("thread_ts")]
     assert len(posts) == 7  # every request posted exactly once
+
+
+def vm_size(pid: int) -> int:
+    """Bytes of address space the process has mapped (its VmSize)."""
+    line = next(li for li in Path(f"/proc/{pid}/status").read_text().splitlines() if li.startswith("VmSize:"))
+    return int(line.split()[1]) * 1024
+
+
+def test_a_worker_that_cannot_start_is_tried_again_while_the_other_serves(sim: SlackSimulator, db_url: str,
+                                                                         tmp_path: Path) -> None:
+    """Out of memory when a dead worker is replaced: the replacement fails to start, the master logs
+    why at ERROR and tries again after a growing pause, the other worker keeps serving (/healthz 503
+    meanwhile), and once memory is back the replacement starts: plain gunicorn stops the whole server."""
+    with Askdesk(env_for(tmp_path, db_url=db_url, sim=sim), tmp_path, "--workers", "2") as server:
+        server.healthy()
+        before = server.until(lambda: len(server.workers()) == 2 and server.workers(), timeout=30, what="two workers")
+        master = server.proc.pid
+        limits = resource.prlimit(master, resource.RLIMIT_AS)
+        # A forked worker inherits the limit: no room for its threads; the idle master needs none.
+        resource.prlimit(master, resource.RLIMIT_AS, (vm_size(master) + 4 * 2**20, limits[1]))
+        try:
+            os.kill(before[0], signal.SIGKILL)
+            server.until(lambda: "a worker failed to start (2 in a row)" in server.output(), timeout=30,
+                         what="two failed starts")
+            assert server.workers() == [before[1]] and server.health() == 503
+            ask(server, sim, "/ask-finance", "Served by the other worker?", FINANCE_CH)
+        finally:
+            resource.prlimit(master, resource.RLIMIT_AS, limits)
+        after = server.until(lambda: len(now := server.workers()) == 2 and server.health() == 200 and now,
+                             timeout=30, what="the replacement")
+        assert before[1] in after
+        ask(server, sim, "/ask-finance", "And with both again?", FINANCE_CH)
+        assert server.terminate() == 0
+    output = server.output()
+    errors = [line for line in output.splitlines() if " ERROR " in line]
+    assert any("could not start: " in line for line in errors), output
+    assert any("a worker failed to start (1 in a row); 1 of 2 workers running; next try in 1 s" in line
+               for line in errors), output
+    assert "next try in 2 s" in output and "Traceback" not in output, output
 
 
 def test_worker_board_counts_booted_workers_and_healthz_follows_it(engine: Any) -> None:

@@ -29,12 +29,13 @@ from slacksim.driver import DriverResponse, SlackDriver
 from slacksim.simulator import SlackSimulator
 from slacksim.socket_mode import accept_key
 from storage.engine import make_engine
-from tests.conftest import ALICE, BOB, BOT_TOKEN, DAVE, FINANCE_CH, GENERAL
-from tests.test_status_purge import cli_env, free_port
+from tests.conftest import ALICE, BOB, BOT_TOKEN, DAVE, FINANCE_CH, GENERAL, TEST_CONFIG
+from tests.test_status_purge import cli_env, free_port, toml_text
 
 T = TypeVar("T")
 APP_TOKEN = "xapp-1-A0001-4242-socketmodetest"
 ACK_WAIT = 15.0  # seconds; Slack itself gives up after 3, but CI machines can be slow
+LEGAL_CH = "C0LEGAL"
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 
@@ -164,6 +165,53 @@ def test_socket_mode_requests_clicks_events_reconnect_and_sigterm(
     output = app_proc.output()
     assert "askdesk starting (Socket mode" in output and "askdesk stopped" in output
     assert "Traceback" not in output and APP_TOKEN not in output and BOT_TOKEN not in output, output[-4000:]
+
+
+def test_sighup_in_socket_mode_reloads_a_valid_config_and_keeps_the_running_one_otherwise(
+        sim: SlackSimulator, db_url: str, tmp_path: Path) -> None:
+    """A bad file keeps the running configuration and its connection; a good one opens a new
+    connection, which takes the new team's commands, and closes the old one."""
+    sim.add_channel(LEGAL_CH, name="legal-triage", members=[ALICE, "UBOT"])
+    env = socket_env(tmp_path, sim, db_url, SLACK_APP_TOKEN=APP_TOKEN)
+    config = Path(env["ASKDESK_CONFIG"])
+    app_proc = SocketModeApp(env, tmp_path)
+    try:
+        server = sim.socket_mode()
+        first = app_proc.until(lambda: server.active(), timeout=60, what="the Socket Mode connection")[-1]
+        build = PayloadBuilder(sim)
+
+        def ask(command: str, question: str, connection: Any) -> str:
+            payload = build.slash(command, question, user_id=DAVE, channel_id=GENERAL).payload
+            envelope = server.send_envelope("slash_commands", payload, accepts_response_payload=True,
+                                            connection=connection)
+            ack = server.wait_for_ack(envelope, ACK_WAIT)
+            assert ack.payload is not None, ack.raw
+            return str(ack.payload["text"])
+
+        config.write_text(config.read_text().replace('slug = "it"', 'slugg = "it"'))  # a typo
+        app_proc.proc.send_signal(signal.SIGHUP)
+        app_proc.until(lambda: "configuration not reloaded" in app_proc.output(), timeout=30, what="the refusal")
+        assert "key 'teams[1].slugg': unknown key; did you mean 'slug'?" in app_proc.output()
+        assert server.active() == [first] and len(sim.calls_to("apps.connections.open")) == 1
+        assert "#1" in ask("/ask-finance", "Still here after a bad reload?", first)
+
+        config.write_text(toml_text({**TEST_CONFIG, "teams": [
+            *TEST_CONFIG["teams"], {"slug": "legal", "name": "Legal", "channel": LEGAL_CH}]}))
+        app_proc.proc.send_signal(signal.SIGHUP)
+        app_proc.until(lambda: "configuration reloaded (4 teams)" in app_proc.output(), timeout=60,
+                       what="the reload")
+        second = server.wait_for_connection(timeout=20, count=2)
+        assert second is not first and len(sim.calls_to("apps.connections.open")) == 2
+        server.wait_for(lambda: not first.is_open, timeout=10)  # the old generation let go of its connection
+        assert "#2" in ask("/ask-legal", "Can we sign this NDA?", second)
+        app_proc.until(lambda: [m for m in sim.messages(LEGAL_CH) if "sign this NDA" in json.dumps(m.get("blocks"))],
+                       what="the new team's triage post")
+        app_proc.proc.send_signal(signal.SIGTERM)
+        assert app_proc.proc.wait(timeout=30) == 0, app_proc.output()[-4000:]
+        output = app_proc.output()
+        assert "Traceback" not in output and APP_TOKEN not in output and BOT_TOKEN not in output, output[-4000:]
+    finally:
+        app_proc.stop()
 
 
 @pytest.mark.parametrize("case", ["revoked app token", "bot token as app token", "Slack unreachable"])

@@ -11,6 +11,13 @@ completes them fenced by its lease, and the periodic tasks only insert rows with
 `/healthz` answers 503 while fewer than N workers are booted (`WorkerBoard`). SIGHUP makes the master
 validate the settings on disk first; if they work, new workers start on them and the old ones drain.
 SIGTERM drains every worker (in-flight requests, listener work and jobs) and stops.
+
+A worker that cannot start (its app fails to build: out of memory or threads, a SQLite file gone, ...)
+logs why at ERROR and exits; the master logs at ERROR too and tries again after a backoff (1 s,
+doubling up to a minute, back to 1 s once every worker is up) while the other workers keep serving.
+It never gives up: service resumes by itself once the cause is gone, and `/healthz` answers 503
+meanwhile. (Plain gunicorn would stop the whole server, healthy workers included, at the first
+worker that fails to boot.)
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import multiprocessing
 import os
 import socket
 import sys
+import time
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -31,6 +39,9 @@ from bot.config import Settings
 
 log = logging.getLogger("askdesk")
 GRACEFUL_TIMEOUT = 90  # seconds a worker has to drain on SIGTERM / SIGHUP before it is killed
+BOOT_FAILED = 75  # a worker's exit code when its app could not be built (EX_TEMPFAIL; gunicorn's own
+# boot error code, 3, would make its master stop every worker)
+MAX_BOOT_BACKOFF = 60.0  # seconds between tries at most, while workers fail to start
 
 
 class WorkerBoard:
@@ -59,6 +70,29 @@ class WorkerBoard:
     def missing(self) -> int:
         return max(0, self.expected - sum(1 for pid in self.slots if pid))
 
+    def booted(self, slot: int) -> bool:
+        return bool(self.slots[slot])
+
+
+class BootBackoff:
+    """When the master may start the next worker, after workers failed to start (master only)."""
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self.clock, self.failures, self.next_try = clock, 0, 0.0
+
+    def failed(self) -> float:
+        """A worker failed to start: seconds until the next may."""
+        self.failures += 1
+        delay = min(MAX_BOOT_BACKOFF, 2.0 ** (self.failures - 1))
+        self.next_try = self.clock() + delay
+        return delay
+
+    def succeeded(self) -> None:
+        self.failures, self.next_try = 0, 0.0
+
+    def may_start(self) -> bool:
+        return self.clock() >= self.next_try
+
 
 class AskdeskApplication(BaseApplication):
     """Gunicorn's view of askdesk: its settings, hooks, and the WSGI app each worker builds."""
@@ -66,6 +100,7 @@ class AskdeskApplication(BaseApplication):
     def __init__(self, settings: Settings, listener: socket.socket, *, workers: int, migrate: bool) -> None:
         self.settings, self.listener, self.workers, self.migrate = settings, listener, workers, migrate
         self.board = WorkerBoard(workers)
+        self.backoff = BootBackoff()
         self.generation: Any = None  # in a worker: what it serves
         super().__init__()
 
@@ -86,10 +121,15 @@ class AskdeskApplication(BaseApplication):
         from bot.runtime.database import open_database
         from bot.runtime.serving import Generation
 
-        engine = open_database(self.settings, migrate=False, verify=False)  # the master checked the schema
-        self.generation = Generation(self.settings, engine, workers_missing=self.board.missing)
-        self.generation.start()
-        return self.generation.wsgi
+        try:
+            engine = open_database(self.settings, migrate=False, verify=False)  # the master checked the schema
+            generation = Generation(self.settings, engine, workers_missing=self.board.missing)
+            generation.start()
+        except Exception as exc:  # noqa: BLE001 - any reason: the master tries again later
+            log.error("worker %d could not start: %s", os.getpid(), _cause(exc))
+            sys.exit(BOOT_FAILED)  # nothing to drain: it has served nothing
+        self.generation = generation
+        return generation.wsgi
 
     # gunicorn hooks ---------------------------------------------------------------------------
     def _pre_fork(self, server: Any, worker: Any) -> None:  # master
@@ -99,6 +139,10 @@ class AskdeskApplication(BaseApplication):
         self.board.mark_ready(worker.askdesk_slot, worker.pid)
 
     def _child_exit(self, server: Any, worker: Any) -> None:  # master, worker reaped
+        if not self.board.booted(worker.askdesk_slot):
+            delay = self.backoff.failed()
+            log.error("a worker failed to start (%d in a row); %d of %d workers running; next try in %.0f s",
+                      self.backoff.failures, len(server.WORKERS), self.workers, delay)
         self.board.release(worker.askdesk_slot)
 
     def _worker_exit(self, server: Any, worker: Any) -> None:  # worker, after it stopped serving
@@ -119,9 +163,17 @@ class GunicornLogs(Logger):
 
 
 class Supervisor(Arbiter):
-    """gunicorn's master, with SIGHUP validating the settings before any worker is replaced."""
+    """gunicorn's master, with SIGHUP validating the settings before any worker is replaced, and
+    workers that fail to start tried again after a backoff (see the module doc)."""
 
     app: AskdeskApplication
+
+    def manage_workers(self) -> None:
+        if len(self.WORKERS) < self.num_workers and not self.app.backoff.may_start():
+            return  # the next try waits; the running workers keep serving
+        if self.app.board.missing() == 0:
+            self.app.backoff.succeeded()
+        super().manage_workers()
 
     def handle_hup(self) -> None:
         from bot.runtime.serving import validated_settings
@@ -132,6 +184,12 @@ class Supervisor(Arbiter):
         self.app.settings = settings
         log.info("SIGHUP: configuration valid; starting workers on it, draining the old ones")
         super().handle_hup()
+
+
+def _cause(exc: BaseException) -> str:
+    from bot.runtime.logs import redact
+
+    return redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "))
 
 
 def serve_workers(settings: Settings, listener: socket.socket, *, workers: int, migrate: bool) -> int:
