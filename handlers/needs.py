@@ -8,6 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
+from bot.i18n import N_, Message, Translator
 from bot.render.ids import Action, Block, Callback
 from bot.render.needs_blocks import parse_needs_form
 from bot.render.needs_report_blocks import parse_action_form, parse_done_detail, parse_round_metadata
@@ -16,18 +17,32 @@ from bot.services import needs_actions, needs_invites
 from handlers.common import funnel, noop_ack, safe_ack, tell
 
 SCORE_ACTION = re.compile(rf"^{Action.NEEDS_SCORE.value}_([1-5])$")
-STALE = "That button is out of date."
+STALE = N_("That button is out of date.")
 
 
 def _id(raw: Any) -> int | None:
     return int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) < 12 else None
 
 
-def _open_or_tell(client: WebClient, body: dict[str, Any], view: Any) -> None:
-    if isinstance(view, str):
-        tell(client, body, view)
+def _reader(deps: Deps, body: dict[str, Any]) -> Translator:
+    user = body.get("user_id") or (body.get("user") or {}).get("id")
+    return deps.directory.translator_for(user, now=deps.now())
+
+
+def _tell(deps: Deps, client: WebClient, body: dict[str, Any], message: Message) -> None:
+    tell(client, body, message, _reader(deps, body))
+
+
+def _open_or_tell(deps: Deps, client: WebClient, body: dict[str, Any], view: Any) -> None:
+    if isinstance(view, Message):
+        _tell(deps, client, body, view)
     else:
         client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def _errors(deps: Deps, body: dict[str, Any], block: str, message: Message | None) -> dict[str, str]:
+    """A modal's error under `block`, in the reader's language (Slack shows at most 150 characters)."""
+    return {block: _reader(deps, body).render(message or N_("Not saved."))[:150]}
 
 
 def _state(view: dict[str, Any]) -> dict[str, Any]:
@@ -38,33 +53,33 @@ def _state(view: dict[str, Any]) -> dict[str, Any]:
 def on_score(body: dict[str, Any], action: dict[str, Any], client: WebClient, deps: Deps) -> None:
     match, invitation = SCORE_ACTION.match(action.get("action_id", "")), _id(action.get("value"))
     if match is None or invitation is None:
-        tell(client, body, STALE)
+        _tell(deps, client, body, STALE)
         return
     outcome = needs_invites.answer(deps, invitation_id=invitation, user=body["user"]["id"],
                                    values={"overall": int(match.group(1))})
     deps.outbox.kick(outcome.jobs)
     if outcome.message:
-        tell(client, body, outcome.message)
+        _tell(deps, client, body, outcome.message)
 
 
 @funnel
 def on_more(body: dict[str, Any], action: dict[str, Any], client: WebClient, deps: Deps) -> None:
     invitation = _id(action.get("value"))
     view = needs_invites.modal_for(deps, invitation_id=invitation, user=body["user"]["id"]) if invitation else STALE
-    _open_or_tell(client, body, view)
+    _open_or_tell(deps, client, body, view)
 
 
 @safe_ack
 def survey_ack(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext, deps: Deps) -> None:
     form = parse_needs_form(_state(view))
     if form.empty:
-        ack(response_action="errors",
-            errors={Block.NEEDS_OBSTACLE: "Pick a score or write an answer — or press Cancel."})
+        ack(response_action="errors", errors=_errors(deps, body, Block.NEEDS_OBSTACLE,
+                                                     N_("Pick a score or write an answer — or press Cancel.")))
         return
     outcome = needs_invites.answer(deps, invitation_id=_id(view.get("private_metadata")) or 0,
                                    user=body["user"]["id"], values=form.values())
     if not outcome.ok:
-        ack(response_action="errors", errors={Block.NEEDS_OBSTACLE: (outcome.message or "Not saved.")[:150]})
+        ack(response_action="errors", errors=_errors(deps, body, Block.NEEDS_OBSTACLE, outcome.message))
         return
     context["jobs"] = outcome.jobs
     ack()
@@ -80,7 +95,7 @@ def kick_jobs(context: BoltContext, deps: Deps) -> None:
 def on_new_action(body: dict[str, Any], action: dict[str, Any], client: WebClient, deps: Deps) -> None:
     round_id = _id(action.get("value"))
     view = needs_actions.form_for(deps, user=body["user"]["id"], round_id=round_id) if round_id else STALE
-    _open_or_tell(client, body, view)
+    _open_or_tell(deps, client, body, view)
 
 
 @safe_ack
@@ -88,7 +103,7 @@ def action_ack(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: Bo
     outcome = needs_actions.record(deps, user=body["user"]["id"], form=parse_action_form(_state(view)),
                                    round_id=parse_round_metadata(view.get("private_metadata")) or 0)
     if not outcome.ok:
-        ack(response_action="errors", errors={Block.ACTION_TITLE: (outcome.message or "Not saved.")[:150]})
+        ack(response_action="errors", errors=_errors(deps, body, Block.ACTION_TITLE, outcome.message))
         return
     context["jobs"] = outcome.jobs
     ack()
@@ -100,14 +115,14 @@ def on_progress(body: dict[str, Any], action: dict[str, Any], client: WebClient,
                                        status="in_progress")
     deps.outbox.kick(outcome.jobs)
     if outcome.message:
-        tell(client, body, outcome.message)
+        _tell(deps, client, body, outcome.message)
 
 
 @funnel
 def on_done(body: dict[str, Any], action: dict[str, Any], client: WebClient, deps: Deps) -> None:
     action_id = _id(action.get("value"))
     view = needs_actions.done_form_for(deps, user=body["user"]["id"], action_id=action_id) if action_id else STALE
-    _open_or_tell(client, body, view)
+    _open_or_tell(deps, client, body, view)
 
 
 @safe_ack
@@ -116,7 +131,7 @@ def done_ack(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: Bolt
                                        detail=parse_done_detail(_state(view)),
                                        action_id=_id(view.get("private_metadata")) or 0)
     if not outcome.ok:
-        ack(response_action="errors", errors={Block.ACTION_DETAIL: (outcome.message or "Not saved.")[:150]})
+        ack(response_action="errors", errors=_errors(deps, body, Block.ACTION_DETAIL, outcome.message))
         return
     context["jobs"] = outcome.jobs
     ack()
@@ -124,7 +139,7 @@ def done_ack(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: Bolt
 
 def open_action_form(deps: Deps, client: WebClient, body: dict[str, Any], team: str | None) -> None:
     """`/askdesk action [team]`: the "Record an action" modal for the team's latest closed round."""
-    _open_or_tell(client, body, needs_actions.form_for(deps, user=body["user_id"], team_slug=team or None))
+    _open_or_tell(deps, client, body, needs_actions.form_for(deps, user=body["user_id"], team_slug=team or None))
 
 
 def register(app: App) -> None:

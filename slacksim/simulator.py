@@ -740,7 +740,8 @@ class SlackSimulator(SlackWorld):
             if start < 0:
                 raise ApiError("invalid_cursor")
         page, rest = users[start:start + min(limit, 1000)], users[start + min(limit, 1000):]
-        return {"members": [self.user_object(u) for u in page], "cache_ts": 1700000000,
+        include_locale = flag(a.get("include_locale"))
+        return {"members": [self.user_object(u, include_locale=include_locale) for u in page], "cache_ts": 1700000000,
                 "response_metadata": {"next_cursor": b64("users:" + rest[0].id) if rest else ""}}
 
     def _m_users_lookupByEmail(self, a: dict[str, Any]) -> dict[str, Any]:  # noqa: N802

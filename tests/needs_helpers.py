@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -114,3 +115,11 @@ def submit(h: Harness, user: str, invitation_id: int, values: dict[str, Any]) ->
 def answered(h: Harness, invitation_id: int) -> bool:
     with session_scope(h.deps.engine) as s:
         return queries.answer_of(s, invitation_id) is not None
+
+
+def clocked(h: Harness) -> Iterator[Harness]:
+    """The `h` fixture of the needs tests: the harness with a scheduler clock at T0, stopped after."""
+    start_clock(h)
+    yield h
+    assert h.scheduler is not None
+    h.scheduler.stop(wait=False)

@@ -130,7 +130,7 @@ def test_a_scheduled_round_from_invitation_to_report(h: Harness) -> None:
     report = h.wait(lambda: posts(h, FINANCE_CH, "askdesk_needs_report"))
     assert len(report) == 1 and len(posts(h, LEADS, "askdesk_needs_report")) == 1
     body = shown(report[0])
-    assert "4 of 6 people answered (67 %)" in body
+    assert "4 of 6 people answered (67%)" in body
     assert "3.5 / 5" in body  # overall: 5, 4, 2, 3
     assert "not enough answers to show" in body  # communication efficiency: one answer
     assert "expense report" in body and "3 people" in body

@@ -69,10 +69,13 @@ def test_needs_report_text_and_json(engine: Engine, env: dict[str, str], tmp_pat
     out = askdesk(env, "needs", "report", "--team", "finance", cwd=tmp_path)  # the latest closed round
     assert out.returncode == 0, out.stderr
     assert "Needs survey 2026-Q3 · Finance" in out.stdout
-    assert "5 of 7 people answered (71 %)" in out.stdout
+    assert "5 of 7 people answered (71%)" in out.stdout
     assert "Overall satisfaction: 4.2 / 5 (+0.9 since 2026-Q2) · 5 answers" in out.stdout
     assert "1. expense report — 4 people" in out.stdout and "“Expense report rules are unclear”" in out.stdout
     assert "报销" not in out.stdout  # one person's need is not a theme, and never quoted
+    zh = askdesk(env, "needs", "report", "--team", "finance", "--locale", "zh-CN", cwd=tmp_path)
+    assert "需求调研 2026-Q3 · Finance" in zh.stdout and "7 人中有 5 人回答（71%）" in zh.stdout
+    assert "1. expense report — 4 人" in zh.stdout
     data = json.loads(askdesk(env, "needs", "report", "--team", "finance", "--round", "2026-q2", "--json",
                               cwd=tmp_path).stdout)
     assert data["round"] == "2026-Q2" and data["previous_round"] is None and data["themes"] == []
@@ -132,6 +135,8 @@ def test_scorecard_formats_and_the_anonymity_rule(engine: Engine, env: dict[str,
     assert rows[0]["pulse_csat"] == "suppressed" and rows[0]["actions_done"] == "1"
     text = askdesk(env, "scorecard", "--quarter", "2026-Q3", cwd=tmp_path).stdout
     assert "Internal satisfaction scorecard 2026-Q3" in text and "Needs-survey score: 4.2 / 5" in text
+    zh = askdesk(env, "scorecard", "--quarter", "2026-Q3", "--locale", "zh-CN", cwd=tmp_path).stdout
+    assert "内部满意度计分卡 2026-Q3" in zh and "需求调研得分: 4.2 / 5" in zh
     bad = askdesk(env, "scorecard", "--quarter", "Q4", cwd=tmp_path)
     assert bad.returncode == 2 and "2026-Q4" in bad.stderr
 

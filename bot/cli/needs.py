@@ -1,8 +1,11 @@
 """`askdesk needs start|report` and `askdesk scorecard`.
 
     askdesk needs start --team SLUG                    open a needs-survey round now
-    askdesk needs report --team SLUG [--round 2026-Q4] [--json]
-    askdesk scorecard [--quarter 2026-Q4] [--format text|json|csv]
+    askdesk needs report --team SLUG [--round 2026-Q4] [--json] [--locale en|zh-CN]
+    askdesk scorecard [--quarter 2026-Q4] [--format text|json|csv] [--locale en|zh-CN]
+
+Text is printed in the language its Slack post uses (the team's channel language; the scorecard's is the
+leadership channel's, the workspace's) unless --locale says otherwise; JSON and CSV are data.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import json
 import sys
 from typing import Any
 
-from bot.config import Settings, Team
+from bot.config import LOCALES, Settings, Team
 
 
 class UsageError(Exception):
@@ -29,10 +32,13 @@ def add_parsers(sub: Any) -> None:
     report.add_argument("--team", required=True, help="a team slug")
     report.add_argument("--round", help="a round like 2026-Q4, 2026-11 or 2026-Q4-2 (default: the latest closed)")
     report.add_argument("--json", action="store_true", help="print JSON instead of text")
+    report.add_argument("--locale", choices=LOCALES, help="the language of the text (default: the team's channel "
+                                                          "language)")
     report.set_defaults(func=cmd_needs_report)
     card = sub.add_parser("scorecard", help="the internal satisfaction scorecard of a quarter")
     card.add_argument("--quarter", help="a quarter like 2026-Q4 (default: the last one that ended)")
     card.add_argument("--format", choices=("text", "json", "csv"), default="text", help="output format")
+    card.add_argument("--locale", choices=LOCALES, help="the language of the text (default: the workspace's)")
     card.set_defaults(func=cmd_scorecard)
 
 
@@ -88,6 +94,7 @@ def cmd_needs_start(args: argparse.Namespace) -> int:
 
 def cmd_needs_report(args: argparse.Namespace) -> int:
     def work(settings: Settings, engine: Any) -> int:
+        from bot.i18n import translator
         from bot.render import needs_text
         from bot.services import needs_report
         from storage.session import session_scope
@@ -101,7 +108,7 @@ def cmd_needs_report(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(needs_text.report_json(report), indent=2, ensure_ascii=False))
         else:
-            print(needs_text.report_text(report))
+            print(needs_text.report_text(report, translator(args.locale or settings.team_locale(team))))
         return 0
 
     return _run("needs report", work)
@@ -109,6 +116,7 @@ def cmd_needs_report(args: argparse.Namespace) -> int:
 
 def cmd_scorecard(args: argparse.Namespace) -> int:
     def work(settings: Settings, engine: Any) -> int:
+        from bot.i18n import translator
         from bot.render import needs_text
         from bot.runtime.deps import utc_now
         from bot.services import scorecard
@@ -127,7 +135,7 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
         elif args.format == "csv":
             print(needs_text.scorecard_csv(card), end="")
         else:
-            print(needs_text.scorecard_text(card))
+            print(needs_text.scorecard_text(card, translator(args.locale or settings.team_locale(None))))
         return 0
 
     return _run("scorecard", work)

@@ -117,7 +117,7 @@ def needs_scenario(demo: Demo) -> None:
     with session_scope(demo.deps.engine) as session:
         report = needs_report.build(session, demo.settings, rnd)
     demo.print("\n$ askdesk needs report --team finance")
-    demo.print(needs_text.report_text(report))
+    demo.print(needs_text.report_text(report, demo.deps.directory.team_translator(team)))
 
     demo.print("\n━━ 10. You said, we did: an improvement action ━━")
     demo.step(ALICE, "clicks [Record an action] on the report")
@@ -150,7 +150,7 @@ def needs_scenario(demo: Demo) -> None:
     with session_scope(demo.deps.engine) as session:
         card_figures = scorecard.compute(session, demo.settings,
                                          quarter_of(demo.deps.now(), demo.settings.workspace.timezone), demo.deps.now())
-    demo.print(needs_text.scorecard_text(card_figures))
+    demo.print(needs_text.scorecard_text(card_figures, demo.deps.directory.team_translator(None)))
 
 
 def _action_id(demo: Demo) -> str:

@@ -1,63 +1,93 @@
 """Needs reports and scorecards as terminal text, JSON and CSV (`askdesk needs report`, `askdesk
-scorecard`), and the small formatting helpers the Block Kit builders share. Pure functions."""
+scorecard`), and the small formatting helpers the Block Kit builders share, in the reader's language
+(`t`; JSON and CSV are data and stay as they are). Pure functions."""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from typing import Any
 
 from bot.analytics.privacy import GatedValue
+from bot.i18n import Translator, translator
+from bot.render.digest_text import pct, suppressed
+from bot.render.needs_blocks import short_title
 from bot.services.needs_report import NeedsReport, Score
 from bot.services.scorecard import Scorecard, TeamScore
 
-SCORE_TITLES = {"overall": "Overall satisfaction", "communication": "Communication efficiency",
-                "transparency": "Information transparency", "support": "Support"}
-PART_TITLES = {"needs": "Needs-survey score", "csat": "Pulse CSAT", "sla": "SLA attainment",
-               "response": "Needs-survey response rate", "actions": "Improvement actions done"}
-STATUS_TITLES = {"planned": "Planned", "in_progress": "In progress", "done": "Done"}
+
+def part_title(part: str, t: Translator) -> str:
+    titles = {"needs": t._("Needs-survey score"), "csat": t._("Pulse CSAT"), "sla": t._("SLA attainment"),
+              "response": t._("Needs-survey response rate"), "actions": t._("Improvement actions done")}
+    return titles[part]
+
+
+PARTS = ("needs", "csat", "sla", "response", "actions")
+
+
+def status_title(status: str, t: Translator) -> str:
+    titles = {"planned": t._("Planned"), "in_progress": t._("In progress"), "done": t._("Done")}
+    return titles.get(status, status)
 
 
 def signed(value: float, digits: int = 1, unit: str = "") -> str:
     return f"{'+' if value >= 0 else '−'}{abs(value):.{digits}f}{unit}"
 
 
-def pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0f} %"
+def out_of_5(value: float, t: Translator) -> str:
+    return t._("{score} / 5", score=t.fmt_decimal(value))
 
 
-def score_text(score: Score, previous_key: str | None) -> str:
-    shown = score.value.display(lambda v: f"{v:.1f} / 5")
+def shown(value: GatedValue[float], fmt: Callable[[float], str], t: Translator) -> str:
+    """A gated figure, or the anonymity notice when it is suppressed."""
+    return suppressed(t) if value.suppressed else value.display(fmt)
+
+
+def score_text(score: Score, previous_key: str | None, t: Translator) -> str:
+    text = shown(score.value, lambda v: out_of_5(v, t), t)
     if score.value.suppressed:
-        return shown
+        return text
     change = score.change
     if change is not None and previous_key:
-        shown += f" ({signed(change)} since {previous_key})"
-    return shown + f" · {score.value.count} answers"
+        text += " " + t._("({change} since {round})", change=signed(change), round=previous_key)
+    count = score.value.count
+    return text + " · " + t.ngettext("{n} answer", "{n} answers", count)
 
 
-def response_text(report: NeedsReport) -> str:
-    rate = report.response_rate
-    return f"{report.answered} of {report.reached} people answered ({pct(rate)})"
+def response_text(report: NeedsReport, t: Translator) -> str:
+    return t.ngettext("{answered} of {n} person answered ({rate})", "{answered} of {n} people answered ({rate})",
+                      report.reached, answered=t.fmt_number(report.answered), rate=pct(report.response_rate, t))
 
 
-def report_text(report: NeedsReport) -> str:
-    lines = [f"Needs survey {report.key} · {report.team_name}",
+def no_theme_text(threshold: int, t: Translator) -> str:
+    return t.ngettext("No common need was written by at least {n} person this time.",
+                      "No common need was written by at least {n} people this time.", threshold)
+
+
+def theme_people(people: int, t: Translator) -> str:
+    return t.ngettext("{n} person", "{n} people", people)
+
+
+def report_text(report: NeedsReport, t: Translator) -> str:
+    lines = [t._("Needs survey {round} · {team}", round=report.key, team=report.team_name),
              f"{report.opens_at:%Y-%m-%d} – {report.closes_at:%Y-%m-%d} · {report.status}",
-             "", f"Response rate: {response_text(report)}", ""]
-    lines += [f"{SCORE_TITLES[name]}: {score_text(score, report.previous_key)}"
+             "", t._("Response rate: {rate}", rate=response_text(report, t)), ""]
+    lines += [f"{short_title(name, t)}: {score_text(score, report.previous_key, t)}"
               for name, score in report.scores.items()]
-    lines += ["", "Common needs:"]
+    lines += ["", t._("Common needs:")]
     if not report.themes:
-        lines.append(f"  No common need was written by at least {report.threshold} people.")
+        lines.append("  " + no_theme_text(report.threshold, t))
     for theme in report.themes:
-        lines.append(f"  {theme.rank}. {theme.label} — {theme.people} people")
+        lines.append(f"  {theme.rank}. {theme.label} — {theme_people(theme.people, t)}")
         lines += [f"     “{quote}”" for quote in theme.quotes]
     if report.actions:
-        lines += ["", "Improvement actions:"]
-        lines += [f"  [{STATUS_TITLES.get(a.status, a.status)}] {a.title}" + (f" (for: {a.theme})" if a.theme else "")
-                  for a in report.actions]
-    lines += ["", f"Figures and themes are shown only when at least {report.threshold} people gave them."]
+        lines += ["", t._("Improvement actions:")]
+        lines += [f"  [{status_title(a.status, t)}] {a.title}" +
+                  (" " + t._("(for: {theme})", theme=a.theme) if a.theme else "") for a in report.actions]
+    lines += ["", t.ngettext("Figures and themes are shown only when at least {n} person gave them.",
+                             "Figures and themes are shown only when at least {n} people gave them.",
+                             report.threshold)]
     return "\n".join(lines)
 
 
@@ -80,45 +110,60 @@ def report_json(report: NeedsReport) -> dict[str, Any]:
 
 
 # -- scorecard ------------------------------------------------------------------------------------
-def formula(card: Scorecard) -> str:
-    used = [f"{card.weights[p]:g} × {PART_TITLES[p]}" for p in card.weights if card.weights[p] > 0]
-    return ("Index = ({parts}) / the sum of the weights of the parts that have a value; each part on a 0–100 "
-            "scale.").format(parts=" + ".join(used))
+def formula(card: Scorecard, t: Translator | None = None) -> str:
+    t = t or translator("en")
+    used = [f"{card.weights[p]:g} × {part_title(p, t)}" for p in card.weights if card.weights[p] > 0]
+    return t._("Index = ({parts}) / the sum of the weights of the parts that have a value; each part on a 0–100 "
+               "scale.", parts=" + ".join(used))
 
 
-def part_value(score: TeamScore, part: str) -> str:
+def part_value(score: TeamScore, part: str, t: Translator) -> str:
     if part == "needs":
         if not score.needs_rounds:
-            return "no closed round"
-        return score.needs_score.display(lambda v: f"{v:.1f} / 5")
+            return t._("no closed round")
+        return shown(score.needs_score, lambda v: out_of_5(v, t), t)
     if part == "csat":
         if score.csat is None:
-            return "after the quarter ends"
-        return score.csat.display(lambda v: f"{v:.0f} %")
+            return t._("after the quarter ends")
+        return shown(score.csat, lambda v: pct(v, t), t)
     if part == "sla":
-        return pct(score.sla)
+        return pct(score.sla, t)
     if part == "response":
-        return pct(score.needs_response_rate)
-    return f"{score.actions_done} done, {score.actions_open} open"
+        return pct(score.needs_response_rate, t)
+    return t._("{done} done, {open} open", done=t.fmt_number(score.actions_done), open=t.fmt_number(score.actions_open))
 
 
-def change_text(score: TeamScore, part: str) -> str:
+def change_text(score: TeamScore, part: str, t: Translator) -> str:
     change = score.change(part)
-    return "" if change is None else f" ({signed(change)} pts)"
+    return "" if change is None else " " + t._("({change} pts)", change=signed(change))
 
 
-def scorecard_text(card: Scorecard) -> str:
-    status = "" if card.ended else " (the quarter has not ended: provisional)"
-    lines = [f"Internal satisfaction scorecard {card.quarter.key}{status}", f"Compared with {card.previous_key}.", ""]
+def index_text(score: TeamScore, t: Translator) -> str:
+    return "—" if score.index is None else t._("{index} / 100", index=t.fmt_decimal(score.index, 0))
+
+
+def scorecard_title(card: Scorecard, t: Translator) -> str:
+    if card.ended:
+        return t._("Internal satisfaction scorecard {quarter}", quarter=card.quarter.key)
+    return t._("Internal satisfaction scorecard {quarter} (provisional)", quarter=card.quarter.key)
+
+
+def threshold_note(card: Scorecard, t: Translator) -> str:
+    return t.ngettext("Feedback figures are shown only over at least {n} answer.",
+                      "Feedback figures are shown only over at least {n} answers.", card.threshold)
+
+
+def scorecard_text(card: Scorecard, t: Translator) -> str:
+    lines = [scorecard_title(card, t), t._("Compared with {quarter}.", quarter=card.previous_key), ""]
     for score in card.teams:
-        index = "—" if score.index is None else f"{score.index:.0f} / 100"
-        lines.append(f"{score.name}: index {index}{change_text(score, 'index')}")
-        for part in PART_TITLES:
-            lines.append(f"  {PART_TITLES[part]}: {part_value(score, part)}{change_text(score, part)}")
-        lines.append(f"  Pulse-survey response rate: {pct(score.pulse_response_rate)}")
+        lines.append(t._("{team}: index {index}", team=score.name, index=index_text(score, t)) +
+                     change_text(score, "index", t))
+        for part in PARTS:
+            lines.append(f"  {part_title(part, t)}: {part_value(score, part, t)}{change_text(score, part, t)}")
+        lines.append("  " + t._("Pulse-survey response rate") + ": " + pct(score.pulse_response_rate, t))
         lines.append("")
-    lines.append(formula(card))
-    lines.append(f"Feedback figures are shown only over at least {card.threshold} answers.")
+    lines.append(formula(card, t))
+    lines.append(threshold_note(card, t))
     return "\n".join(lines)
 
 

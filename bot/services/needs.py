@@ -25,7 +25,8 @@ from slack_sdk.errors import SlackApiError
 from sqlmodel import Session, col, select
 
 from bot.config import Team
-from bot.render import needs_report_blocks
+from bot.i18n import Translator
+from bot.render import needs_blocks, needs_report_blocks
 from bot.runtime.deps import Deps
 from bot.runtime.outbox import KICK_GRACE, PermanentFailure, RetryLater
 from bot.services import needs_invites, needs_report, scorecard
@@ -65,7 +66,8 @@ class Started:
 
 # -- opening rounds -------------------------------------------------------------------------------
 def _intro(session: Session, team: Team, prev: NeedsRound | None) -> str | None:
-    """"Last time you told us …; we did …" from the team's done actions of the previous round."""
+    """What "Last time you told us …; we did …" says, from the team's done actions of the previous round
+    (stored as data; each invitation renders it in its reader's language)."""
     if prev is None or prev.id is None:
         return None
     done = queries.actions_of(session, round_ids=[prev.id], statuses=("done",))
@@ -73,10 +75,7 @@ def _intro(session: Session, team: Team, prev: NeedsRound | None) -> str | None:
         return None
     labels = {t.id: t.label for t in queries.themes_of(session, round_id=prev.id)}
     needs = list(dict.fromkeys(labels[a.theme_id] for a in done if a.theme_id in labels))
-    did = "; ".join(a.title for a in done)
-    if needs:
-        return "Last time you told us: {needs}. We did: {actions}.".format(needs="; ".join(needs), actions=did)
-    return f"After the last survey we did: {did}."
+    return needs_blocks.intro_data(needs, [a.title for a in done])
 
 
 def start_round(deps: Deps, team: Team, *, scheduled: CalendarPeriod | None = None) -> Started:
@@ -160,15 +159,18 @@ def _known_zones(deps: Deps, users: Iterable[str], now: datetime) -> dict[str, s
     return found
 
 
-def _save_zones(deps: Deps, zones: dict[str, str], now: datetime) -> None:
+def _save_zones(deps: Deps, zones: dict[str, str], locales: dict[str, str], now: datetime) -> None:
+    """Cache what Slack said: time zone and locale ("" = none given), so each invitation's language needs no
+    users.info call of its own."""
     items = list(zones.items())
     with session_scope(deps.engine) as session:
         insert = dialect_insert(session)
         for start in range(0, len(items), 1000):
-            stmt = insert(Person).values([{"user_id": u, "tz": tz, "refreshed_at": now}
+            stmt = insert(Person).values([{"user_id": u, "tz": tz, "locale": locales.get(u, ""), "refreshed_at": now}
                                           for u, tz in items[start:start + 1000]])
             session.exec(stmt.on_conflict_do_update(  # type: ignore[call-overload]
-                index_elements=["user_id"], set_={"tz": stmt.excluded.tz, "refreshed_at": stmt.excluded.refreshed_at}))
+                index_elements=["user_id"], set_={"tz": stmt.excluded.tz, "locale": stmt.excluded.locale,
+                                                  "refreshed_at": stmt.excluded.refreshed_at}))
 
 
 def time_zones(deps: Deps, users: list[str]) -> tuple[dict[str, str], set[str]]:
@@ -181,24 +183,26 @@ def time_zones(deps: Deps, users: list[str]) -> tuple[dict[str, str], set[str]]:
     unknown = [u for u in users if u not in zones]
     gone: set[str] = set()
     fetched: dict[str, str] = {}
+    locales: dict[str, str] = {}
     if len(unknown) > BULK_LOOKUP_ABOVE:
         wanted, cursor, last = set(unknown), None, -USERS_LIST_SPACING
         while True:
             time.sleep(max(0.0, last + USERS_LIST_SPACING - time.monotonic()))  # never past Tier 2's limit
             last = time.monotonic()
-            resp = deps.client.users_list(limit=1000, cursor=cursor)
+            resp = deps.client.users_list(limit=1000, cursor=cursor, include_locale=True)
             for user in resp.get("members") or []:
                 if user.get("id") in wanted:
                     if user.get("deleted") or user.get("is_bot"):
                         gone.add(user["id"])
                     fetched[user["id"]] = user.get("tz") or deps.settings.workspace.timezone
+                    locales[user["id"]] = str(user.get("locale") or "")[:16]
             cursor = (resp.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
                 break
     else:
         for user_id in unknown:
             try:
-                user = deps.client.users_info(user=user_id).get("user") or {}
+                user = deps.client.users_info(user=user_id, include_locale=True).get("user") or {}
             except SlackApiError as exc:
                 if not is_permanent(exc):
                     raise
@@ -206,7 +210,8 @@ def time_zones(deps: Deps, users: list[str]) -> tuple[dict[str, str], set[str]]:
             if user.get("deleted") or user.get("is_bot"):
                 gone.add(user_id)
             fetched[user_id] = user.get("tz") or deps.settings.workspace.timezone
-    _save_zones(deps, fetched, now)
+            locales[user_id] = str(user.get("locale") or "")[:16]
+    _save_zones(deps, fetched, locales, now)
     zones.update(fetched)
     return zones, gone
 
@@ -257,6 +262,11 @@ def plan(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
 
 
 # -- closing and reporting ------------------------------------------------------------------------
+def report_translator(deps: Deps, team: Team, channel: str) -> Translator:
+    """The language of a report post: the team's channel language; leadership's is the workspace's."""
+    return deps.directory.team_translator(team if channel == team.digest_target else None)
+
+
 def report_targets(deps: Deps, team: Team) -> list[str]:
     """Where a round's report goes: the team's channel, and the leadership channel when set."""
     targets = [team.digest_target]
@@ -301,7 +311,8 @@ def post_report(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
         report = needs_report.build(session, deps.settings, rnd)
     team = deps.settings.team(rnd.team)
     assert team is not None
-    msg = needs_report_blocks.report_message(report, with_action_button=True)
+    msg = needs_report_blocks.report_message(report, with_action_button=True,
+                                             t=report_translator(deps, team, channel))
     posted = post_once(deps, channel=channel, text=msg.text, blocks=msg.as_dicts(), event_type=REPORT_EVENT,
                        ref=f"{round_id}:{channel}", reconcile=job.attempts > 1, since=job.created_at, paced=True)
     if channel == team.digest_target:
@@ -330,7 +341,7 @@ def post_scorecard(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None
     quarter = parse_quarter(str(payload["quarter"]), tz)
     with session_scope(deps.engine) as session:
         card = scorecard.compute(session, deps.settings, quarter, deps.now())
-    msg = needs_report_blocks.scorecard_message(card)
+    msg = needs_report_blocks.scorecard_message(card, deps.directory.team_translator(None))
     post_once(deps, channel=deps.settings.workspace.leadership_channel, text=msg.text, blocks=msg.as_dicts(),
               event_type=SCORECARD_EVENT, ref=quarter.key, reconcile=job.attempts > 1, since=job.created_at,
               paced=True)

@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.views import View
 
 from bot.config import Team
+from bot.i18n import N_, Message
 from bot.render import needs_report_blocks
 from bot.render.needs_report_blocks import ActionForm
 from bot.runtime.deps import Deps
@@ -33,14 +34,18 @@ from storage.session import session_scope
 
 CARD, ANNOUNCE, DONE_DM = "needs_action_card", "needs_action_announce", "needs_done_dm"
 CARD_EVENT, DONE_EVENT = "askdesk_needs_action", "askdesk_needs_done"
-NOT_ALLOWED = ("Only {team}'s responders (members of its channel) and admins can record or change its improvement "
-               "actions.")
+GONE = N_("That action no longer exists.")
+
+
+def not_allowed(team: Team) -> Message:
+    return N_("Only {team}'s responders (members of its channel) and admins can record or change its improvement "
+              "actions.", team=team.name)
 
 
 @dataclass
 class Outcome:
     ok: bool
-    message: str | None = None
+    message: Message | None = None
     jobs: list[int | None] = field(default_factory=list)
 
 
@@ -53,7 +58,8 @@ def _card_job(session: Any, action_id: int, now: Any) -> int | None:
                                payload={"action_id": action_id}, due_at=now + KICK_GRACE)
 
 
-def _round_for(deps: Deps, *, user: str, round_id: int | None, team_slug: str | None) -> tuple[NeedsRound, Team] | str:
+def _round_for(deps: Deps, *, user: str, round_id: int | None,
+               team_slug: str | None) -> tuple[NeedsRound, Team] | Message:
     """The round an action is recorded against: `round_id`, else the latest closed round of the team
     (`team_slug`, else the first team the user answers for)."""
     with session_scope(deps.engine) as session:
@@ -61,53 +67,56 @@ def _round_for(deps: Deps, *, user: str, round_id: int | None, team_slug: str | 
             rnd = queries.get_round(session, round_id)
             team = deps.settings.team(rnd.team) if rnd else None
             if rnd is None or team is None:
-                return "That survey round no longer exists."
+                return N_("That survey round no longer exists.")
         else:
             if team_slug:
                 team = deps.settings.team(team_slug)
                 if team is None:
                     known = ", ".join(t.slug for t in deps.settings.teams)
-                    return f"I don't know the team `{team_slug[:30]}`. Teams: {known}."
+                    return N_("I don't know the team `{team}`. Teams: {known}.", team=team_slug[:30], known=known)
             else:
                 mine = deps.directory.responder_teams(user)
                 if not mine:
-                    return "Which team? Use `/askdesk action <team>`."
+                    return N_("Which team? Use `/askdesk action <team>`.")
                 team = mine[0]
             closed = queries.rounds_of(session, team=team.slug, statuses=("closed", "reported"))
             if not closed:
-                return f"{team.name} has no closed needs-survey round yet, so there is nothing to act on."
+                return N_("{team} has no closed needs-survey round yet, so there is nothing to act on.",
+                          team=team.name)
             rnd = closed[-1]
     if rnd.status == "open":
-        return "That round is still open; record actions once its report is out."
+        return N_("That round is still open; record actions once its report is out.")
     if not may_manage(deps, team, user):
-        return NOT_ALLOWED.format(team=team.name)
+        return not_allowed(team)
     return rnd, team
 
 
-def form_for(deps: Deps, *, user: str, round_id: int | None = None, team_slug: str | None = None) -> View | str:
+def form_for(deps: Deps, *, user: str, round_id: int | None = None,
+             team_slug: str | None = None) -> View | Message:
     """The "Record an action" modal, or a sentence saying why not."""
     found = _round_for(deps, user=user, round_id=round_id, team_slug=team_slug)
-    if isinstance(found, str):
+    if isinstance(found, Message):
         return found
     rnd, team = found
     assert rnd.id is not None
     with session_scope(deps.engine) as session:
         themes = queries.themes_of(session, round_id=rnd.id)
-    return needs_report_blocks.action_modal(rnd, team, themes, user=user)
+    return needs_report_blocks.action_modal(rnd, team, themes, user=user,
+                                            t=deps.directory.translator_for(user, now=deps.now()))
 
 
 def record(deps: Deps, *, user: str, round_id: int, form: ActionForm) -> Outcome:
     if not form.title:
-        return Outcome(False, "Give the action a title.")
+        return Outcome(False, N_("Give the action a title."))
     found = _round_for(deps, user=user, round_id=round_id, team_slug=None)
-    if isinstance(found, str):
+    if isinstance(found, Message):
         return Outcome(False, found)
     rnd, team = found
     now = deps.now()
     with session_scope(deps.engine) as session:
         theme = queries.get_theme(session, form.theme_id) if form.theme_id else None
         if form.theme_id and (theme is None or theme.round_id != rnd.id):
-            return Outcome(False, "That theme is not part of this round.")
+            return Outcome(False, N_("That theme is not part of this round."))
         action = queries.create_action(session, NeedsAction(
             team=team.slug, round_id=rnd.id or 0, theme_id=form.theme_id, title=form.title[:200],
             detail=form.detail, owner_id=form.owner_id or user, due_on=form.due_on, status="planned",
@@ -123,17 +132,19 @@ TRANSITIONS = {"in_progress": ("planned",), "done": ("planned", "in_progress")}
 def set_status(deps: Deps, *, user: str, action_id: int, status: str, detail: str | None = None) -> Outcome:
     """Move an action on (fenced: planned -> in_progress -> done); done queues the "we did" DMs."""
     if status not in TRANSITIONS:
-        return Outcome(False, "That is not an action status.")
+        return Outcome(False, N_("That is not an action status."))
     now = deps.now()
     with session_scope(deps.engine) as session:
         action = queries.get_action(session, action_id, for_update=True)
         team = deps.settings.team(action.team) if action else None
         if action is None or team is None:
-            return Outcome(False, "That action no longer exists.")
+            return Outcome(False, GONE)
         if not may_manage(deps, team, user):
-            return Outcome(False, NOT_ALLOWED.format(team=team.name))
+            return Outcome(False, not_allowed(team))
         if action.status not in TRANSITIONS[status]:
-            return Outcome(False, "This action is already {status}.".format(status=action.status.replace("_", " ")))
+            already = {"done": N_("This action is already done."),
+                       "in_progress": N_("This action is already in progress.")}
+            return Outcome(False, already.get(action.status, N_("That is not an action status.")))
         action.status, action.updated_at = status, now
         if detail:
             action.detail = detail
@@ -146,17 +157,17 @@ def set_status(deps: Deps, *, user: str, action_id: int, status: str, detail: st
     return Outcome(True, None, jobs)
 
 
-def done_form_for(deps: Deps, *, user: str, action_id: int) -> View | str:
+def done_form_for(deps: Deps, *, user: str, action_id: int) -> View | Message:
     with session_scope(deps.engine) as session:
         action = queries.get_action(session, action_id)
     team = deps.settings.team(action.team) if action else None
     if action is None or team is None:
-        return "That action no longer exists."
+        return GONE
     if not may_manage(deps, team, user):
-        return NOT_ALLOWED.format(team=team.name)
+        return not_allowed(team)
     if action.status == "done":
-        return "This action is already done."
-    return needs_report_blocks.done_modal(action)
+        return N_("This action is already done.")
+    return needs_report_blocks.done_modal(action, deps.directory.translator_for(user, now=deps.now()))
 
 
 # -- jobs -----------------------------------------------------------------------------------------
@@ -173,7 +184,7 @@ def _context(deps: Deps, action_id: int) -> tuple[NeedsAction, NeedsRound, Team,
 
 def post_card(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     action, rnd, team, theme = _context(deps, int(payload["action_id"]))
-    msg = needs_report_blocks.action_card(action, rnd, team, theme)
+    msg = needs_report_blocks.action_card(action, rnd, team, theme, deps.directory.team_translator(team))
     if action.card_ts and action.card_channel:
         try:
             update(deps, channel=action.card_channel, ts=action.card_ts, text=msg.text, blocks=msg.as_dicts())
@@ -211,7 +222,8 @@ def done_dm(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     user = str(payload["user"])
     wait_for_working_hours(deps, user, None)
     action, rnd, team, theme = _context(deps, int(payload["action_id"]))
-    msg = needs_report_blocks.done_message(action, rnd, team, theme)
+    msg = needs_report_blocks.done_message(action, rnd, team, theme,
+                                           deps.directory.translator_for(user, now=deps.now()))
     post_once(deps, channel=user, text=msg.text, blocks=msg.as_dicts(), event_type=DONE_EVENT,
               ref=f"{action.id}:{payload['invitation_id']}", reconcile=job.attempts > 1, since=job.created_at,
               paced=True)

@@ -23,6 +23,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.views import View
 
 from bot.config import Team
+from bot.i18n import N_, Message
 from bot.render import needs_blocks
 from bot.runtime.deps import Deps
 from bot.runtime.outbox import KICK_GRACE, PermanentFailure, RetryLater
@@ -125,7 +126,8 @@ def invite(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     if go is None:
         return
     invitation, rnd, team = go.invitation, go.rnd, _team(deps, go.rnd)
-    msg = needs_blocks.invitation_message(invitation, rnd, team, None, now=deps.now(), threshold=threshold(deps))
+    t = deps.directory.translator_for(invitation.user_id, now=deps.now())
+    msg = needs_blocks.invitation_message(invitation, rnd, team, None, now=deps.now(), threshold=threshold(deps), t=t)
     posted = post_once(deps, channel=invitation.user_id, text=msg.text, blocks=msg.as_dicts(), event_type=EVENT_TYPE,
                        ref=str(invitation.id), reconcile=job.attempts > 1 or go.resumed, since=job.created_at,
                        paced=True)
@@ -152,7 +154,8 @@ def remind(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
         return
     wait_for_working_hours(deps, invitation.user_id, None)
     team = _team(deps, rnd)
-    msg = needs_blocks.reminder_message(invitation, rnd, team, threshold=threshold(deps))
+    msg = needs_blocks.reminder_message(invitation, rnd, team, threshold=threshold(deps),
+                                        t=deps.directory.translator_for(invitation.user_id, now=deps.now()))
     post_once(deps, channel=invitation.user_id, text=msg.text, blocks=msg.as_dicts(),
               event_type=REMINDER_EVENT, ref=str(invitation.id), known_channel=invitation.channel,
               reconcile=job.attempts > 1, since=job.created_at, paced=True)
@@ -165,7 +168,8 @@ def render(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     if not invitation.channel or not invitation.ts:
         return
     msg = needs_blocks.invitation_message(invitation, rnd, _team(deps, rnd), answer, now=deps.now(),
-                                          threshold=threshold(deps))
+                                          threshold=threshold(deps),
+                                          t=deps.directory.translator_for(invitation.user_id, now=deps.now()))
     try:
         update(deps, channel=invitation.channel, ts=invitation.ts, text=msg.text, blocks=msg.as_dicts())
     except SlackApiError as exc:
@@ -178,28 +182,31 @@ def render(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
 @dataclass
 class Outcome:
     ok: bool
-    message: str | None = None
+    message: Message | None = None
     jobs: list[int | None] = field(default_factory=list)
 
 
-def _refusal(invitation: NeedsInvitation | None, rnd: NeedsRound | None, user: str, now: datetime) -> str | None:
+GONE = N_("That survey no longer exists.")
+
+
+def _refusal(invitation: NeedsInvitation | None, rnd: NeedsRound | None, user: str, now: datetime) -> Message | None:
     if invitation is None or rnd is None:
-        return "That survey no longer exists."
+        return GONE
     if invitation.user_id != user:
-        return "This survey was sent to someone else, so your click changed nothing."
+        return N_("This survey was sent to someone else, so your click changed nothing.")
     if needs_blocks.is_closed(rnd, now):
-        return (f"This survey closed on {rnd.closes_at:%Y-%m-%d}, so it can't be changed any more — thank you all "
-                "the same!")
+        return N_("This survey closed on {date}, so it can't be changed any more — thank you all the same!",
+                  date=rnd.closes_at.date().isoformat())
     if invitation.status not in ("sent", "answered"):
-        return "This survey is not open for answers."
+        return N_("This survey is not open for answers.")
     return None
 
 
 def answer(deps: Deps, *, invitation_id: int, user: str, values: dict[str, Any]) -> Outcome:
     """Store (part of) an answer — a score click or the questionnaire — and queue the DM's update."""
     for name in needs_blocks.SCORE_NAMES:
-        if values.get(name) is not None and values[name] not in needs_blocks.SCORE_LABELS:
-            return Outcome(False, "That is not a score from 1 to 5.")
+        if values.get(name) is not None and values[name] not in needs_blocks.SCORES:
+            return Outcome(False, N_("That is not a score from 1 to 5."))
     now = deps.now()
     with session_scope(deps.engine) as session:
         invitation = queries.get_invitation(session, invitation_id, for_update=True)
@@ -214,16 +221,17 @@ def answer(deps: Deps, *, invitation_id: int, user: str, values: dict[str, Any])
     return Outcome(True, None, [job])
 
 
-def modal_for(deps: Deps, *, invitation_id: int, user: str) -> View | str:
+def modal_for(deps: Deps, *, invitation_id: int, user: str) -> View | Message:
     """The questionnaire for the invitation's recipient, or a refusal text for anyone else."""
     with session_scope(deps.engine) as session:
         invitation = queries.get_invitation(session, invitation_id)
         rnd = queries.get_round(session, invitation.round_id) if invitation else None
         refusal = _refusal(invitation, rnd, user, deps.now())
         if refusal or invitation is None or rnd is None:
-            return refusal or "That survey no longer exists."
+            return refusal or GONE
         current = queries.answer_of(session, invitation_id)
     team = deps.settings.team(rnd.team)
     if team is None:
-        return "That team is no longer configured."
-    return needs_blocks.survey_modal(invitation, team, current, threshold=threshold(deps))
+        return N_("That team is no longer configured.")
+    return needs_blocks.survey_modal(invitation, team, current, threshold=threshold(deps),
+                                     t=deps.directory.translator_for(user, now=deps.now()))
