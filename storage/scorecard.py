@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from storage.models import NeedsRound, Request
+from storage.models import NeedsRound
 
 
 def closed_rounds(session: Session, *, teams: Sequence[str], start: datetime, end: datetime) -> list[NeedsRound]:
@@ -18,11 +18,3 @@ def closed_rounds(session: Session, *, teams: Sequence[str], start: datetime, en
     return list(session.exec(select(NeedsRound).where(
         col(NeedsRound.team).in_(list(teams)), col(NeedsRound.opens_at) >= start, col(NeedsRound.opens_at) < end,
         col(NeedsRound.status) != "open").order_by(col(NeedsRound.opens_at), col(NeedsRound.id))).all())
-
-
-def request_times(session: Session, *, team: str, start: datetime,
-                  end: datetime) -> list[tuple[datetime, datetime | None, datetime | None]]:
-    """(created_at, first_response_at, resolved_at) of the team's requests created in the window."""
-    rows = session.exec(select(Request.created_at, Request.first_response_at, Request.resolved_at).where(
-        col(Request.team) == team, col(Request.created_at) >= start, col(Request.created_at) < end)).all()
-    return [(c, f, r) for c, f, r in rows]

@@ -31,6 +31,20 @@ NOTICE_KINDS = ("sla_reminder", "sla_escalated", "sla_breached")
 # what the plan reads of a request (bot.services.sla_plan.SlaState)
 PLAN_COLUMNS = (R.id, R.team, R.status, R.urgency, R.created_at, R.sla_cycle, R.sla_start_at, R.sla_responded_at,
                 R.sla_paused_seconds, R.waiting_since)
+# what SLA attainment reads (bot.services.sla_attainment.SlaRecord)
+RECORD_COLUMNS = (*PLAN_COLUMNS, R.first_response_at, R.resolved_at)
+
+
+def records(session: Session, *, teams: Sequence[str], start: datetime, end: datetime,
+            by: str = "created_at") -> dict[str, list[Row[Any]]]:
+    """Per team, the SLA columns of its requests whose `by` (created_at or resolved_at) is in [start, end)."""
+    column = R.resolved_at if by == "resolved_at" else R.created_at
+    out: dict[str, list[Row[Any]]] = {team: [] for team in teams}
+    stmt = select(*RECORD_COLUMNS).where(R.team.in_(list(teams)), column >= start, column < end)
+    for row in session.connection().execute(stmt):
+        out[row.team].append(row)
+    return out
+
 
 
 # -- planning ---------------------------------------------------------------------------------------

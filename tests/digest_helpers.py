@@ -34,7 +34,8 @@ class Seeder:
     def request(self, *, created: datetime, team: str = "finance", department: str = "Sales",
                 category: str | None = None, text: str = "Question about my expense report",
                 first_response: timedelta | None = None, resolved: timedelta | None = None,
-                status: str | None = None, origin_team: str | None = None, requester: str = "U0DAVE") -> Request:
+                status: str | None = None, origin_team: str | None = None, requester: str = "U0DAVE",
+                urgency: str = "normal", paused: timedelta = timedelta()) -> Request:
         fr_at = created + first_response if first_response is not None else None
         res_at = created + resolved if resolved is not None else None
         state = status or ("resolved" if res_at else "claimed" if fr_at else "open")
@@ -44,7 +45,8 @@ class Seeder:
                           category=category, status=state, assignee_id="U0ALICE" if fr_at else None,
                           triage_channel=CHANNELS.get(team, "C0X"), triage_ts=f"1700000000.{next(_ts):06d}",
                           post_state="posted", created_at=created, updated_at=created,
-                          first_response_at=fr_at, resolved_at=res_at if state == "resolved" else None)
+                          first_response_at=fr_at, resolved_at=res_at if state == "resolved" else None,
+                          urgency=urgency, sla_responded_at=fr_at, sla_paused_seconds=int(paused.total_seconds()))
             s.add(req)
             s.flush()
             self._event(s, req, "created", created)

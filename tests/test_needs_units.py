@@ -13,7 +13,7 @@ from bot.config import ConfigError, parse_config
 from bot.render.needs_blocks import parse_needs_form, score_block
 from bot.render.needs_report_blocks import parse_action_form
 from bot.services.needs_periods import PeriodError, month_of, parse_quarter, previous, quarter_of
-from bot.services.scorecard import index_of, sla_attainment
+from bot.services.scorecard import index_of
 from tests.conftest import TEST_CONFIG
 
 ENGLISH = [
@@ -98,19 +98,6 @@ def test_the_index_is_the_weighted_mean_of_the_parts_that_have_a_value() -> None
     assert index_of(parts, weights) == pytest.approx(0.4 * 75 + 0.3 * 80 + 0.2 * 90 + 0.1 * 100)
     assert index_of({**parts, "csat": None}, weights) == pytest.approx((0.4 * 75 + 0.2 * 90 + 0.1 * 100) / 0.7)
     assert index_of({**parts, "needs": None, "csat": None}, weights) is None  # no satisfaction, no index
-
-
-def test_sla_attainment_counts_met_and_missed_targets_and_leaves_out_pending_ones() -> None:
-    from bot.config import Team
-
-    team = Team(slug="t", name="T", channel="C0TEAM", first_response_sla=timedelta(hours=1),
-                resolution_sla=timedelta(days=1))
-    t0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
-    times = [(t0, t0 + timedelta(minutes=30), t0 + timedelta(hours=5)),  # both met
-             (t0, t0 + timedelta(hours=2), None),  # response missed; resolution still pending
-             (t0, None, None)]  # both overdue at `now`
-    assert sla_attainment(times, team, t0 + timedelta(hours=3)) == (pytest.approx(100 * 2 / 4), 4)
-    assert sla_attainment([], team, t0) == (None, 0)
 
 
 def test_forms_drop_forged_values() -> None:

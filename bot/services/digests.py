@@ -18,12 +18,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.analytics import GatedValue, RankedItem, WeekPoint, extract_topics, ranked_change
-from bot.analytics.stats import median, percentile, share_within
+from bot.analytics.stats import median, percentile
 from bot.config import Settings, Team
 from bot.render.blocks import message_link
 from bot.services import satisfaction
 from bot.services.digest_periods import Period
 from bot.services.satisfaction import Satisfaction, WeekFeedback
+from bot.services.sla import policy_for
+from bot.services.sla_attainment import Share, attainment
+from bot.services.sla_plan import FIRST_RESPONSE, RESOLUTION
 from storage import digest_queries as q
 from storage import needs as needs_queries
 from storage import sla as sla_queries
@@ -142,9 +145,11 @@ def _ref(row: dict[str, Any], end: datetime, workspace_url: str | None, since: s
     return RequestRef(id=int(row["id"]), title=title, link=link, age=(end - row[since]).total_seconds())
 
 
-def _speed(values: list[float], prev: list[float], target: float) -> Speed:
+def _speed(values: list[float], prev: list[float], target: float, within: Share) -> Speed:
+    """Times of the period's resolved requests; `within` measured against each request's real deadline
+    (bot/services/sla_attainment.py), the same as the scorecard's."""
     return Speed(count=len(values), median=median(values), p90=percentile(values, 90),
-                 within_sla=share_within(values, target), target=target, median_prev=median(prev))
+                 within_sla=within.percent, target=target, median_prev=median(prev))
 
 
 @dataclass
@@ -159,6 +164,7 @@ class _Raw:
     events: dict[tuple[str, str, bool], int]
     transfers: list[tuple[str | None, str | None]]
     durations: dict[str, q.Durations]
+    sla_records: dict[str, list[Any]]
     open: dict[str, int]
     oldest: dict[str, dict[str, Any]]
     unclaimed: dict[str, list[dict[str, Any]]]
@@ -182,6 +188,7 @@ def _fetch(session: Session, settings: Settings, teams: Sequence[Team], period: 
         events=q.event_counts(session, slugs, prev, s, e),
         transfers=q.transfers(session, [t.slug for t in settings.teams], s, e),
         durations=q.durations(session, slugs, prev, s, e),
+        sla_records=sla_queries.records(session, teams=slugs, start=s, end=e, by="resolved_at"),
         open=q.open_at(session, slugs, e), oldest=q.oldest_open(session, slugs, e),
         unclaimed=q.unclaimed_past_sla(session, {t.slug: e - t.first_response_sla.nominal() for t in teams},
                                        ATTENTION_LIMIT),
@@ -201,8 +208,18 @@ def _weeks(raw: _Raw, team: str, period: Period) -> list[WeekPoint]:
     return points
 
 
-def _build(raw: _Raw, team: Team, period: Period, workspace_url: str | None) -> TeamDigest:
+def _within(raw: _Raw, settings: Settings, team: Team, end: datetime) -> dict[str, Share]:
+    """Shares within SLA of the requests resolved in the period: first responses over those that had one
+    (as the median), resolutions over all."""
+    records, policy = raw.sla_records[team.slug], policy_for(settings, team)
+    answered = [r for r in records if r.first_response_at is not None]
+    return {**attainment(answered, policy, end, slas=(FIRST_RESPONSE,)),
+            **attainment(records, policy, end, slas=(RESOLUTION,))}
+
+
+def _build(raw: _Raw, settings: Settings, team: Team, period: Period, workspace_url: str | None) -> TeamDigest:
     slug, end = team.slug, period.end
+    within = _within(raw, settings, team, end)
     depts = raw.departments[slug]
     cats = [(c or "Uncategorised", n) for c, n in raw.categories.get(slug, [])]
     (first, resolution), (first_prev, resolution_prev) = raw.durations[slug][True], raw.durations[slug][False]
@@ -217,8 +234,10 @@ def _build(raw: _Raw, team: Team, period: Period, workspace_url: str | None) -> 
         transferred_in=sum(1 for _, to in raw.transfers if to == slug),
         transferred_out=sum(1 for frm, _ in raw.transfers if frm == slug),
         open_end=raw.open.get(slug, 0), oldest_open=_ref(oldest, end, workspace_url) if oldest else None,
-        first_response=_speed(first, first_prev, team.first_response_sla.nominal().total_seconds()),
-        resolution=_speed(resolution, resolution_prev, team.resolution_sla.nominal().total_seconds()),
+        first_response=_speed(first, first_prev, team.first_response_sla.nominal().total_seconds(),
+                              within[FIRST_RESPONSE]),
+        resolution=_speed(resolution, resolution_prev, team.resolution_sla.nominal().total_seconds(),
+                          within[RESOLUTION]),
         satisfaction=raw.feedback.teams[slug],
         internal_customers=ranked_change(depts[True], depts[False]),
         top_categories=cats,
@@ -247,7 +266,7 @@ def _due_ref(row: dict[str, Any], workspace_url: str | None) -> DueRef:
 def _compute(session: Session, settings: Settings, teams: Sequence[Team], period: Period, *,
              workspace_url: str | None, topics: bool, now: datetime | None) -> tuple[list[TeamDigest], _Raw]:
     raw = _fetch(session, settings, teams, period, topics, now)
-    digests = [_build(raw, team, period, workspace_url) for team in teams]
+    digests = [_build(raw, settings, team, period, workspace_url) for team in teams]
     actions = needs_queries.digest_actions(session, teams=[t.slug for t in teams], start=period.start, end=period.end)
     for digest in digests:
         digest.actions = [a for a in actions if a.team == digest.team]

@@ -11,7 +11,9 @@ parts, each on a 0-100 scale
             ended, and gated; weeks whose own CSAT is hidden are left out when together they have fewer
             answers than the threshold (else the quarter minus the shown weeks would reveal them).
   sla       SLA attainment: % of first-response and resolution targets met by the requests created in the
-            quarter (a target not yet due and not yet met is left out).
+            quarter, each against its real deadline (bot/services/sla_attainment.py: the team's clock,
+            business hours and holidays, the urgency's targets, time waiting on the requester not
+            counted); a target not yet due and not yet met is left out.
   response  needs-survey response rate: answered / reached, over the quarter's closed rounds.
   actions   improvement actions: done in the quarter / (done in the quarter + still open at its end).
 index = sum(weight * part) / sum(weight) over the parts that have a value, `[scorecard] weights`
@@ -20,7 +22,7 @@ index = sum(weight * part) / sum(weight) over the parts that have a value, `[sco
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -32,8 +34,12 @@ from bot.analytics.stats import mean
 from bot.config import Settings, Team
 from bot.services import satisfaction
 from bot.services.needs_periods import CalendarPeriod, previous
+from bot.services.sla import policy_for
+from bot.services.sla_attainment import SlaRecord, combined
+from bot.services.sla_plan import SlaPolicy
 from storage import needs as needs_queries
 from storage import scorecard as queries
+from storage import sla as sla_queries
 
 FEEDBACK_PARTS = ("needs", "csat")
 
@@ -84,19 +90,10 @@ class Scorecard:
     teams: list[TeamScore] = field(default_factory=list)
 
 
-def sla_attainment(times: list[tuple[datetime, datetime | None, datetime | None]], team: Team,
-                   now: datetime) -> tuple[float | None, int]:
+def sla_attainment(records: Sequence[SlaRecord], policy: SlaPolicy, now: datetime) -> tuple[float | None, int]:
     """% of first-response and resolution targets met, and how many targets were measured."""
-    met = measured = 0
-    for created, first, resolved in times:
-        for done, target in ((first, team.first_response_sla), (resolved, team.resolution_sla)):
-            due = created + target.nominal()  # calendar time, like the digests' shares within SLA
-            if done is not None:
-                measured += 1
-                met += done <= due
-            elif now > due:
-                measured += 1
-    return (100.0 * met / measured if measured else None), measured
+    total = combined(records, policy, now)
+    return total.percent, total.measured
 
 
 def index_of(parts: Mapping[str, float | None], weights: Mapping[str, float]) -> float | None:
@@ -123,8 +120,8 @@ def _team_score(session: Session, settings: Settings, team: Team, quarter: Calen
     weeks = satisfaction.weeks_ending_in(settings, quarter.start, quarter.end)
     pulse = satisfaction.over_weeks(session, settings, team.slug, weeks)
     csat = pulse.csat if now >= quarter.end else None  # its weeks have all ended by then
-    sla, targets = sla_attainment(queries.request_times(session, team=team.slug, start=quarter.start,
-                                                        end=quarter.end), team, now)
+    records = sla_queries.records(session, teams=[team.slug], start=quarter.start, end=quarter.end)[team.slug]
+    sla, targets = sla_attainment(records, policy_for(settings, team), now)
     actions = needs_queries.action_counts(session, teams=[team.slug], start=quarter.start, end=quarter.end)[team.slug]
     reached = sum(counts[i][1] for i in ids)
     answered = sum(counts[i][2] for i in ids)

@@ -120,24 +120,30 @@ def met(req: SlaState, sla: str) -> bool:
     return sla == FIRST_RESPONSE and req.sla_responded_at is not None
 
 
+def due_at(req: SlaState, policy: SlaPolicy, sla: str, *, paused: timedelta | None = None,
+           share: float = 1.0) -> datetime:
+    """When `share` of the SLA has run on the team's clock since the cycle's start, the time spent waiting
+    on the requester (`paused`, default the stored total) not counted."""
+    if paused is None:
+        paused = timedelta(seconds=max(0, req.sla_paused_seconds or 0))
+    work = policy.calendar.working_time(policy.targets(req.urgency).of(sla))
+    return policy.calendar.add(cycle_start(req), work * share + paused)
+
+
 def deadlines(req: SlaState, policy: SlaPolicy) -> list[Deadline]:
     """The unmet SLAs of the current cycle with their due times; none while waiting on the requester
     (the clock is paused) or once the request is resolved."""
     if not is_open(req) or req.waiting_since is not None:
         return []
-    cal, start = policy.calendar, cycle_start(req)
-    paused = timedelta(seconds=max(0, req.sla_paused_seconds or 0))
     targets = policy.targets(req.urgency)
     out = []
     for sla in SLAS:
         if met(req, sla):
             continue
-        span = targets.of(sla)
-        work = cal.working_time(span)
         remind = None
         if policy.remind_at is not None:
-            remind = cal.add(start, work * policy.remind_at + paused)
-        out.append(Deadline(sla=sla, due_at=cal.add(start, work + paused), remind_at=remind, target=span))
+            remind = due_at(req, policy, sla, share=policy.remind_at)
+        out.append(Deadline(sla=sla, due_at=due_at(req, policy, sla), remind_at=remind, target=targets.of(sla)))
     return out
 
 
