@@ -6,6 +6,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from storage.session import reader
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -28,5 +30,5 @@ def upgrade(url: str, revision: str = "head") -> None:
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    with engine.execution_options(askdesk_read_only=True).connect() as conn:  # SQLite: no write lock needed
+    with reader(engine).connect() as conn:  # SQLite: no write lock needed
         return MigrationContext.configure(conn).get_current_revision()

@@ -83,25 +83,27 @@ class PostRecord:
     owner: str
 
 
-def record_posts(session: Session, items: list[PostRecord]) -> list[str | None]:
+def record_posts(session: Session, items: list[PostRecord]) -> list[Request | None]:
     """Store post records (a group-commit op): the requests' triage messages and DMs, their `posted`
-    events, and their post jobs finished, one statement each for all of them. Each item's request
-    team, or None when the request is gone (then nothing is written for it)."""
+    events, and their post jobs finished, one statement each for all of them. Each item's request as
+    stored now (its poster shows that state without reading it again), or None when the request is
+    gone (then nothing is written for it)."""
     items_by_id = sorted(items, key=lambda item: item.request_id)  # rows locked in one order: no deadlock
     session.exec(_MARK_POSTED, params=[
         {"b_id": item.request_id, "b_department": item.department, "b_channel": item.channel, "b_ts": item.ts,
          "b_dm_channel": item.dm[0] if item.dm else None, "b_dm_ts": item.dm[1] if item.dm else None}
         for item in items_by_id])
-    teams = {int(rid): str(team) for rid, team in session.exec(
-        select(_REQUESTS.c.id, _REQUESTS.c.team).where(_REQUESTS.c.id.in_([item.request_id for item in items])))}
-    found = [item for item in items if item.request_id in teams]
-    events = [_event_row(item.request_id, "posted", None, teams[item.request_id], item.at, {"channel": item.channel})
-              for item in found if item.new_post]
+    stored = {req.id: req for req in session.exec(
+        select(Request).where(col(Request.id).in_([item.request_id for item in items]))
+        .execution_options(populate_existing=True))}
+    found = [item for item in items if item.request_id in stored]
+    events = [_event_row(item.request_id, "posted", None, stored[item.request_id].team, item.at,
+                         {"channel": item.channel}) for item in found if item.new_post]
     if events:
         session.exec(_INSERT_EVENT, params=events)
     for owner in dict.fromkeys(item.owner for item in found):
         job_queries.finish_many(session, job_ids=[item.job_id for item in found if item.owner == owner], owner=owner)
-    return [teams.get(item.request_id) for item in items]
+    return [stored.get(item.request_id) for item in items]
 
 
 def _event_row(request_id: int, kind: str, actor: str | None, team: str, at: datetime,

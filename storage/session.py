@@ -33,22 +33,28 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         session.close()
 
 
+def reader(engine: Engine) -> Engine:
+    """`engine` for reads only: on SQLite its transactions read a WAL snapshot and never wait for the
+    write lock (see storage.engine)."""
+    return engine.execution_options(askdesk_read_only=True)
+
+
 @contextmanager
 def read_scope(engine: Engine) -> Iterator[Session]:
-    """A read-only session for long reports (digests): on SQLite it reads a WAL snapshot without
-    taking the write lock, so a digest over a million rows never blocks writers."""
-    session = Session(engine.execution_options(askdesk_read_only=True), expire_on_commit=False)
+    """A read-only session: on SQLite it reads a WAL snapshot without taking the write lock, so a
+    digest over a million rows never blocks writers, nor a look-up waits behind them. The objects it
+    loaded stay usable after it (closing ends the transaction without expiring them)."""
+    session = Session(reader(engine), expire_on_commit=False)
     try:
         yield session
     finally:
-        session.rollback()
         session.close()
 
 
 def ping(engine: Engine) -> bool:
     """Whether the database answers a read (on SQLite without waiting for the write lock)."""
     try:
-        with engine.execution_options(askdesk_read_only=True).connect() as conn:
+        with reader(engine).connect() as conn:
             conn.execute(text("SELECT 1"))
         return True
     except Exception:  # noqa: BLE001 - any failure means "not reachable"

@@ -132,7 +132,9 @@ def _record(request_id: int, job_id: int, **given: object) -> queries.PostRecord
 def test_a_post_record_stores_the_messages_an_event_and_finishes_the_job(engine: Engine) -> None:
     rid, job_id = _new_request(engine)
     with session_scope(engine) as session:
-        assert queries.record_posts(session, [_record(rid, job_id)]) == ["finance"]
+        [stored] = queries.record_posts(session, [_record(rid, job_id)])
+    assert stored is not None and (stored.id, stored.team, stored.triage_ts, stored.post_state) == (
+        rid, "finance", "10.1", "posted")  # as stored: its poster renders it without reading it again
     with Session(engine) as session:
         req, job = session.get(Request, rid), session.get(Job, job_id)
         assert req is not None and job is not None
@@ -159,9 +161,9 @@ def test_a_post_record_keeps_a_known_dm_and_logs_only_new_posts(engine: Engine) 
 def test_post_records_of_gone_requests_and_other_owners_jobs(engine: Engine) -> None:
     (r1, j1), (r2, j2), (r3, j3) = (_new_request(engine, f"question {i}") for i in range(3))
     with session_scope(engine) as session:
-        teams = queries.record_posts(session, [
+        stored = queries.record_posts(session, [
             _record(r3, j3), _record(999_999, j2), _record(r1, j1, owner="someone-else")])
-    assert teams == ["finance", None, "finance"]  # in the items' order; None: the request is gone
+    assert [req and req.id for req in stored] == [r3, None, r1]  # in the items' order; None: the request is gone
     with Session(engine) as session:
         statuses = {j: session.get(Job, j).status for j in (j1, j2, j3)}  # type: ignore[union-attr]
         assert statuses == {j1: "running", j2: "running", j3: "done"}  # fenced by owner; gone: not finished

@@ -15,15 +15,13 @@ from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from bot.config import Settings, Team
 from bot.i18n import Translator, remember_locale, resolve_locale, translator
 from bot.slack.client import is_permanent, slack_error
-from storage.models import Person
-from storage.session import session_scope
+from storage import people
+from storage.group_commit import group_commit
 
 log = logging.getLogger(__name__)
 PERSON_TTL = timedelta(days=1)
@@ -44,7 +42,7 @@ class Directory:
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
         self._field_ids: dict[str, set[str]] | None = None
-        self._locales: dict[str, tuple[float, str]] = {}
+        self._locales: dict[str, tuple[float, str | None]] = {}
         self._fetching: dict[str, threading.Lock] = {}  # one users.info at a time per person
         self._names: dict[str, tuple[float, str | None]] = {}
 
@@ -106,16 +104,9 @@ class Directory:
         return sorted(((user, name) for user, name in named if name), key=lambda p: (p[1].lower(), p[0]))
 
     # -- people -----------------------------------------------------------------------------
-    def _person(self, user_id: str) -> Person | None:
-        with session_scope(self.engine) as session:
-            return session.get(Person, user_id)
-
     def _save_person(self, user_id: str, **values: object) -> None:
-        """Insert or update one cached person atomically (two first requests may race here)."""
-        with session_scope(self.engine) as session:
-            upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-            stmt = upsert(Person).values(user_id=user_id, **values)
-            session.exec(stmt.on_conflict_do_update(index_elements=["user_id"], set_=values))  # type: ignore[call-overload]
+        """Cache what Slack said of a person (committed with other threads' writes: storage.group_commit)."""
+        group_commit(self.engine, people.save, {"user_id": user_id, **values})
 
     def department_of(self, user_id: str, *, now: datetime) -> str:
         """First team (config order) whose triage channel has the user, else the profile field, else Other."""
@@ -124,7 +115,7 @@ class Directory:
                 return team.name
         if not self.settings.workspace.department_profile_field.strip():
             return "Other"
-        person = self._person(user_id)
+        person = people.cached(self.engine, user_id)
         if person and person.department and person.refreshed_at and now - person.refreshed_at < PERSON_TTL:
             return person.department
         department = self._profile_department(user_id) or "Other"
@@ -166,7 +157,7 @@ class Directory:
 
     def timezone_of(self, user_id: str, *, now: datetime) -> str:
         """The user's IANA time zone from Slack (cached), or the workspace's."""
-        person = self._person(user_id)
+        person = people.cached(self.engine, user_id)
         if person and person.tz and person.refreshed_at and now - person.refreshed_at < PERSON_TTL:
             return person.tz
         return self._refresh(user_id, now=now)[0]
@@ -192,20 +183,22 @@ class Directory:
         workspace = self.settings.workspace
         return resolve_locale(raw, default=workspace.locale, chinese_fallback=workspace.chinese_fallback)
 
-    def _cached_locale(self, user_id: str, *, now: datetime) -> str | None:
-        """The person's Slack locale from memory or the people table ("" = Slack gave none), None if unknown."""
-        ttl = self.settings.responder_cache_ttl.total_seconds()
+    def _cached_locale(self, user_id: str, *, now: datetime, table: bool = True) -> str | None:
+        """The person's Slack locale ("" = Slack gave none) from memory or (`table`) the people table,
+        None if neither has it. What the table said is remembered for `responder_cache_ttl`, a miss
+        too: then only Slack can tell, and nobody looks in the table again meanwhile."""
         with self._lock:
             cached = self._locales.get(user_id)
-        if cached and self.clock() - cached[0] < ttl:
+        if cached and self.clock() - cached[0] < self.settings.responder_cache_ttl.total_seconds():
             return cached[1]
-        person = self._person(user_id)
-        if person is None or person.locale is None or not person.refreshed_at or \
-                now - person.refreshed_at >= PERSON_TTL:
+        if not table:
             return None
+        person = people.cached(self.engine, user_id)
+        fresh = person is not None and person.refreshed_at is not None and now - person.refreshed_at < PERSON_TTL
+        raw = person.locale if fresh else None  # type: ignore[union-attr]
         with self._lock:
-            self._locales[user_id] = (self.clock(), person.locale)
-        return person.locale
+            self._locales[user_id] = (self.clock(), raw)
+        return raw
 
     def _resolved(self, user_id: str, raw: str) -> str:
         locale = self.resolve(raw)
@@ -219,9 +212,11 @@ class Directory:
             with self._lock:
                 fetching = self._fetching.setdefault(user_id, threading.Lock())
             with fetching:  # the ack's follow-up and the post job both ask on first contact: one call
-                raw = self._cached_locale(user_id, now=now)
+                raw = self._cached_locale(user_id, now=now, table=False)  # the other one's answer, if first
                 if raw is None:
                     raw = self._refresh(user_id, now=now)[1]
+            with self._lock:
+                self._fetching.pop(user_id, None)
         return self._resolved(user_id, raw)
 
     def translator_for(self, user_id: str | None, *, now: datetime) -> Translator:
