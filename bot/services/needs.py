@@ -36,9 +36,10 @@ from bot.services.surveys import send_time
 from bot.slack.client import is_permanent, slack_error
 from storage import jobs as job_queries
 from storage import needs as queries
+from storage import people
 from storage.jobs import ClaimedJob
 from storage.models import NeedsRound, Person
-from storage.session import dialect_insert, session_scope
+from storage.session import session_scope
 
 log = logging.getLogger(__name__)
 PLAN, CLOSE, REPORT, SCORECARD = "needs_plan", "needs_close", "needs_report", "needs_scorecard"
@@ -162,15 +163,9 @@ def _known_zones(deps: Deps, users: Iterable[str], now: datetime) -> dict[str, s
 def _save_zones(deps: Deps, zones: dict[str, str], locales: dict[str, str], now: datetime) -> None:
     """Cache what Slack said: time zone and locale ("" = none given), so each invitation's language needs no
     users.info call of its own."""
-    items = list(zones.items())
     with session_scope(deps.engine) as session:
-        insert = dialect_insert(session)
-        for start in range(0, len(items), 1000):
-            stmt = insert(Person).values([{"user_id": u, "tz": tz, "locale": locales.get(u, ""), "refreshed_at": now}
-                                          for u, tz in items[start:start + 1000]])
-            session.exec(stmt.on_conflict_do_update(  # type: ignore[call-overload]
-                index_elements=["user_id"], set_={"tz": stmt.excluded.tz, "locale": stmt.excluded.locale,
-                                                  "refreshed_at": stmt.excluded.refreshed_at}))
+        people.save(session, [{"user_id": u, "tz": tz, "locale": locales.get(u, ""), "refreshed_at": now}
+                              for u, tz in zones.items()])
 
 
 def time_zones(deps: Deps, users: list[str]) -> tuple[dict[str, str], set[str]]:
