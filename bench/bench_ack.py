@@ -221,6 +221,7 @@ def main() -> None:
     kinds = ["bare", *(["bare-keepalive"] if args.bare_keepalive else []), *(["floor"] if args.floor else []),
              "askdesk"]
     per_round = max(1, args.requests // args.rounds)
+    load = os.getloadavg()  # the machine is shared: how busy it was when the run started
     with tempfile.TemporaryDirectory() as tmp:
         targets = []
         try:
@@ -251,10 +252,12 @@ def main() -> None:
              f"Command: `.venv/bin/python -m bench.bench_ack --requests {args.requests} --rounds {args.rounds} "
              f"--concurrency {args.concurrency} --latency {args.latency} --workers {args.workers}"
              f"{' --floor' if args.floor else ''}{' --bare-keepalive' if args.bare_keepalive else ''}"
+             f"{f' --users {args.users}' if args.users != 5000 else ''}"
              f"{' --fake-in-process' if args.fake_in_process else ''}`"
              f"{' on PostgreSQL' if args.database_url else ' on SQLite'}  ",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-             f"run at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.  ",
+             f"run at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average "
+             f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min) at the start.  ",
              f"The apps took turns: {args.rounds} rounds of {per_round} requests each, in the order "
              f"{', '.join(kinds)}.", "",
              "| target | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
@@ -265,7 +268,8 @@ def main() -> None:
         lines.append(f"- {r['target']}: {', '.join(str(x) for x in r['round_handled_per_s'])}")
     lines += ["", f"askdesk / bare over all rounds: **{ratio:.0%}**; round by round: "
               f"{', '.join(f'{x:.0%}' for x in ours_rounds)} (median **{median(ours_rounds):.0%}**).", ""]
-    data: dict[str, Any] = {"results": results, "ratio_handled": ratio, "ratio_rounds": ours_rounds}
+    data: dict[str, Any] = {"results": results, "ratio_handled": ratio, "ratio_rounds": ours_rounds,
+                            "load_average_at_start": load}
     for other, what in (("bare-keepalive", "the bare app posting over askdesk's pooled transport"),
                         ("floor", "one raw INSERT before the ack, two plain posts, nothing else")):
         if other not in kinds:
