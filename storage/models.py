@@ -196,14 +196,17 @@ class Responder(SQLModel, table=True):
 
 
 class SlaPolicyPlan(SQLModel, table=True):
-    """The SLA policy (fingerprint) each team's open requests are planned with: a config change is
-    noticed by comparing a handful of rows, not by reading every open request."""
+    """The SLA policy (fingerprint) in force for each team: a config change is noticed by comparing a
+    handful of rows, not by reading every open request. `updated_at`: when it was noticed;
+    `replan_from`: the next request id whose open requests are still to be marked for re-planning
+    (None: all were), so marking is spread over ticks and resumes after a restart."""
 
     __tablename__ = "sla_policies"
 
     team: str = Field(primary_key=True, max_length=32)
     plan: str = Field(max_length=32)
     updated_at: datetime = Field(default_factory=utcnow)
+    replan_from: int | None = None
 
 
 class Job(SQLModel, table=True):

@@ -9,12 +9,12 @@ Query functions flush; the caller's scope commits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, any_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Row, and_, any_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session
@@ -105,24 +105,58 @@ def save_plan(session: Session, *, now: datetime, new: Sequence[tuple[str, str, 
         conn.execute(_PLANNED, [{"b_id": rid, "b_plan": plan, "b_due": due} for rid, plan, due in planned])
 
 
-def stored_policies(session: Session) -> dict[str, str]:
-    """{team: fingerprint of the SLA policy its open requests were last planned with}."""
-    return {team: plan for team, plan in session.connection().execute(select(S.team, S.plan))}
+@dataclass(frozen=True)
+class StoredPolicy:
+    """A team's SLA policy in force: its fingerprint, when an instance first noticed it, and the next
+    request id whose open requests still have to be marked for re-planning (None: all were)."""
+
+    plan: str
+    noticed_at: datetime
+    replan_from: int | None
 
 
-def replan_team(session: Session, *, team: str, plan: str | None, now: datetime) -> int:
-    """The team's SLA policy is now `plan` (None: the team is gone): mark its open requests planned
-    with anything else for re-planning, and remember the policy. How many requests were marked."""
-    stale = R.sla_plan != plan if plan is not None else R.sla_plan != "-"
-    result = session.connection().execute(
-        update(Request).where(R.team == team, R.status.in_(OPEN), stale).values(sla_plan=None))
-    if plan is None:
-        session.connection().execute(delete(SlaPolicyPlan).where(S.team == team))
+def stored_policies(session: Session) -> dict[str, StoredPolicy]:
+    rows = session.connection().execute(select(S.team, S.plan, S.updated_at, S.replan_from))
+    return {team: StoredPolicy(plan, noticed_at, replan_from) for team, plan, noticed_at, replan_from in rows}
+
+
+def stored_policy(session: Session, team: str) -> StoredPolicy | None:
+    row = session.connection().execute(
+        select(S.plan, S.updated_at, S.replan_from).where(S.team == team)).first()
+    return StoredPolicy(*row) if row is not None else None
+
+
+def switch_policy(session: Session, *, team: str, plan: str, previous: str | None, now: datetime) -> bool:
+    """The team's policy is now `plan`: its open requests are to be marked from the first id on.
+    Compare-and-set on the `previous` plan (None: no row yet); False when another instance got there."""
+    if previous is None:
+        stmt = dialect_insert(session)(SlaPolicyPlan).values(team=team, plan=plan, updated_at=now, replan_from=0)
+        result = session.connection().execute(stmt.on_conflict_do_nothing(index_elements=["team"]))
     else:
-        stmt = dialect_insert(session)(SlaPolicyPlan).values(team=team, plan=plan, updated_at=now)
-        session.connection().execute(stmt.on_conflict_do_update(index_elements=["team"],
-                                                                set_={"plan": plan, "updated_at": now}))
+        result = session.connection().execute(update(SlaPolicyPlan).where(S.team == team, S.plan == previous)
+                                              .values(plan=plan, updated_at=now, replan_from=0))
+    return bool(result.rowcount)
+
+
+def mark_for_replan(session: Session, *, plans: Mapping[str, str], start: int, end: int) -> int:
+    """Mark for re-planning the open requests with `start <= id < end` of each team in `plans`
+    ({team: plan}) planned with another plan (unplanned ones are left alone). How many were marked."""
+    stale = or_(*(and_(R.team == team, R.sla_plan != plan) for team, plan in plans.items()))
+    result = session.connection().execute(update(Request).where(R.id >= start, R.id < end, R.status.in_(OPEN), stale)
+                                          .values(sla_plan=None))
     return int(result.rowcount or 0)
+
+
+def advance_replan(session: Session, *, plans: Mapping[str, str], start: int, end: int | None) -> None:
+    """Move each team's marking cursor from `start` to `end` (None: done), unless its plan changed
+    or another instance moved it meanwhile."""
+    for team, plan in plans.items():
+        session.connection().execute(update(SlaPolicyPlan).where(S.team == team, S.plan == plan,
+                                                                 S.replan_from == start).values(replan_from=end))
+
+
+def last_request_id(session: Session) -> int:
+    return int(session.connection().execute(select(func.max(R.id))).scalar() or 0)
 
 
 def reschedule(session: Session, *, job_id: int, owner: str, due_at: datetime,

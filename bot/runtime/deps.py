@@ -49,8 +49,12 @@ class Deps:
     instance_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
     pacer: ChannelPacer = field(default_factory=ChannelPacer)
     outbox: Outbox[Deps] = field(init=False)  # set by bot.runtime.jobs.build_deps
+    loaded_at: datetime = field(init=False)  # when this configuration was loaded (the latest one wins)
     _workspace_url: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.loaded_at = self.now()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Deps:
         return self  # one per process, shared: Bolt deep-copies the context it hands to lazy listeners

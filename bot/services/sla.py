@@ -6,11 +6,15 @@ transaction. The leader's clock runs `plan_pending` every tick: it reads those r
 holds only them), computes their timers with `sla_plan.timers` and the team's policy, and upserts the
 timer jobs (`sla_remind` / `sla_escalate`, one unique key per request, cycle, SLA and stage). Each
 batch is one transaction and the work per tick is time-boxed. A changed config (SLAs, clock, hours,
-holidays, reminder share) changes the policy's fingerprint: at start the leader marks the open
-requests planned with another fingerprint for re-planning. No APScheduler job per request.
+holidays, reminder share) changes the policy's fingerprint: the next tick makes it the one in force
+(`sla_policies`) and marks the team's open requests planned with another one for re-planning, a range
+of ids per statement, time-boxed, with the cursor stored (ticks and restarts go on from it). The
+config loaded last wins: an instance with an older one neither plans nor sends. No APScheduler job
+per request.
 
 Sending. A timer job re-reads the request when it runs and sends only if its SLA is still unmet in the
-same cycle and actually due now by the current policy; otherwise it is cancelled or moved. On a
+same cycle and actually due now by the current policy (and this instance's policy is not older than
+the one in force); otherwise it is cancelled or moved. On a
 business clock a timer due outside working hours waits for the next working minute. Posts are paced
 per channel (a far slot moves the job to it instead of holding a worker) and carry message metadata,
 so a retry after a crash finds the earlier post; the event that counts the notice and the job's end
@@ -55,6 +59,8 @@ EVENT_TYPE = "askdesk_sla"
 NO_POLICY = "-"  # sla_plan of a request with nothing to plan (resolved, or its team is gone)
 PLAN_BATCH = 32  # requests per planning transaction (~5-30 ms)
 PLAN_BUDGET = 0.03  # seconds of planning per tick; the rest waits for the next tick
+MARK_SPAN = 4000  # request ids per statement marking open requests for re-planning after a config change
+STALE_RETRY = timedelta(minutes=1)
 NOT_POSTED_RETRY = timedelta(minutes=1)
 PACE_INLINE = 1.0  # a channel slot within this many seconds is waited for; a later one moves the job
 
@@ -121,13 +127,20 @@ class PlanResult:
     created: int = 0
     moved: int = 0
     cancelled: int = 0
+    marked: int = 0  # open requests marked for re-planning after a config change
+    stale: bool = False  # this instance's SLA config is older than the one in force: it did nothing
 
 
-def plan_pending(deps: Deps, *, budget: float = PLAN_BUDGET, batch: int = PLAN_BATCH) -> PlanResult:
-    """Plan the timers of requests marked for it, batch by batch, while another batch (as long as the
-    last one took) still fits in `budget` seconds; the next tick goes on."""
-    total = PlanResult()
+def plan_pending(deps: Deps, *, budget: float = PLAN_BUDGET, batch: int = PLAN_BATCH,
+                 span: int = MARK_SPAN) -> PlanResult:
+    """Every tick: follow the SLA config (`check_policies`, at most half the budget), then plan the
+    timers of requests marked for it, batch by batch, while another batch (as long as the last one
+    took) still fits in `budget` seconds; the next tick goes on."""
     started = time.monotonic()
+    total = PlanResult()
+    check_policies(deps, until=started + budget / 2, span=span, total=total)
+    if total.stale:
+        return total
     while True:
         begun = time.monotonic()
         with session_scope(deps.engine) as session:
@@ -175,22 +188,62 @@ def _plan_rows(settings: Settings, session: Session, rows: Sequence[Any], now: d
     total.cancelled += len(cancelled)
 
 
-def check_policies(deps: Deps) -> int:
-    """Compare each team's SLA policy with the one its open requests were planned with (a row per
-    team); for a team whose policy changed (or that is gone), mark its open requests for re-planning.
-    Run by the leader at start (and hourly: cheap when nothing changed)."""
-    settings = deps.settings
-    current: dict[str, str | None] = {team.slug: policy_for(settings, team).fingerprint for team in settings.teams}
-    stale = 0
+def is_stale(stored: queries.StoredPolicy | None, plan: str, loaded_at: datetime) -> bool:
+    """Whether an instance whose config (loaded at `loaded_at`) gives the team `plan` is behind the
+    policy in force: another instance, with a config loaded later, noticed a different one."""
+    return stored is not None and stored.plan != plan and stored.noticed_at > loaded_at
+
+
+def check_policies(deps: Deps, *, until: float = 0.0, span: int = MARK_SPAN,
+                   total: PlanResult | None = None) -> PlanResult:
+    """Compare each team's SLA policy with the one in force (a row per team). A changed one (or a team
+    that is gone) becomes the one in force, and the team's open requests planned with anything else
+    are marked for re-planning in ranges of `span` ids, one statement after another while another
+    still fits before `until` (monotonic seconds; at least one), resumed at the next tick (the cursor
+    is stored: a restart or another instance goes on where this one stopped). The config loaded
+    last wins: an instance with an older one changes nothing, warns, and neither plans nor sends."""
+    total = total or PlanResult()
+    mine = {team.slug: policy_for(deps.settings, team).fingerprint for team in deps.settings.teams}
     with session_scope(deps.engine) as session:
         stored = queries.stored_policies(session)
-        for team in {*current, *stored}:
-            plan = current.get(team)
-            if stored.get(team) != plan:
-                stale += queries.replan_team(session, team=team, plan=plan, now=deps.now())
-    if stale:
-        log.info("the SLA config changed: re-planning the timers of %s open requests", stale)
-    return stale
+        stale = sorted(team for team in {*mine, *stored}
+                       if is_stale(stored.get(team), mine.get(team, NO_POLICY), deps.loaded_at))
+        if stale:
+            total.stale = True
+            if _WARNED.get(deps.instance_id) != stale:
+                _WARNED[deps.instance_id] = stale
+                log.warning("another instance runs a newer SLA config (teams %s): this one plans and sends no "
+                            "SLA timers until it is restarted or reloaded (SIGHUP) with it", ", ".join(stale))
+            return total
+        cursors = {team: (row.replan_from, row.plan) for team, row in stored.items()
+                   if row.replan_from is not None and row.plan == mine.get(team, NO_POLICY)}
+        for team in sorted({*mine, *stored}):
+            plan, row = mine.get(team, NO_POLICY), stored.get(team)
+            if (row is None or row.plan != plan) and queries.switch_policy(
+                    session, team=team, plan=plan, previous=row.plan if row else None, now=deps.now()):
+                log.info("the SLA config of team %s changed: re-planning its open requests", team)
+                cursors[team] = (0, plan)
+    _WARNED.pop(deps.instance_id, None)
+    while cursors:
+        begun = time.monotonic()
+        start = min(cursor for cursor, _ in cursors.values())
+        plans = {team: plan for team, (cursor, plan) in cursors.items() if cursor == start}
+        with session_scope(deps.engine) as session:
+            total.marked += queries.mark_for_replan(session, plans=plans, start=start, end=start + span)
+            done = start + span > queries.last_request_id(session)
+            queries.advance_replan(session, plans=plans, start=start, end=None if done else start + span)
+        for team, plan in plans.items():
+            if done:
+                del cursors[team]
+            else:
+                cursors[team] = (start + span, plan)
+        now = time.monotonic()
+        if now + (now - begun) > until:
+            break
+    return total
+
+
+_WARNED: dict[str, list[str]] = {}  # instance -> the stale teams it last warned about
 
 
 # -- sending (the timer jobs) ---------------------------------------------------------------------------
@@ -209,11 +262,12 @@ def run_timer(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
         sent = req is not None and queries.notice_recorded(
             session, request_id=req.id, kind=NOTICE[stage],  # type: ignore[arg-type]
             detail=notice_detail(str(payload["sla"]), int(payload["cycle"])))
+        in_force = queries.stored_policy(session, req.team) if req is not None else None
     if sent:  # counted already (its job row was purged and planned again): never twice
         _finish(deps, job, status="done")
         return
     try:
-        verdict = _verdict(deps, req, payload, stage, now)
+        verdict = _verdict(deps, req, payload, stage, now, in_force)
         if verdict is None:
             _finish(deps, job, status="cancelled")
             return
@@ -232,16 +286,19 @@ def run_timer(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     _finish(deps, job, status="done", record=(req, stage, deadline, escalated))  # type: ignore[arg-type]
 
 
-def _verdict(deps: Deps, req: Request | None, payload: dict[str, Any], stage: str,
-             now: datetime) -> tuple[Team, Deadline] | None:
+def _verdict(deps: Deps, req: Request | None, payload: dict[str, Any], stage: str, now: datetime,
+             in_force: queries.StoredPolicy | None) -> tuple[Team, Deadline] | None:
     """(team, deadline) when this timer should go out now; None when it is no longer wanted.
-    Raises _Moved when it is wanted later (the plan moved, working hours, not posted yet)."""
+    Raises _Moved when it is wanted later (the plan moved, working hours, not posted yet, or this
+    instance's SLA config is older than the one in force: an instance with the newer one decides)."""
     if req is None:
         return None
     team = deps.settings.team(req.team)
     if team is None or req.sla_cycle != int(payload["cycle"]):
         return None
     policy = policy_for(deps.settings, team)
+    if is_stale(in_force, policy.fingerprint, deps.loaded_at):
+        raise _Moved(now + STALE_RETRY)
     deadline = next((d for d in sla_plan.deadlines(req, policy) if d.sla == payload["sla"]), None)
     if deadline is None:
         return None  # met, resolved, or paused (the plan revives it when the clock runs again)

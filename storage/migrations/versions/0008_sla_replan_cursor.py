@@ -1,0 +1,28 @@
+"""SLA policies: a cursor for re-planning after a config change
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-05 04:00:00
+
+- sla_policies.replan_from: the next request id whose open requests are still to be marked for
+  re-planning after the team's SLA policy changed (NULL: all were). Marking goes in id ranges over
+  several ticks instead of one UPDATE of every open request, and resumes after a restart.
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0008'
+down_revision: str | None = '0007'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column('sla_policies', sa.Column('replan_from', sa.Integer(), nullable=True))
+
+
+def downgrade() -> None:
+    # plain ALTER (SQLite >= 3.35): a batch copy of the table would lose its length-check triggers
+    op.execute('ALTER TABLE sla_policies DROP COLUMN replan_from')
