@@ -265,6 +265,8 @@ def test_the_digest_counts_reminders_escalations_and_breaches_per_urgency(sh: Ha
                            "--dry-run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120).stdout
     assert "SLA: 2 reminders sent, 2 escalations, 2 breaches" in text
     assert "High: 1 / 1 / 1 · Normal: 1 / 1 / 1" in text
+    listed = text[text.index("Open by due time (2), overdue first:"):]
+    assert listed.index("Urgent one") < listed.index("Normal one") and "overdue" in listed
 
 
 def test_business_clock_skips_a_holiday_and_the_weekend(sh: Harness) -> None:

@@ -76,16 +76,24 @@ def auto_assign(deps: Deps, req: Request, team: Team) -> list[int | None]:
     assigned longest ago. Updates `req` in place; returns the jobs to kick (none if nobody is free)."""
     if team.auto_assign != "round_robin" or req.assignee_id is not None or req.status != "open":
         return []
-    members = sorted(deps.directory.members(team.channel))
-    with session_scope(deps.engine) as session:
-        fresh = queries.get(session, req.id, for_update=True)  # type: ignore[arg-type]
-        if fresh is None or fresh.assignee_id is not None or fresh.status != "open" or fresh.team != team.slug:
-            return []
-        chosen = sla_queries.next_in_rotation(session, team=team.slug, among=members)
-        if chosen is None:
-            return []
-        sla_queries.mark_assigned(session, team=team.slug, user_id=chosen, now=deps.now())
-        jobs = _assign(deps, session, fresh, chosen, by=None)
+    members = set(deps.directory.members(team.channel))
+    while True:
+        with session_scope(deps.engine) as session:
+            fresh = queries.get(session, req.id, for_update=True)  # type: ignore[arg-type]
+            if fresh is None or fresh.assignee_id is not None or fresh.status != "open" or fresh.team != team.slug:
+                return []
+            chosen = sla_queries.next_in_rotation(session, team=team.slug, among=sorted(members))
+            if chosen is None:
+                return []
+            if deps.directory.is_gone(chosen):  # deactivated, still listed as available: out of the turn
+                log.warning("%s was deactivated or left Slack: no longer available for %s's round robin",
+                            chosen, team.slug)
+                sla_queries.set_available(session, team=team.slug, user_id=chosen, available=False, now=deps.now())
+                members.discard(chosen)
+                continue
+            sla_queries.mark_assigned(session, team=team.slug, user_id=chosen, now=deps.now())
+            jobs = _assign(deps, session, fresh, chosen, by=None)
+        break
     req.assignee_id, req.status = chosen, "claimed"
     log.info("#%s assigned in turn to %s", req.id, chosen)
     return jobs

@@ -25,6 +25,7 @@ from storage.group_commit import group_commit
 
 log = logging.getLogger(__name__)
 PERSON_TTL = timedelta(days=1)
+GONE_ERRORS = frozenset({"user_not_found", "user_disabled", "account_inactive"})
 
 
 def raise_if_transient(exc: SlackApiError) -> None:
@@ -97,6 +98,15 @@ class Directory:
         with self._lock:
             self._names[user_id] = (self.clock(), name)
         return name
+
+    def is_gone(self, user_id: str) -> bool:
+        """Whether Slack says the person was deactivated or does not exist (asked afresh; a lookup that
+        fails otherwise is not taken for "gone")."""
+        try:
+            user = self.client.users_info(user=user_id).get("user") or {}
+        except SlackApiError as exc:
+            return slack_error(exc) in GONE_ERRORS
+        return bool(user.get("deleted"))
 
     def people_of(self, team: Team) -> list[tuple[str, str]]:
         """The team's responders who are people (not bots), as (user id, name), by name."""

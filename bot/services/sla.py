@@ -59,7 +59,7 @@ EVENT_TYPE = "askdesk_sla"
 NO_POLICY = "-"  # sla_plan of a request with nothing to plan (resolved, or its team is gone)
 PLAN_BATCH = 32  # requests per planning transaction (~5-30 ms)
 PLAN_BUDGET = 0.03  # seconds of planning per tick; the rest waits for the next tick
-MARK_SPAN = 4000  # request ids per statement marking open requests for re-planning after a config change
+MARK_SPAN = 1000  # request ids per statement marking open requests for re-planning (a config change)
 STALE_RETRY = timedelta(minutes=1)
 NOT_POSTED_RETRY = timedelta(minutes=1)
 PACE_INLINE = 1.0  # a channel slot within this many seconds is waited for; a later one moves the job
@@ -128,6 +128,7 @@ class PlanResult:
     moved: int = 0
     cancelled: int = 0
     marked: int = 0  # open requests marked for re-planning after a config change
+    marked_ranges: int = 0  # marking statements run (ranges of `span` request ids)
     stale: bool = False  # this instance's SLA config is older than the one in force: it did nothing
 
 
@@ -230,6 +231,7 @@ def check_policies(deps: Deps, *, until: float = 0.0, span: int = MARK_SPAN,
         plans = {team: plan for team, (cursor, plan) in cursors.items() if cursor == start}
         with session_scope(deps.engine) as session:
             total.marked += queries.mark_for_replan(session, plans=plans, start=start, end=start + span)
+            total.marked_ranges += 1
             done = start + span > queries.last_request_id(session)
             queries.advance_replan(session, plans=plans, start=start, end=None if done else start + span)
         for team, plan in plans.items():
@@ -363,7 +365,9 @@ def _send(deps: Deps, req: Request, team: Team, deadline: Deadline, stage: str, 
         except SlackApiError as exc:
             if not is_permanent(exc):
                 raise
-            log.warning("escalation of #%s to %s failed: %s", req.id, channel, slack_error(exc))
+            log.warning("escalation of #%s to %s failed for good (%s): check team %s's escalation_channel and "
+                        "leads; the other targets are still told, the breach is counted", req.id, channel,
+                        slack_error(exc), team.slug)
     return reached
 
 
