@@ -8,7 +8,8 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from bot.i18n import N_
+from bot.config import Team
+from bot.i18n import N_, Translator
 from bot.render import sla_blocks
 from bot.render.blocks import mention
 from bot.render.ids import Action, Block, Callback
@@ -19,6 +20,7 @@ from handlers.actions import request_id_of
 from handlers.common import funnel, noop_ack, safe_ack, tell
 from handlers.home import publish_home
 from handlers.views import field
+from storage.models import Request
 
 
 @funnel
@@ -37,12 +39,17 @@ def open_assign(body: dict[str, Any], client: WebClient, deps: Deps) -> None:
     client.views_update(view_id=opened["view"]["id"], view=view)
 
 
-@funnel
-def open_ask(body: dict[str, Any], client: WebClient, deps: Deps) -> None:
+def _clicked(body: dict[str, Any], deps: Deps) -> tuple[Request | None, Team | None, Translator]:
+    """The request a button names (None when gone), its team, and the clicker's translator."""
     request_id = request_id_of(body)
     req = service.get_request(deps, request_id) if request_id else None
     team = deps.settings.team(req.team) if req else None
-    t = deps.directory.translator_for(body["user"]["id"], now=deps.now())
+    return req, team, deps.directory.translator_for(body["user"]["id"], now=deps.now())
+
+
+@funnel
+def open_ask(body: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    req, team, t = _clicked(body, deps)
     if req is None or team is None:
         tell(client, body, N_("That request no longer exists."), t)
     elif not service.may_handle(deps, team, body["user"]["id"]):
@@ -55,10 +62,7 @@ def open_ask(body: dict[str, Any], client: WebClient, deps: Deps) -> None:
 
 @funnel
 def open_reply(body: dict[str, Any], client: WebClient, deps: Deps) -> None:
-    request_id = request_id_of(body)
-    req = service.get_request(deps, request_id) if request_id else None
-    team = deps.settings.team(req.team) if req else None
-    t = deps.directory.translator_for(body["user"]["id"], now=deps.now())
+    req, team, t = _clicked(body, deps)
     if req is None or team is None:
         tell(client, body, N_("That request no longer exists."), t)
     elif body["user"]["id"] != req.requester_id:
