@@ -37,3 +37,20 @@ def test_the_demo_runs_a_needs_round_to_the_scorecard(tmp_path: Path, monkeypatc
     assert "Improvement action* · Done" in out
     assert "Internal satisfaction scorecard" in out and "Finance: index" in out and "1 done, 0 open" in out
     assert "✗" not in out
+
+
+def test_the_demo_request_loop_runs_through(tmp_path: Path) -> None:
+    """Its first part: the form is sent with the (sealed) metadata of the modal askdesk opened, so Priya's
+    request is created and the rest of the loop (claims, resolve, transfer, reopen, shortcut) follows."""
+    from bot.demo.scenario import request_loop
+
+    lines: list[str] = []
+    demo = demo_run.Demo(tmp_path, lines.append)
+    demo.start()
+    try:
+        request_loop(demo)
+    finally:
+        demo.stop()
+    out = "\n".join(lines)
+    assert "#3 · VPN keeps disconnecting" in out and "did not seal" not in out
+    assert "━━ 5." in out

@@ -23,7 +23,7 @@ def request_loop(demo: Demo) -> None:
     demo.slash(PRIYA, "/ask-it", "")
     demo.step(PRIYA, "fills in the form and presses [Send]")
     demo.driver.view_submission(user_id=PRIYA, callback_id=Callback.REQUEST_MODAL.value,
-                                private_metadata='{"team": "it"}', values={
+                                private_metadata=_last_modal_metadata(demo), values={
                                     Block.SUMMARY: {"value": {"type": "plain_text_input",
                                                               "value": "VPN keeps disconnecting"}},
                                     Block.DETAILS: {"value": {"type": "plain_text_input",
