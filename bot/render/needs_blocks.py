@@ -94,8 +94,10 @@ def intro_text(stored: str | None, t: Translator) -> str | None:
         data = json.loads(stored)
     except ValueError:
         return stored
-    if not isinstance(data, dict) or not data.get("did"):
-        return stored if not isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return stored
+    if not data.get("did"):
+        return None
     sep = t._("; ")
     did = sep.join(str(a) for a in data["did"])
     if data.get("needs"):

@@ -92,9 +92,15 @@ def gated_scores(rows: list[queries.AnswerRow], threshold: int) -> dict[str, Gat
     """The mean of each score over the answers that gave it, each gated on its own count."""
     out: dict[str, GatedValue[float]] = {}
     for name in queries.SCORES:
-        given = [r.scores[name] for r in rows if r.scores[name] is not None]
-        out[name] = privacy.gate(mean(given) if given else None, count=len(given), threshold=threshold)
+        given = [r for r in rows if r.scores[name] is not None]
+        out[name] = privacy.gate(mean([r.scores[name] for r in given]) if given else None, count=len(given),
+                                 threshold=threshold, basis=answer_basis(given))
     return out
+
+
+def answer_basis(rows: list[queries.AnswerRow]) -> privacy.Basis:
+    """The answers a figure is computed from (privacy rule 2 is checked on them; never shown)."""
+    return frozenset(f"needs:{r.id}" for r in rows)
 
 
 def compute_themes(rows: list[queries.AnswerRow], team: Team,

@@ -34,6 +34,7 @@ from bot.analytics.stats import mean
 from bot.config import Settings, Team
 from bot.services import satisfaction
 from bot.services.needs_periods import CalendarPeriod, previous
+from bot.services.needs_report import answer_basis
 from bot.services.sla import policy_for
 from bot.services.sla_attainment import SlaRecord, combined
 from bot.services.sla_plan import SlaPolicy
@@ -111,12 +112,14 @@ def _team_score(session: Session, settings: Settings, team: Team, quarter: Calen
     ids = [r.id for r in rounds if r.id is not None]
     counts = needs_queries.invitation_counts(session, round_ids=ids) if ids else {}
     rows = needs_queries.answers(session, round_ids=ids) if ids else []
-    by_round: dict[int, list[int]] = {}
+    by_round: dict[int, list[needs_queries.AnswerRow]] = {}
     for row in rows:
         if row.scores["overall"] is not None:
-            by_round.setdefault(row.round_id, []).append(int(row.scores["overall"]))
-    overall = [s for scores in by_round.values() if len(scores) >= threshold for s in scores]
-    needs = privacy.gate(mean(overall) if overall else None, count=len(overall), threshold=threshold)
+            by_round.setdefault(row.round_id, []).append(row)
+    shown = [r for answers in by_round.values() if len(answers) >= threshold for r in answers]
+    overall = [int(r.scores["overall"] or 0) for r in shown]
+    needs = privacy.gate(mean(overall) if overall else None, count=len(overall), threshold=threshold,
+                         basis=answer_basis(shown))
     weeks = satisfaction.weeks_ending_in(settings, quarter.start, quarter.end)
     pulse = satisfaction.over_weeks(session, settings, team.slug, weeks)
     csat = pulse.csat if now >= quarter.end else None  # its weeks have all ended by then
