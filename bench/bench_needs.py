@@ -266,10 +266,12 @@ def write_section(section: str) -> None:
     path = ROOT / "docs" / "benchmarks.md"
     doc = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     start = doc.find("\n## Needs surveys")
-    if start >= 0:
-        end = doc.find("\n## ", start + 1)
-        doc = doc[:start] + doc[end:] if end >= 0 else doc[:start]
-    path.write_text(doc.rstrip("\n") + "\n\n" + section, encoding="utf-8")
+    if start < 0:
+        path.write_text(doc.rstrip("\n") + "\n\n" + section, encoding="utf-8")
+        return
+    end = doc.find("\n## ", start + 1)  # replaced where it is: the sections after it stay after it
+    doc = doc[:start + 1] + section + ("\n" + doc[end + 1:] if end >= 0 else "")
+    path.write_text(doc, encoding="utf-8")
 
 
 def main() -> None:

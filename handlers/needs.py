@@ -98,12 +98,18 @@ def on_new_action(body: dict[str, Any], action: dict[str, Any], client: WebClien
     _open_or_tell(deps, client, body, view)
 
 
+ACTION_FIELDS = {"theme": Block.ACTION_THEME, "owner": Block.ACTION_OWNER, "due": Block.ACTION_DUE}
+
+
 @safe_ack
 def action_ack(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext, deps: Deps) -> None:
+    view_id = view.get("id")
     outcome = needs_actions.record(deps, user=body["user"]["id"], form=parse_action_form(_state(view)),
-                                   round_id=parse_round_metadata(view.get("private_metadata")) or 0)
+                                   round_id=parse_round_metadata(view.get("private_metadata")) or 0,
+                                   submission=view_id if isinstance(view_id, str) else None)
     if not outcome.ok:
-        ack(response_action="errors", errors=_errors(deps, body, Block.ACTION_TITLE, outcome.message))
+        block = ACTION_FIELDS.get(outcome.about or "", Block.ACTION_TITLE)
+        ack(response_action="errors", errors=_errors(deps, body, block, outcome.message))
         return
     context["jobs"] = outcome.jobs
     ack()

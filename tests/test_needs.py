@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import col, select
@@ -360,3 +362,85 @@ def test_a_needs_invitation_spends_the_budget_a_pulse_survey_then_respects(h: Ha
     pulse = h.wait(lambda: (s := survey(h, req.id)).status != "scheduled" and s)
     assert pulse.status == "skipped" and "survey budget" in (pulse.reason or "")
     assert len(dms(h, P1)) == 1 and invitations(h, rnd.id)[P1].status == "sent"
+
+
+def test_the_action_form_refuses_bad_input_where_it_is_and_a_submission_twice_records_once(h: Harness) -> None:
+    """Adversarial input in "Record an action": an empty title, a due date already past (in the asker's
+    time zone), an owner who is an app, deactivated or unknown; each refusal under its own field, nothing
+    recorded. The same modal submitted twice (a double submit, Slack sent again after a slow answer)
+    records one action and posts one card."""
+    import json
+
+    from bot.render.ids import Block, Callback
+    from storage import needs as queries
+
+    h.sim.add_user("U0GONE", name="gone", tz="Europe/Berlin", deleted=True)
+    rnd = close_with_answers(h)
+    report = posts(h, FINANCE_CH, "askdesk_needs_report")[0]
+    click(h, ALICE, Action.NEEDS_ACTION_NEW.value, str(rnd.id), report, FINANCE_CH)
+    h.wait(lambda: [v for v in h.sim.opened_views if "needs_action" in str(v)])
+    today = h.clock().astimezone(ZoneInfo("Europe/Berlin")).date()  # Alice's calendar
+
+    def submit_action(**fields: dict) -> Any:
+        values = {Block.ACTION_TITLE: {"value": {"type": "plain_text_input", "value": "Expense rules on one page"}},
+                  **fields}
+        resp = h.driver.view_submission(user_id=ALICE, callback_id=Callback.NEEDS_ACTION_MODAL.value,
+                                        private_metadata=f'{{"round": {rnd.id}}}', values=values)
+        assert resp.status == 200
+        return json.loads(resp.body) if resp.body else {}
+
+    def due(day: object) -> dict:
+        return {"value": {"type": "datepicker", "selected_date": str(day)}}
+
+    def owner(user: str) -> dict:
+        return {"value": {"type": "users_select", "selected_user": user}}
+
+    blank = {Block.ACTION_TITLE: {"value": {"type": "plain_text_input", "value": "   "}}}
+    assert submit_action(**blank)["errors"].keys() == {Block.ACTION_TITLE}
+    past = submit_action(**{Block.ACTION_DUE: due(today - timedelta(days=1))})
+    assert past["errors"] == {Block.ACTION_DUE: f"The due date {today - timedelta(days=1)} is in the past."}
+    for who in (h.sim.bot_user_id, "U0GONE", "U0NOBODY"):
+        refused = submit_action(**{Block.ACTION_OWNER: owner(who)})
+        assert list(refused["errors"]) == [Block.ACTION_OWNER] and "must be a person" in str(refused), who
+    with session_scope(h.deps.engine) as s:
+        assert queries.actions_of(s, team="finance") == []
+
+    good = {Block.ACTION_DUE: due(today), Block.ACTION_OWNER: owner(P1)}
+    assert "errors" not in submit_action(**good)
+    assert "errors" not in submit_action(**good)  # the same modal's submission delivered again
+    h.wait(lambda: posts(h, FINANCE_CH, "askdesk_needs_action"))
+    tick(h, 2)
+    with session_scope(h.deps.engine) as s:
+        recorded = queries.actions_of(s, team="finance")
+    assert [(a.title, a.owner_id, a.due_on) for a in recorded] == [("Expense rules on one page", P1, today)]
+    assert len(posts(h, FINANCE_CH, "askdesk_needs_action")) == 1
+
+
+def test_a_double_click_on_the_action_buttons_moves_the_action_once(h: Harness) -> None:
+    """[In progress] clicked twice (or sent again by Slack): one move, the second click is told why;
+    [Mark done…] submitted twice: one "we did" DM per person surveyed."""
+    from bot.render.ids import Block, Callback
+    from storage import needs as queries
+
+    rnd = close_with_answers(h)
+    resp = h.driver.view_submission(
+        user_id=ALICE, callback_id=Callback.NEEDS_ACTION_MODAL.value, private_metadata=f'{{"round": {rnd.id}}}',
+        values={Block.ACTION_TITLE: {"value": {"type": "plain_text_input", "value": "Faster approvals"}}})
+    assert resp.status == 200 and "errors" not in resp.body
+    card = h.wait(lambda: posts(h, FINANCE_CH, "askdesk_needs_action"))[0]
+    with session_scope(h.deps.engine) as s:
+        action = queries.actions_of(s, team="finance")[0]
+    for _ in range(2):
+        click(h, ALICE, Action.NEEDS_ACTION_PROGRESS.value, str(action.id), card, FINANCE_CH)
+    h.wait(lambda: [p for p in h.sim.response_posts if "already in progress" in str(p.body)])
+    for _ in range(2):
+        done = h.driver.view_submission(user_id=ALICE, callback_id=Callback.NEEDS_DONE_MODAL.value,
+                                        private_metadata=str(action.id), values={})
+        assert done.status == 200
+    assert "already done" in done.body  # the second submission is told, in the modal
+    h.wait(lambda: job_status(h, f"needs_action_announce:{action.id}") == "done")
+    tick(h, 3)
+    for user in (P1, P2, P3):
+        assert len(h.wait(lambda user=user: dms(h, user, "askdesk_needs_done"))) == 1, user
+    with session_scope(h.deps.engine) as s:
+        assert queries.get_action(s, action.id).status == "done"  # type: ignore[union-attr, arg-type]

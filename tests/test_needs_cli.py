@@ -91,6 +91,7 @@ def test_needs_report_refuses_open_and_unknown_rounds(engine: Engine, env: dict[
         team = () if "--team" in args else ("--team", "finance")
         out = askdesk(env, "needs", "report", *team, *args, cwd=tmp_path)
         assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
+        assert len(out.stderr.strip().splitlines()) == 1 and out.stdout == "", (args, out.stderr)
 
 
 def test_needs_start_without_a_token_opens_the_round_for_the_running_app(engine: Engine, env: dict[str, str],
@@ -98,11 +99,20 @@ def test_needs_start_without_a_token_opens_the_round_for_the_running_app(engine:
     out = askdesk(env, "needs", "start", "--team", "finance", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "needs round 20" in out.stdout and "planned when askdesk runs" in out.stdout
-    again = askdesk(env, "needs", "start", "--team", "finance", cwd=tmp_path)
-    assert again.returncode == 0 and "-2 opened" in again.stdout
+    key = out.stdout.split("needs round ")[1].split()[0]
+    again = askdesk(env, "needs", "start", "--team", "finance", cwd=tmp_path)  # started twice: refused, one line
+    assert again.returncode == 1 and again.stdout == "", again.stderr
+    assert again.stderr.strip().splitlines() == [again.stderr.strip()]
+    assert f"needs round {key} is still open" in again.stderr and "no new round was opened" in again.stderr
     with session_scope(engine) as s:
-        assert [r.status for r in queries.rounds_of(s, team="finance")] == ["open", "open"]
-    assert askdesk(env, "needs", "start", "--team", "legal", cwd=tmp_path).returncode == 2
+        assert [(r.key, r.status) for r in queries.rounds_of(s, team="finance")] == [(key, "open")]
+        queries.set_round_status(s, round_id=queries.rounds_of(s, team="finance")[0].id or 0, status="closed",
+                                 only_from=("open",))
+    after = askdesk(env, "needs", "start", "--team", "finance", cwd=tmp_path)  # once it closed: an ad-hoc one
+    assert after.returncode == 0 and f"needs round {key}-2 opened" in after.stdout, after.stderr
+    unknown = askdesk(env, "needs", "start", "--team", "legal", cwd=tmp_path)
+    assert unknown.returncode == 2 and "unknown team" in unknown.stderr
+    assert len(unknown.stderr.strip().splitlines()) == 1
 
 
 def test_scorecard_formats_and_the_anonymity_rule(engine: Engine, env: dict[str, str], tmp_path: Path) -> None:
@@ -139,6 +149,25 @@ def test_scorecard_formats_and_the_anonymity_rule(engine: Engine, env: dict[str,
     assert "内部满意度计分卡 2026-Q3" in zh and "需求调研得分: 4.2 / 5" in zh
     bad = askdesk(env, "scorecard", "--quarter", "Q4", cwd=tmp_path)
     assert bad.returncode == 2 and "2026-Q4" in bad.stderr
+
+
+def test_the_scorecard_weights_come_from_the_config(engine: Engine, env: dict[str, str], tmp_path: Path) -> None:
+    """`[scorecard] weights` in askdesk.toml: the index HR reads is the documented weighted mean with them."""
+    seed_round(engine, key="2026-Q3", opens=Q3, overall=[5, 4, 4, 3, 5], written=WRITTEN, actions=1)
+    path = write_config(tmp_path / "weighted.toml", needs_config(threshold=3))
+    path.write_text(path.read_text(encoding="utf-8") + "\n[scorecard.weights]\nneeds = 3\ncsat = 0\nsla = 0\n"
+                    "response = 1\nactions = 0\n", encoding="utf-8")
+    env = {**env, "ASKDESK_CONFIG": str(path)}
+    out = askdesk(env, "scorecard", "--quarter", "2026-Q3", "--format", "json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    finance = next(t for t in data["teams"] if t["team"] == "finance")
+    assert data["weights"] == {"needs": 3.0, "csat": 0.0, "sla": 0.0, "response": 1.0, "actions": 0.0}
+    assert finance["parts"]["needs"] == pytest.approx(80.0) and finance["parts"]["response"] == pytest.approx(
+        100 * 5 / 7)  # five of the seven reached answered
+    assert finance["index"] == pytest.approx((3 * 80 + 1 * 100 * 5 / 7) / 4)
+    text = askdesk(env, "scorecard", "--quarter", "2026-Q3", cwd=tmp_path).stdout
+    assert f"Finance: index {finance['index']:.0f} / 100" in text  # 77.9: not the default weights' figure
 
 
 def test_commands_never_create_a_database(env: dict[str, str], tmp_path: Path) -> None:

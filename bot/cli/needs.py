@@ -74,10 +74,14 @@ def cmd_needs_start(args: argparse.Namespace) -> int:
         deps = build_deps(settings, engine, workers=2)
         try:
             started = needs.start_round(deps, team)
-            if settings.bot_token:  # plan now: who is invited shows at once; the running app sends
+            if started.created and settings.bot_token:  # plan now: who is invited shows at once; the app sends
                 deps.outbox.kick([started.job])
         finally:
             deps.outbox.stop()
+        if not started.created:
+            print(f"askdesk needs start: {team.slug}'s needs round {started.key} is still open (closes "
+                  f"{started.closes_at:%Y-%m-%d %H:%M} UTC); no new round was opened.", file=sys.stderr)
+            return 1
         from storage import needs as queries
         from storage.session import session_scope
 

@@ -102,11 +102,21 @@ class Directory:
     def is_gone(self, user_id: str) -> bool:
         """Whether Slack says the person was deactivated or does not exist (asked afresh; a lookup that
         fails otherwise is not taken for "gone")."""
+        return self._lookup(user_id) == "gone"
+
+    def is_person(self, user_id: str) -> bool:
+        """Whether `user_id` is an active person: not gone (as `is_gone`), not a bot, not Slackbot."""
+        return self._lookup(user_id) == "person"
+
+    def _lookup(self, user_id: str) -> str:
+        """"gone", "bot" or "person" (also when the lookup fails for another reason), asked afresh."""
         try:
             user = self.client.users_info(user=user_id).get("user") or {}
         except SlackApiError as exc:
-            return slack_error(exc) in GONE_ERRORS
-        return bool(user.get("deleted"))
+            return "gone" if slack_error(exc) in GONE_ERRORS else "person"
+        if user.get("deleted"):
+            return "gone"
+        return "bot" if user.get("is_bot") or user_id == "USLACKBOT" else "person"
 
     def people_of(self, team: Team) -> list[tuple[str, str]]:
         """The team's responders who are people (not bots), as (user id, name), by name."""

@@ -81,7 +81,9 @@ def _intro(session: Session, team: Team, prev: NeedsRound | None) -> str | None:
 
 def start_round(deps: Deps, team: Team, *, scheduled: CalendarPeriod | None = None) -> Started:
     """Open a round now: the scheduled one of `scheduled`'s period (once), or an ad-hoc one (`askdesk needs
-    start`), keyed by the current period plus "-2", "-3"… when that key is taken. Also queues its planning."""
+    start`), keyed by the current period plus "-2", "-3"… when that key is taken. Also queues its planning.
+    An ad-hoc start while the team has a round open opens nothing (`created` False, that round returned):
+    nobody is asked the same questions twice at once."""
     now = deps.now()
     tz = deps.settings.workspace.timezone
     cadence = team.needs_survey if team.needs_survey != "off" else "quarterly"
@@ -89,6 +91,11 @@ def start_round(deps: Deps, team: Team, *, scheduled: CalendarPeriod | None = No
     with session_scope(deps.engine) as session:
         key = period.key
         if scheduled is None:
+            still_open = queries.rounds_of(session, team=team.slug, statuses=("open",))
+            if still_open:
+                current = still_open[-1]
+                assert current.id is not None
+                return Started(current.id, current.key, False, None, current.closes_at)
             taken = queries.keys_like(session, team=team.slug, prefix=period.key)
             n = 1
             while key in taken:

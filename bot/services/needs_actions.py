@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.views import View
@@ -28,6 +30,7 @@ from bot.services.needs_invites import wait_for_working_hours
 from bot.slack.client import is_permanent
 from storage import jobs as job_queries
 from storage import needs as queries
+from storage import requests as request_queries
 from storage.jobs import ClaimedJob
 from storage.models import NeedsAction, NeedsRound
 from storage.session import session_scope
@@ -47,6 +50,7 @@ class Outcome:
     ok: bool
     message: Message | None = None
     jobs: list[int | None] = field(default_factory=list)
+    about: str | None = None  # the form field a refusal is about: "title", "theme", "owner" or "due"
 
 
 def may_manage(deps: Deps, team: Team, user: str) -> bool:
@@ -105,18 +109,39 @@ def form_for(deps: Deps, *, user: str, round_id: int | None = None,
                                             t=deps.directory.translator_for(user, now=deps.now()))
 
 
-def record(deps: Deps, *, user: str, round_id: int, form: ActionForm) -> Outcome:
+def _today(deps: Deps, user: str) -> date:
+    """Today where `user` is (the date picker shows their calendar)."""
+    return deps.now().astimezone(ZoneInfo(deps.directory.timezone_of(user, now=deps.now()))).date()
+
+
+def _form_error(deps: Deps, user: str, form: ActionForm) -> Outcome | None:
     if not form.title:
-        return Outcome(False, N_("Give the action a title."))
+        return Outcome(False, N_("Give the action a title."), about="title")
+    if form.due_on is not None and form.due_on < _today(deps, user):
+        return Outcome(False, N_("The due date {date} is in the past.", date=form.due_on.isoformat()), about="due")
+    if form.owner_id and form.owner_id != user and not deps.directory.is_person(form.owner_id):
+        return Outcome(False, N_("The owner must be a person in this workspace (not an app or a deactivated "
+                                 "account)."), about="owner")
+    return None
+
+
+def record(deps: Deps, *, user: str, round_id: int, form: ActionForm, submission: str | None = None) -> Outcome:
+    """Record an action from the form. `submission` (the modal's view id) makes a second delivery of the
+    same submission (a double submit, a retry after a slow answer) record nothing more."""
     found = _round_for(deps, user=user, round_id=round_id, team_slug=None)
     if isinstance(found, Message):
         return Outcome(False, found)
+    refused = _form_error(deps, user, form)
+    if refused:
+        return refused
     rnd, team = found
     now = deps.now()
     with session_scope(deps.engine) as session:
         theme = queries.get_theme(session, form.theme_id) if form.theme_id else None
         if form.theme_id and (theme is None or theme.round_id != rnd.id):
-            return Outcome(False, N_("That theme is not part of this round."))
+            return Outcome(False, N_("That theme is not part of this round."), about="theme")
+        if submission and not request_queries.first_seen(session, f"needs_action:{submission}", now=now):
+            return Outcome(True)  # recorded when it was first submitted
         action = queries.create_action(session, NeedsAction(
             team=team.slug, round_id=rnd.id or 0, theme_id=form.theme_id, title=form.title[:200],
             detail=form.detail, owner_id=form.owner_id or user, due_on=form.due_on, status="planned",
