@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +45,21 @@ def harness(sim: Any, db_url: str, *, start: datetime | None = None, config: dic
         stop()
 
 
+@contextmanager
+def two_instances(sim: Any, db_url: str, start: datetime) -> Iterator[tuple[Harness, Harness]]:
+    """Two instances of askdesk on one database and one Slack, sharing one (virtual) wall clock."""
+    add_leads(sim)
+    settings = make_settings(sim, db_url, sla_config())
+    clock = FakeClock(start)
+    first, stop_first = start_harness(sim, settings, clock=clock)
+    second, stop_second = start_harness(sim, settings, clock=clock)
+    try:
+        yield first, second
+    finally:
+        stop_second()
+        stop_first()
+
+
 def timer_jobs(h: Harness, request_id: int) -> dict[str, tuple[str, datetime]]:
     """{key: (status, due_at)} of the request's SLA timers."""
     with session_scope(h.deps.engine) as s:
@@ -64,4 +80,4 @@ def replies(h: Harness, channel: str, thread_ts: str) -> list[dict[str, Any]]:
 
 
 __all__ = ["ADMIN", "ALICE", "BOB", "CAROL", "LEAD", "LEADS_CH", "add_leads", "harness", "replies", "sla_config",
-           "sla_events", "timer_jobs"]
+           "sla_events", "timer_jobs", "two_instances"]

@@ -17,7 +17,7 @@ from storage import requests as request_queries
 from storage.models import Job, Request
 from storage.session import session_scope
 from tests.conftest import FINANCE_CH, FakeClock, Harness, make_settings, start_harness
-from tests.sla_helpers import LEADS_CH, add_leads, replies, sla_config, sla_events, timer_jobs
+from tests.sla_helpers import LEADS_CH, add_leads, replies, sla_config, sla_events, timer_jobs, two_instances
 from tests.test_request_loop import ask, texts_of
 
 START = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
@@ -91,12 +91,8 @@ def test_a_worker_killed_after_posting_is_reclaimed_and_reconciled_not_reposted(
 
 
 def test_two_instances_ticking_together_send_each_timer_once(sim: SlackSimulator, db_url: str) -> None:
-    add_leads(sim)
-    settings = make_settings(sim, db_url, sla_config())
-    clock = FakeClock(START)
-    a, stop_a = start_harness(sim, settings, clock=clock)
-    b, stop_b = start_harness(sim, settings, clock=clock)
-    try:
+    with two_instances(sim, db_url, START) as (a, b):
+        clock = a.clock
         reqs = [ask(a if n % 2 else b, f"Request {n}") for n in range(8)]
         a.tick()
         clock.advance(minutes=31)  # every reminder and first-response escalation is due
@@ -119,9 +115,6 @@ def test_two_instances_ticking_together_send_each_timer_once(sim: SlackSimulator
         assert all(reminders(a, r) == [] for r in reqs)
         for r in reqs:
             assert [k for k, _ in sla_events(a, r.id)] == ["sla_breached", "sla_escalated"]
-    finally:
-        stop_a()
-        stop_b()
 
 
 def test_a_config_change_re_plans_the_open_requests(sim: SlackSimulator, db_url: str) -> None:

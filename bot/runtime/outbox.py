@@ -134,6 +134,10 @@ class Outbox(Generic[C]):
         self.workers = workers
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="askdesk-job")
         self._busy_workers = 0  # jobs handed to `pool` and not finished yet
+        # The running clock's claims (`feed`): one at a time; whether the last came back full.
+        self._feed_lock = threading.Lock()
+        self._more_due = False
+        self._limit = 1
         self.live = BoundedExecutor(live_threads, live_threads * 2)
         self._stopping = threading.Event()
         # Jobs running in this process, and the heartbeat that keeps their leases alive while they run
@@ -198,31 +202,53 @@ class Outbox(Generic[C]):
     def feed(self, *, limit: int | None = None) -> int:
         """Claim as many due jobs as there are idle workers (at most `limit`) and start them without
         waiting for them: the running clock's tick, so that jobs waiting on a slow Slack never hold
-        up the others. Returns how many were claimed."""
-        if self._stopping.is_set():
-            return 0
-        with self._running_lock:
-            idle = self.workers - self._busy_workers
-        claimed = self._claim(min(limit or self.deps.settings.scheduler.batch_size, idle)) if idle > 0 else []
-        for job in claimed:
-            self._submit(job)
-        return len(claimed)
+        up the others. While claims come back full (more is due), a worker that finishes claims
+        again for the idle workers at once (`_worker_free_refill`) instead of leaving them idle until the next
+        tick; no job is ever claimed without an idle worker to run it. Returns how many were claimed."""
+        self._limit = limit or self.deps.settings.scheduler.batch_size
+        return self._fill(1)
+
+    def _fill(self, at_least: int) -> int:
+        """Claim due jobs for the idle workers, if at least `at_least` are idle, and start them;
+        notes whether more may be due (the claim came back full)."""
+        with self._feed_lock:
+            with self._running_lock:
+                idle = self.workers - self._busy_workers
+            want = min(self._limit, idle)
+            if self._stopping.is_set() or want < at_least:
+                return 0
+            claimed = self._claim(want)
+            self._more_due = len(claimed) == want
+            for job in claimed:
+                self._submit(job, refill=True)
+            return len(claimed)
 
     def _claim(self, limit: int) -> list[ClaimedJob]:
         with session_scope(self.deps.engine) as session:
             return job_queries.claim_due(session, owner=self.owner, lease=self._lease(), limit=limit,
                                          now=self.deps.now())
 
-    def _submit(self, job: ClaimedJob) -> Future:
+    def _submit(self, job: ClaimedJob, *, refill: bool = False) -> Future:
         with self._running_lock:
             self._busy_workers += 1
         future = self.pool.submit(self.run, job)
-        future.add_done_callback(self._worker_free)
+        future.add_done_callback(self._worker_free_refill if refill else self._worker_free)
         return future
 
     def _worker_free(self, _: Future) -> None:
         with self._running_lock:
             self._busy_workers -= 1
+
+    def _worker_free_refill(self, future: Future) -> None:
+        """A fed job is done (in its worker's thread): while the last claim came back full, claim
+        again once a quarter of the workers are idle, so a claim serves several jobs."""
+        self._worker_free(future)
+        if not self._more_due:
+            return
+        try:
+            self._fill(max(1, self.workers // 4))
+        except Exception as exc:  # noqa: BLE001 - the next tick claims them
+            log.warning("claiming due jobs after a finished one failed: %s", type(exc).__name__)
 
     def run(self, job: ClaimedJob) -> str:
         """Run one leased job; returns 'done', 'retried', 'failed' or 'skipped'. Never raises.
@@ -315,7 +341,8 @@ class Outbox(Generic[C]):
         return "failed"
 
     def stop(self) -> None:
-        self._stopping.set()
+        with self._feed_lock:  # no claim is under way: none can reach the pool after its shutdown
+            self._stopping.set()
         self.live.shutdown(wait=True, cancel_futures=False)
         self.pool.shutdown(wait=True, cancel_futures=False)
 
