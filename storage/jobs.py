@@ -157,8 +157,13 @@ def claim_due(session: Session, *, owner: str, lease: timedelta, limit: int,
         where.append(_JOBS.c.kind.in_(list(kinds)))
     pick = select(_JOBS.c.id).where(*where).order_by(_JOBS.c.due_at, _JOBS.c.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    stmt = (update(_JOBS).where(_JOBS.c.id.in_(pick.scalar_subquery()), *where)
+        # A CTE, materialized: as `id IN (subquery)` PostgreSQL may plan a nested loop that runs the
+        # locking subquery again for every row, and then claimed every due job whatever the limit.
+        picked = pick.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+        chosen = _JOBS.c.id == picked.c.id
+    else:
+        chosen = _JOBS.c.id.in_(pick.scalar_subquery())
+    stmt = (update(_JOBS).where(chosen, *where)
             .values(status="running", lease_owner=owner, lease_until=now + lease, attempts=_JOBS.c.attempts + 1,
                     updated_at=now).returning(*_JOBS.columns))
     rows = session.exec(stmt).mappings().all()

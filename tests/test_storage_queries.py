@@ -194,3 +194,22 @@ def test_the_lease_heartbeat_skips_a_job_being_finished_instead_of_waiting(engin
     with engine.connect() as conn:
         leases = dict(conn.execute(text("SELECT id, lease_until FROM jobs")).all())
     assert leases[free] == later and leases[held] == until
+
+
+def test_a_claim_takes_at_most_its_limit_oldest_first_and_two_claims_never_share_a_job(engine: Engine) -> None:
+    """The running clock claims only as many due jobs as it has idle workers: more would wait leased
+    in a queue. (On PostgreSQL, `id IN (locking subquery with LIMIT)` was once planned as a nested
+    loop that ran the subquery per row and claimed all 21.)"""
+    with session_scope(engine) as session:
+        for i in range(21):
+            jobs.enqueue(session, kind="x", key=f"burst:{i:02d}", due_at=NOW - timedelta(seconds=60 - i))
+    with session_scope(engine) as session:
+        first = jobs.claim_due(session, owner="a", lease=timedelta(seconds=15), limit=4, now=NOW)
+    with session_scope(engine) as session:
+        second = jobs.claim_due(session, owner="b", lease=timedelta(seconds=15), limit=4, now=NOW)
+    assert sorted(j.key for j in first) == [f"burst:{i:02d}" for i in range(4)]
+    assert sorted(j.key for j in second) == [f"burst:{i:02d}" for i in range(4, 8)]
+    with session_scope(engine) as session:
+        running = session.exec(select(Job).where(Job.status == "running")).all()
+    assert sorted((j.key, j.lease_owner) for j in running) == [
+        (f"burst:{i:02d}", "a" if i < 4 else "b") for i in range(8)]
