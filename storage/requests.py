@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, update
+from sqlalchemy import RowMapping, bindparam, func, insert, or_, update
 from sqlmodel import Session, col, select
 
 from storage import jobs as job_queries
@@ -83,21 +83,20 @@ class PostRecord:
     owner: str
 
 
-def record_posts(session: Session, items: list[PostRecord]) -> list[Request | None]:
+def record_posts(session: Session, items: list[PostRecord]) -> list[RowMapping | None]:
     """Store post records (a group-commit op): the requests' triage messages and DMs, their `posted`
-    events, and their post jobs finished, one statement each for all of them. Each item's request as
-    stored now (its poster shows that state without reading it again), or None when the request is
-    gone (then nothing is written for it)."""
+    events, and their post jobs finished, one statement each for all of them. Each item's request row
+    as stored now (its poster compares it with what it showed, without reading it again), or None
+    when the request is gone (then nothing is written for it)."""
     items_by_id = sorted(items, key=lambda item: item.request_id)  # rows locked in one order: no deadlock
     session.exec(_MARK_POSTED, params=[
         {"b_id": item.request_id, "b_department": item.department, "b_channel": item.channel, "b_ts": item.ts,
          "b_dm_channel": item.dm[0] if item.dm else None, "b_dm_ts": item.dm[1] if item.dm else None}
         for item in items_by_id])
-    stored = {req.id: req for req in session.exec(
-        select(Request).where(col(Request.id).in_([item.request_id for item in items]))
-        .execution_options(populate_existing=True))}
+    stored = {row["id"]: row for row in session.connection().execute(
+        select(_REQUESTS).where(_REQUESTS.c.id.in_([item.request_id for item in items]))).mappings()}
     found = [item for item in items if item.request_id in stored]
-    events = [_event_row(item.request_id, "posted", None, stored[item.request_id].team, item.at,
+    events = [_event_row(item.request_id, "posted", None, stored[item.request_id]["team"], item.at,
                          {"channel": item.channel}) for item in found if item.new_post]
     if events:
         session.exec(_INSERT_EVENT, params=events)

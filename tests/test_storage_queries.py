@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from bot.services.messages import shows
 from storage import jobs
 from storage import requests as queries
 from storage.models import Job, Request, RequestEvent
@@ -133,8 +134,8 @@ def test_a_post_record_stores_the_messages_an_event_and_finishes_the_job(engine:
     rid, job_id = _new_request(engine)
     with session_scope(engine) as session:
         [stored] = queries.record_posts(session, [_record(rid, job_id)])
-    assert stored is not None and (stored.id, stored.team, stored.triage_ts, stored.post_state) == (
-        rid, "finance", "10.1", "posted")  # as stored: its poster renders it without reading it again
+    assert stored is not None and (stored["id"], stored["team"], stored["triage_ts"], stored["post_state"]) == (
+        rid, "finance", "10.1", "posted")  # as stored: its poster compares it with what it showed
     with Session(engine) as session:
         req, job = session.get(Request, rid), session.get(Job, job_id)
         assert req is not None and job is not None
@@ -143,6 +144,27 @@ def test_a_post_record_stores_the_messages_an_event_and_finishes_the_job(engine:
         assert [(e.kind, e.at, json.loads(e.detail or "{}")) for e in _events(session, rid)] == [
             ("created", NOW, {"urgency": "high"}), ("posted", NOW + timedelta(seconds=1), {"channel": "C0FIN"})]
         assert job.status == "done"
+
+
+def test_the_poster_sees_from_the_stored_row_whether_anything_it_shows_changed(engine: Engine) -> None:
+    """After storing its post, the post job updates its messages only when the request as stored differs
+    from what it rendered them from: a click meanwhile does, the SLA planner's bookkeeping does not."""
+    with session_scope(engine) as session:
+        ((req, job_id), (other, other_job)) = queries.insert_new(session, [_new("plain"), _new("clicked")])
+    for posted in (req, other):  # what the post job sets on its copy while posting
+        posted.department, posted.triage_channel, posted.post_state, posted.response_url = "Sales", "C0FIN", \
+            "posted", None
+        posted.dm_channel, posted.dm_ts = "D0U1", "10.2"
+    req.triage_ts, other.triage_ts = "10.1", "10.1"
+    with session_scope(engine) as session:  # meanwhile: the planner plans one, a responder claims the other
+        session.exec(text("UPDATE requests SET sla_plan = 'p1', sla_due_at = :due"), params={"due": NOW})
+        session.exec(text("UPDATE requests SET status = 'claimed', assignee_id = 'U0ALICE' WHERE id = :id"),
+                     params={"id": other.id})
+    with session_scope(engine) as session:
+        stored = queries.record_posts(session, [_record(req.id, job_id), _record(other.id, other_job)])  # type: ignore[arg-type]
+    assert [shows(posted, row) for posted, row in zip((req, other), stored, strict=True)] == [True, False]  # type: ignore[arg-type]
+    req.urgency = "low"  # any other column that differs counts
+    assert not shows(req, stored[0])  # type: ignore[arg-type]
 
 
 def test_a_post_record_keeps_a_known_dm_and_logs_only_new_posts(engine: Engine) -> None:
@@ -163,7 +185,7 @@ def test_post_records_of_gone_requests_and_other_owners_jobs(engine: Engine) -> 
     with session_scope(engine) as session:
         stored = queries.record_posts(session, [
             _record(r3, j3), _record(999_999, j2), _record(r1, j1, owner="someone-else")])
-    assert [req and req.id for req in stored] == [r3, None, r1]  # in the items' order; None: the request is gone
+    assert [row and row["id"] for row in stored] == [r3, None, r1]  # in the items' order; None: the request is gone
     with Session(engine) as session:
         statuses = {j: session.get(Job, j).status for j in (j1, j2, j3)}  # type: ignore[union-attr]
         assert statuses == {j1: "running", j2: "running", j3: "done"}  # fenced by owner; gone: not finished

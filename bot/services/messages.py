@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import pickle
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,6 +61,15 @@ def _fingerprint(msg: blocks.Rendered) -> bytes:
     return pickle.dumps((msg.text, msg.blocks))
 
 
+# Columns no message shows: the SLA planner's bookkeeping, which it may write while a post is under way.
+NOT_SHOWN = frozenset({"sla_plan", "sla_due_at"})
+
+
+def shows(req: Request, stored: Mapping[str, Any]) -> bool:
+    """Whether messages rendered from `req` show the request as `stored` (a row of its columns)."""
+    return all(getattr(req, key) == value for key, value in stored.items() if key not in NOT_SHOWN)
+
+
 def triage_view(deps: Deps, req: Request, team: Team) -> blocks.Rendered:
     """The triage message as the stored request renders it (in the team's language)."""
     return blocks.triage_message(req, team, t=deps.directory.team_translator(team),
@@ -111,7 +121,7 @@ def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     now, retry, since = deps.now(), job.attempts > 1, job.created_at
     if not req.department:
         req.department = deps.directory.department_of(req.requester_id, now=now)
-    new_post, shown, assigned = None, {}, []
+    new_post, sent, assigned = None, {}, []
     if req.triage_channel != team.channel or not req.triage_ts:
         assigned = assignment.auto_assign(deps, req, team)  # round robin, when the team assigns in turn
         msg = triage_view(deps, req, team)
@@ -120,7 +130,7 @@ def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
                              since=since)
         req.triage_channel, req.triage_ts = new_post.channel, new_post.ts
         if not new_post.reconciled:  # a copy found shows what an earlier try saw
-            shown["triage"] = _fingerprint(msg)
+            sent["triage"] = msg
         if payload.get("note") or payload.get("by"):
             text = blocks.transferred_here_note(payload["by"], payload.get("note") or "",
                                                 t=deps.directory.team_translator(team))
@@ -131,7 +141,7 @@ def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     dm = dm_view(deps, req, team)
     new_dm = sync_dm(deps, req, dm, reconcile=retry, since=since)
     if new_dm is None or not new_dm.reconciled:
-        shown["dm"] = _fingerprint(dm)
+        sent["dm"] = dm
 
     record = queries.PostRecord(
         request_id=req.id, department=req.department, channel=req.triage_channel,  # type: ignore[arg-type]
@@ -141,11 +151,17 @@ def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     if stored is None:
         raise PermanentFailure(f"request {req.id} is gone")
     job.status = "done"
-    try:
-        converge(deps, req.id, shown, stored=stored)  # type: ignore[arg-type]
-    except Exception as exc:  # noqa: BLE001 - this job is finished: a render job takes it from here
-        log.info("#%s: update after posting failed (%s); a render job will retry", req.id, slack_error(exc))
-        _render_later(deps, req.id, after=SETTLE if is_uncertain(exc) else 0.0)  # type: ignore[arg-type]
+    req.response_url = None
+    if new_dm is not None:
+        req.dm_channel, req.dm_ts = new_dm.channel, new_dm.ts
+    # Unless both messages were rendered from the request as it is stored (the post changed only what
+    # they do not show), a click or an earlier try changed what they should show: bring them up to date.
+    if len(sent) < 2 or not shows(req, stored):
+        try:
+            converge(deps, req.id, {key: _fingerprint(msg) for key, msg in sent.items()})  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - this job is finished: a render job takes it from here
+            log.info("#%s: update after posting failed (%s); a render job will retry", req.id, slack_error(exc))
+            _render_later(deps, req.id, after=SETTLE if is_uncertain(exc) else 0.0)  # type: ignore[arg-type]
     if assigned:
         deps.outbox.kick(assigned)  # the assignee's DM links the new post
 
@@ -185,17 +201,15 @@ def render(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
         raise RetryLater("waiting for the request to be posted", after=min(60.0, 2.0 * job.attempts), failure=False)
 
 
-def converge(deps: Deps, request_id: int, shown: Shown | None = None, *, reconcile: bool = False,
-             stored: Request | None = None) -> bool:
-    """Bring the request's triage message and DM to its stored state (`stored`: as the caller's
-    transaction left it, else read); then read it again and repeat while it changed meanwhile
-    (another job may have sent an older state after this one read it).
+def converge(deps: Deps, request_id: int, shown: Shown | None = None, *, reconcile: bool = False) -> bool:
+    """Bring the request's triage message and DM to its stored state; then read it again and repeat
+    while it changed meanwhile (another job may have sent an older state after this one read it).
 
     Returns False, doing nothing, while the request is waiting for its post: the post job converges
     right after it has stored the post, and reads every change committed before that."""
     shown = dict(shown or {})
     for _ in range(CONVERGE_ROUNDS):
-        req, stored = stored or _load(deps, request_id), None
+        req = _load(deps, request_id)
         team = deps.settings.team(req.team)
         if team is None:
             return True
