@@ -121,7 +121,8 @@ def create_app(deps: Deps, *, socket_mode: bool = False) -> App:
     )
 
     @app.middleware
-    def dedupe_events(body: dict[str, Any], next: Callable[[], Any]) -> Any:  # noqa: A002 - Bolt's name
+    def listener_context(body: dict[str, Any], context: BoltContext,
+                         next: Callable[[], Any]) -> Any:  # noqa: A002 - Bolt's name
         # A redelivery of an event whose effect is stored stops here. The id itself is recorded by
         # the service that stores the effect, in the same transaction (queries.first_seen), so a
         # delivery whose work failed is never marked seen and its redelivery is processed.
@@ -131,10 +132,6 @@ def create_app(deps: Deps, *, socket_mode: bool = False) -> App:
                 if queries.seen(session, event_id):
                     log.info("duplicate delivery of %s ignored", event_id)
                     return BoltResponse(status=200, body="")
-        return next()
-
-    @app.middleware
-    def listener_context(context: BoltContext, next: Callable[[], Any]) -> Any:  # noqa: A002 - Bolt's name
         # Listeners declare `deps` as a parameter. Bolt gives each request a new stock WebClient, which
         # opens a connection (a TLS handshake) per call; listeners get askdesk's `client` instead: the
         # same token, base URL and retry handlers, over pooled keep-alive connections.

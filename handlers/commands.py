@@ -48,8 +48,8 @@ def confirm_in_their_language(body: dict[str, Any], request: Request, team: Team
         return
     if t.locale != acked_in and body.get("response_url"):
         msg = blocks.confirmation(request, team, t=t, dm_link=_dm_link(body))
-        WebhookClient(body["response_url"], timeout=5).send(
-            text=msg.text, blocks=msg.as_dicts(), response_type="ephemeral", replace_original=True)
+        WebhookClient(body["response_url"], timeout=5).send(text=msg.text, response_type="ephemeral",
+                                                            replace_original=True)
 
 
 @safe_ack
@@ -75,8 +75,8 @@ def ask(ack: Ack, command: dict[str, Any], client: WebClient, deps: Deps) -> Non
     except service.InputError as exc:
         ack(text=t.render(exc.message))
         return
-    msg = blocks.confirmation(outcome.request, team, t=t, dm_link=_dm_link(command))  # type: ignore[arg-type]
-    ack(text=msg.text, blocks=msg.as_dicts())
+    # one line of text (mrkdwn, as Slack shows it) rather than the same line in a block: no Block Kit to serialise
+    ack(text=blocks.confirmation(outcome.request, team, t=t, dm_link=_dm_link(command)).text)  # type: ignore[arg-type]
     # posts it to the triage channel and DMs its status; errors reach the requester like any other
     outcome.start(deps, on_error=lambda exc: handle_error(exc, command, client))
     if cached is None:

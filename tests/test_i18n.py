@@ -287,7 +287,7 @@ def test_a_chinese_speakers_ask_is_answered_in_chinese_and_the_team_reads_englis
     # known now: the ack itself is Chinese, nothing is replaced
     posts = len(h.sim.response_posts)
     second = h.driver.slash("/ask-finance", "发票丢了怎么办？", user_id=LI, channel_id=GENERAL)
-    acked = json.dumps(second.json, ensure_ascii=False)
+    acked = second.body
     assert "请求 *#2* 已发送给Finance" in acked and "Request" not in acked
     h.wait(lambda: len(h.triage()) == 2)
     assert not [p for p in h.sim.response_posts[posts:] if p.body.get("replace_original")]

@@ -85,6 +85,7 @@ def test_slash_command_saves_posts_and_confirms(h: Harness) -> None:
     assert dm_link in resp.body  # "&" escaped in the link, as Slack asks
     assert f"/archives/{FINANCE_CH}/p{req.triage_ts.replace('.', '')}" in texts_of(dm[0])
     assert not h.sim.response_posts  # no second answer: nothing to replace, no extra API call
+    assert resp.json is None and resp.body.startswith(":white_check_mark:")  # plain text (mrkdwn), no Block Kit
     assert events(h, req.id) == ["created", "posted"]
 
 

@@ -51,7 +51,7 @@ def burst(server: RunningServer, sim: SlackSimulator) -> list[int]:
     def one(n: int) -> int:
         resp = driver.slash("/ask-finance", f"burst request {n}", user_id=ASKERS[n], channel_id=GENERAL)
         assert resp.status == 200, resp.body
-        found = re.search(r"#(\d+)", resp.json["text"])
+        found = re.search(r"#(\d+)", resp.body)
         assert found, resp.body
         return int(found.group(1))
 
