@@ -104,6 +104,10 @@ def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltCo
     if not outcome.ok:
         ack(response_action="errors", errors={block: t.render(outcome.message or N_("Not allowed."))[:150]})
         return
+    if not outcome.jobs and outcome.message:  # done already (a double click): say so instead of closing
+        title = str((view.get("title") or {}).get("text") or "askdesk")
+        ack(response_action="update", view=sla_blocks.done_modal(title, text=t.render(outcome.message), t=t))
+        return
     context["outcome"] = outcome
     ack()
 

@@ -119,6 +119,13 @@ def add_event(session: Session, req: Request, kind: str, *, actor: str | None, a
     session.exec(_INSERT_EVENT, params=_event_row(req.id, kind, actor, req.team, at, detail))
 
 
+def last_event_at(session: Session, request_id: int, kind: str) -> datetime | None:
+    """When the request's latest event of `kind` happened (None: never)."""
+    stmt = select(func.max(RequestEvent.at)).where(col(RequestEvent.request_id) == request_id,
+                                                   col(RequestEvent.kind) == kind)
+    return session.exec(stmt).one()
+
+
 def by_message(session: Session, channel: str, ts: str) -> Request | None:
     """The request whose triage message or requester DM is (channel, ts)."""
     stmt = select(Request).where(or_(

@@ -1,8 +1,8 @@
 """SLA reminders and escalations at their edges, through the real app and the simulator (issue 15):
 the resolution SLA, a team with nowhere to escalate to, an archived escalation channel and a
 deactivated lead, who may press Claim/Assign in an escalation, double clicks and double submissions,
-and an assignee who was deactivated (the DM fails once, clearly; the SLA net still catches it; round
-robin skips them)."""
+and an assignee deactivated right after the assignment (the DM fails once, clearly; the SLA net still
+catches it; round robin skips them)."""
 
 from __future__ import annotations
 
@@ -190,13 +190,16 @@ def test_a_deactivated_assignee_fails_the_dm_once_and_the_sla_net_still_catches_
         eh: Harness, caplog: pytest.LogCaptureFixture) -> None:
     req = ask(eh, "Who has this?")
     eh.tick()
-    eh.sim.user(BOB).deleted = True  # deactivated after the picker listed him
+    # deactivated between the assignment and its DM (an assignment to someone deactivated already is
+    # refused: tests/test_sla_clicks.py)
+    eh.sim.fail_next("chat.postMessage", "user_disabled", channel=BOB)
     with caplog.at_level(logging.ERROR):
         eh.driver.view_submission(user_id=ALICE, callback_id=Callback.ASSIGN_MODAL, private_metadata=str(req.id),
                                   values={Block.ASSIGNEE: {"value": {"type": "static_select",
                                                                      "selected_option": {"value": BOB}}}})
         eh.wait(lambda: load(eh, req.id).assignee_id == BOB)
         failed = eh.wait(lambda: [j for j in _jobs(eh, "assigned_dm") if j.status == "failed"])
+    eh.sim.user(BOB).deleted = True
     assert failed[0].attempts == 1 and failed[0].last_error == "user_disabled"  # at once, not retried
     assert any("failed permanently: user_disabled" in r.getMessage() for r in caplog.records)
     eh.clock.advance(minutes=23)

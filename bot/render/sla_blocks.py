@@ -144,6 +144,12 @@ def notice_modal(req: Request, *, text: str, t: Translator) -> View:
                 close=plain(t._("Close"), 24), private_metadata=str(req.id), blocks=[_head(req), md_section(text)])
 
 
+def done_modal(title: str, *, text: str, t: Translator) -> View:
+    """What a submitted form turns into when there was nothing left to do (a double submission): why."""
+    return View(type="modal", callback_id=Callback.NOTICE_MODAL, title=plain(title, 24),
+                close=plain(t._("Close"), 24), blocks=[md_section(text)])
+
+
 def assign_modal(req: Request, team: Team, responders: Sequence[tuple[str, str]], *, t: Translator) -> View:
     """A picker of the team's responders (user id, name)."""
     title = plain(t._("Assign #{id}", id=req.id), 24)

@@ -21,7 +21,7 @@ from bot.render.blocks import mention
 from bot.runtime.deps import Deps
 from bot.runtime.outbox import KICK_GRACE, PermanentFailure
 from bot.services.delivery import post_once
-from bot.services.requests import InputError, Outcome, locked, may_handle, render_job
+from bot.services.requests import InputError, Outcome, get_request, locked, may_handle, render_job
 from storage import jobs as job_queries
 from storage import requests as queries
 from storage import sla as sla_queries
@@ -55,13 +55,30 @@ def _assign(deps: Deps, session: Session, req: Request, assignee: str, *, by: st
     return [note, render_job(session, req)]
 
 
+def assign(deps: Deps, *, request_id: int, actor: str, assignee: str) -> Outcome:
+    """`actor` gives the request to `assignee`. A picker opened a while ago may offer someone removed from
+    the triage channel or deactivated since: both are asked of Slack afresh, before the transaction (no
+    Slack call while the row is locked), and such an assignee is refused, the request left as it was."""
+    req = get_request(deps, request_id)
+    team = deps.settings.team(req.team) if req else None
+    gone = False
+    if team is not None and may_handle(deps, team, actor):
+        deps.directory.members(team.channel, fresh=True)
+        gone = deps.directory.is_gone(assignee)
+    return _assign_checked(deps, request_id=request_id, actor=actor, assignee=assignee, gone=gone)
+
+
 @locked
-def assign(deps: Deps, session: Session, req: Request, *, actor: str, assignee: str) -> Outcome:
+def _assign_checked(deps: Deps, session: Session, req: Request, *, actor: str, assignee: str,
+                    gone: bool) -> Outcome:
     team = team_of(deps, req)
     if not may_handle(deps, team, actor):
         return Outcome(False, N_("Only {team}'s responders and leads can assign its requests.", team=team.name))
     if req.status == "resolved":
         return Outcome(False, N_("#{id} is already resolved.", id=req.id), req.id)
+    if gone:
+        return Outcome(False, N_("{user} was deactivated in Slack; please choose someone else.",
+                                 user=mention(assignee)), req.id)
     if not deps.directory.is_responder(team, assignee):
         return Outcome(False, N_("{user} is not in {team}'s triage channel.", user=mention(assignee),
                                  team=team.name), req.id)

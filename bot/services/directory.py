@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -48,11 +49,13 @@ class Directory:
         self._names: dict[str, tuple[float, str | None]] = {}
 
     # -- responders -------------------------------------------------------------------------
-    def members(self, channel: str) -> frozenset[str]:
+    def members(self, channel: str, *, fresh: bool = False) -> frozenset[str]:
+        """The channel's members, cached for `responder_cache_ttl` (`fresh`: asked afresh, for a decision
+        that must not rest on a stale list, such as assigning a request to someone)."""
         ttl = self.settings.responder_cache_ttl.total_seconds()
         with self._lock:
             cached = self._members.get(channel)
-        if cached and self.clock() - cached[0] < ttl:
+        if cached and not fresh and self.clock() - cached[0] < ttl:
             return cached[1]
         members: set[str] = set()
         cursor = None
@@ -80,38 +83,49 @@ class Directory:
     def responder_teams(self, user_id: str) -> list[Team]:
         return [t for t in self.settings.teams if self.is_responder(t, user_id)]
 
-    def name_of(self, user_id: str) -> str | None:
-        """A person's display name (users.info, cached for a day); None for bots and deactivated users."""
+    def name_of(self, user_id: str, *, max_age: timedelta = PERSON_TTL) -> str | None:
+        """A person's display name (users.info, cached for `max_age`); None for bots and deactivated users."""
         with self._lock:
             cached = self._names.get(user_id)
-        if cached and self.clock() - cached[0] < PERSON_TTL.total_seconds():
+        if cached and self.clock() - cached[0] < max_age.total_seconds():
             return cached[1]
         try:
-            user = self.client.users_info(user=user_id).get("user") or {}
+            return self._lookup(user_id)[1]
         except SlackApiError as exc:
             log.info("no user info for %s: %s", user_id, slack_error(exc))
             return user_id if not cached else cached[1]
+
+    def _lookup(self, user_id: str) -> tuple[dict[str, Any], str | None]:
+        """users.info and the person's name (None for a bot or someone gone), remembered for name_of; a
+        person Slack no longer knows is remembered as gone (and the error raised)."""
+        try:
+            user = self.client.users_info(user=user_id).get("user") or {}
+        except SlackApiError as exc:
+            if slack_error(exc) in GONE_ERRORS:
+                with self._lock:
+                    self._names[user_id] = (self.clock(), None)
+            raise
         profile = user.get("profile") or {}
         name = None if user.get("is_bot") or user.get("deleted") or user_id == "USLACKBOT" else str(
             profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
             or user_id)
         with self._lock:
             self._names[user_id] = (self.clock(), name)
-        return name
+        return user, name
 
     def is_gone(self, user_id: str) -> bool:
-        """Whether Slack says the person was deactivated or does not exist (asked afresh; a lookup that
-        fails otherwise is not taken for "gone")."""
-        return self._lookup(user_id) == "gone"
+        """Whether Slack says the person was deactivated or does not exist (asked afresh, and remembered:
+        the Assign picker stops offering them; a lookup that fails otherwise is not taken for "gone")."""
+        return self._kind(user_id) == "gone"
 
     def is_person(self, user_id: str) -> bool:
         """Whether `user_id` is an active person: not gone (as `is_gone`), not a bot, not Slackbot."""
-        return self._lookup(user_id) == "person"
+        return self._kind(user_id) == "person"
 
-    def _lookup(self, user_id: str) -> str:
+    def _kind(self, user_id: str) -> str:
         """"gone", "bot" or "person" (also when the lookup fails for another reason), asked afresh."""
         try:
-            user = self.client.users_info(user=user_id).get("user") or {}
+            user = self._lookup(user_id)[0]
         except SlackApiError as exc:
             return "gone" if slack_error(exc) in GONE_ERRORS else "person"
         if user.get("deleted"):
@@ -119,8 +133,10 @@ class Directory:
         return "bot" if user.get("is_bot") or user_id == "USLACKBOT" else "person"
 
     def people_of(self, team: Team) -> list[tuple[str, str]]:
-        """The team's responders who are people (not bots), as (user id, name), by name."""
-        named = ((user, self.name_of(user)) for user in self.members(team.channel))
+        """The team's responders who are people (not bots, not deactivated), as (user id, name), by name: the
+        channel's members asked afresh, and whether each is still active at most `responder_cache_ttl` ago."""
+        max_age = self.settings.responder_cache_ttl
+        named = ((user, self.name_of(user, max_age=max_age)) for user in self.members(team.channel, fresh=True))
         return sorted(((user, name) for user, name in named if name), key=lambda p: (p[1].lower(), p[0]))
 
     # -- people -----------------------------------------------------------------------------

@@ -8,8 +8,9 @@ to the triage thread, and the planner moves the timers. A question is a first re
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -50,6 +51,10 @@ def ask(deps: Deps, session: Session, req: Request, *, actor: str, question: str
     if not req.dm_ts or not req.dm_channel:
         return Outcome(False, N_("I can't reach {user} about #{id} yet; please try again in a minute.",
                                  user=mention(req.requester_id), id=req.id), req.id)
+    key = _once_key(QUESTION_POST, req.id, req.waiting_since or now, text)
+    if req.waiting_since is not None and job_queries.get_by_key(session, key=key) is not None:
+        return Outcome(True, N_("You already asked {user} this; the SLA clock stays paused until they answer.",
+                                user=mention(req.requester_id)), req.id)  # a double submission: nothing more
     if req.waiting_since is None:
         req.waiting_since = now
     if req.first_response_at is None:
@@ -61,17 +66,29 @@ def ask(deps: Deps, session: Session, req: Request, *, actor: str, question: str
     queries.add_event(session, req, "waiting_on_requester", actor=actor, at=now)
     session.add(req)
     session.flush()
-    jobs = [job_queries.enqueue(session, kind=QUESTION_POST, key=f"question:{req.id}:{uuid.uuid4().hex[:12]}",
+    jobs = [job_queries.enqueue(session, kind=QUESTION_POST, key=key,
                                 payload={"request_id": req.id, "by": actor, "text": text}, due_at=now + KICK_GRACE),
             render_job(session, req)]
     return Outcome(True, N_("Asked {user}. The SLA clock is paused until they answer.",
                             user=mention(req.requester_id)), req.id, jobs)
 
 
+def _once_key(kind: str, request_id: int | None, anchor: datetime | None, text: str) -> str:
+    """The outbox key of a question or an answer: the same text about the same wait (the question's
+    `anchor`) twice is the same job, so a double submission posts once."""
+    stamp = anchor.replace(tzinfo=None).strftime("%Y%m%dT%H%M%S") if anchor else "-"
+    return f"{kind}:{request_id}:{stamp}:{hashlib.sha1(text.encode()).hexdigest()[:16]}"
+
+
 def _answer(deps: Deps, session: Session, req: Request, text: str, *, via: str,
-            relay_always: bool) -> list[int | None]:
-    """Inside the caller's transaction: end the wait (if any) and relay the answer to the team."""
+            relay_always: bool) -> list[int | None] | None:
+    """Inside the caller's transaction: end the wait (if any) and relay the answer to the team; None when
+    this very answer to the latest question was relayed already (a double submission)."""
     now = deps.now()
+    key = _once_key(ANSWER_RELAY, req.id, queries.last_event_at(session, req.id, "waiting_on_requester"),  # type: ignore[arg-type]
+                    text[:MAX_TEXT])
+    if job_queries.get_by_key(session, key=key) is not None:
+        return None
     was_waiting = req.waiting_since is not None
     if was_waiting:
         req.sla_paused_seconds += paused_for(req, sla.policy_for(deps.settings, team_of(deps, req)), now)
@@ -83,7 +100,7 @@ def _answer(deps: Deps, session: Session, req: Request, text: str, *, via: str,
         session.flush()
     if not (was_waiting or relay_always):
         return []
-    jobs = [job_queries.enqueue(session, kind=ANSWER_RELAY, key=f"answer:{req.id}:{uuid.uuid4().hex[:12]}",
+    jobs = [job_queries.enqueue(session, kind=ANSWER_RELAY, key=key,
                                 payload={"request_id": req.id, "text": text[:MAX_TEXT]}, due_at=now + KICK_GRACE)]
     if was_waiting:
         jobs.append(render_job(session, req))
@@ -100,6 +117,8 @@ def reply(deps: Deps, session: Session, req: Request, *, user: str, text: str) -
         return Outcome(False, N_("Only {user}, who asked, can answer about #{id}.", user=mention(req.requester_id),
                                  id=req.id), req.id)
     jobs = _answer(deps, session, req, answer, via="reply", relay_always=True)
+    if jobs is None:
+        return Outcome(True, N_("Your answer about #{id} was already sent to the team.", id=req.id), req.id)
     return Outcome(True, N_("Thanks, your answer went to the team handling #{id}.", id=req.id), req.id, jobs)
 
 
@@ -114,7 +133,7 @@ def dm_thread_reply(deps: Deps, *, channel: str, thread_ts: str, user: str, text
         if req is None or req.dm_ts != thread_ts or user != req.requester_id or req.waiting_since is None:
             return Outcome(False, request_id=req.id if req else None)
         jobs = _answer(deps, session, req, text, via="thread", relay_always=False)
-    return Outcome(True, None, req.id, jobs)
+    return Outcome(jobs is not None, None, req.id, jobs or [])
 
 
 def _load(deps: Deps, request_id: int) -> Request:
