@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -153,15 +153,6 @@ def open_at(session: Session, teams: Sequence[str], end: datetime) -> dict[str, 
     return out
 
 
-def _ranked(where: Sequence[Any], order: Any, limit: int, *extra: Any) -> Any:
-    """Rows of requests matching `where`, the first `limit` per team by `order`, with the team's total."""
-    rn = func.row_number().over(partition_by=R.team, order_by=(order, R.id)).label("rn")
-    total = func.count().over(partition_by=R.team).label("total")
-    inner = select(R.team, R.id, R.summary, R.created_at, R.triage_channel, R.triage_ts, *extra, rn,
-                   total).where(*where).subquery()
-    return select(inner).where(inner.c.rn <= limit).order_by(inner.c.team, inner.c.rn)
-
-
 def oldest_open(session: Session, teams: Sequence[str], end: datetime) -> dict[str, dict[str, Any]]:
     """Per team, the open request created first (before `end`)."""
     first = (select(R.team.label("team"), func.min(R.created_at).label("at"))
@@ -170,20 +161,6 @@ def oldest_open(session: Session, teams: Sequence[str], end: datetime) -> dict[s
             .join(first, and_(R.team == first.c.team, R.created_at == first.c.at))
             .where(R.status.in_(OPEN)).order_by(R.id.desc()))
     return {row.team: dict(row._mapping) for row in _conn(session).execute(stmt)}  # lowest id wins ties
-
-
-def unclaimed_past_sla(session: Session, cutoffs: Mapping[str, datetime],
-                       limit: int) -> dict[str, list[dict[str, Any]]]:
-    """Open, never answered requests created before their team's cutoff (period end minus SLA)."""
-    if not cutoffs:
-        return {}
-    cutoff = case(*[(R.team == team, when) for team, when in cutoffs.items()])
-    where = [R.team.in_(list(cutoffs)), R.status == "open", R.first_response_at.is_(None),
-             R.created_at < cutoff]
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in _conn(session).execute(_ranked(where, R.created_at, limit)):
-        out[row.team].append(dict(row._mapping))
-    return out
 
 
 def reopened(session: Session, teams: Sequence[str], start: datetime, end: datetime,

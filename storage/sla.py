@@ -46,6 +46,19 @@ def records(session: Session, *, teams: Sequence[str], start: datetime, end: dat
     return out
 
 
+def unclaimed(session: Session, *, started_before: Mapping[str, datetime]) -> dict[str, list[Row[Any]]]:
+    """Per team, its requests nobody has claimed or answered in their current SLA cycle, whose cycle
+    started before the team's time in `started_before`: the SLA columns and what names a request."""
+    out: dict[str, list[Row[Any]]] = {team: [] for team in started_before}
+    if not started_before:
+        return out
+    cutoff = case(*[(R.team == team, when) for team, when in started_before.items()])
+    stmt = (select(*RECORD_COLUMNS, R.summary, R.triage_channel, R.triage_ts)
+            .where(R.team.in_(list(started_before)), R.status == "open", R.sla_responded_at.is_(None),
+                   func.coalesce(R.sla_start_at, R.created_at) < cutoff))
+    for row in session.connection().execute(stmt):
+        out[row.team].append(row)
+    return out
 
 # -- planning ---------------------------------------------------------------------------------------
 def unplanned(session: Session, *, limit: int) -> Sequence[Row[Any]]:

@@ -246,7 +246,7 @@ def test_askdesk_usage(h: Harness) -> None:
 # ------------------------------------------------------------------------------------------------
 def big_team(i: int, *, departments: int, categories: int) -> Any:
     from bot.analytics import GatedValue, RankedItem, WeekPoint
-    from bot.services.digests import RequestRef, Satisfaction, Speed, TeamDigest
+    from bot.services.digests import DueRef, RequestRef, Satisfaction, Speed, TeamDigest
 
     long = "Extremely long department name with <markup> & pipes | " * 3
     ok, hidden = GatedValue(87.5, 40, False), GatedValue(None, 2, True)
@@ -265,7 +265,9 @@ def big_team(i: int, *, departments: int, categories: int) -> Any:
         internal_customers=[RankedItem(f"{long}{n}", 100 - n, 90, 10 - n, n + 1, n + 2)
                             for n in range(departments)],
         top_categories=[(f"Category {n} " * 5, 50 - n) for n in range(categories)],
-        topics=[(f"topic {n} " * 4, 9) for n in range(8)], unclaimed=refs, unclaimed_count=57, reopened=refs,
+        topics=[(f"topic {n} " * 4, 9) for n in range(8)],
+        unclaimed=[DueRef(id=r.id, title=r.title, link=r.link, due_at=PERIOD.start) for r in refs],
+        unclaimed_count=57, reopened=refs,
         reopened_count=31, weeks=[WeekPoint(f"W{n}", 10, 50.0) for n in range(8)])
 
 

@@ -354,7 +354,7 @@ def test_without_a_cjk_font_one_warning_at_start_and_matplotlib_says_what_is_mis
 def _team_digest(*, quiet: bool = False) -> Any:
     from bot.analytics import GatedValue, RankedItem, WeekPoint
     from bot.services.digest_periods import period_ending
-    from bot.services.digests import RequestRef, Satisfaction, Speed, TeamDigest
+    from bot.services.digests import DueRef, RequestRef, Satisfaction, Speed, TeamDigest
 
     ok, hidden = GatedValue(87.5, 9, False), GatedValue(None, 2, True)
     ref = RequestRef(id=7, title="#7 · 报销发票怎么提交？", link="https://x/p7", age=5220)
@@ -370,7 +370,7 @@ def _team_digest(*, quiet: bool = False) -> Any:
                                   GatedValue({"5": 3, "4": 1}, 4 * n, False), GatedValue(["很快，谢谢！"], 9, False)),
         internal_customers=[RankedItem("工程部", 5, 3, 2, 1, 2), RankedItem("销售部", 4, 4, 0, 2, 2),
                             RankedItem("市场部", 3, 0, 3, 3, None)],
-        top_categories=[("Uncategorised", 3), ("请假", 2)], topics=[("年假", 3)], unclaimed=[ref],
+        top_categories=[("Uncategorised", 3), ("请假", 2)], topics=[("年假", 3)], unclaimed=[DueRef(id=7, title=ref.title, link=ref.link, due_at=NOW - timedelta(hours=2))],
         unclaimed_count=3, reopened=[ref], reopened_count=n, late=True,
         weeks=[WeekPoint(f"W{k}", 10, None if k % 3 else 50.0) for k in range(8)])
 

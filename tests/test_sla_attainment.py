@@ -6,6 +6,7 @@ both use it. Seeded on the real database (SQLite, and PostgreSQL with scripts/wi
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,16 +15,20 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from bot.config import Settings, Team
-from bot.services import scorecard
+from bot.render.ids import Action
+from bot.services import digest_jobs, scorecard
 from bot.services.digest_periods import period_ending
 from bot.services.digests import team_digest
 from bot.services.needs_periods import parse_quarter
 from bot.services.sla import policy_for
 from bot.services.sla_attainment import attainment, outcome
 from bot.services.sla_plan import FIRST_RESPONSE, RESOLUTION
+from slacksim.simulator import SlackSimulator
 from storage.session import read_scope
-from tests.conftest import TEST_CONFIG
+from tests.conftest import CAROL, IT_CH, TEST_CONFIG, Harness
 from tests.digest_helpers import Seeder, settings_for
+from tests.sla_helpers import harness, sla_config
+from tests.test_request_loop import ask, button, load
 
 FRIDAY_17 = datetime(2026, 1, 9, 17, 0, tzinfo=UTC)  # London = UTC in January
 MONDAY_10 = datetime(2026, 1, 12, 10, 0, tzinfo=UTC)
@@ -119,3 +124,44 @@ def test_the_digest_and_the_scorecard_measure_the_same_deadlines(engine: Engine,
     finance_score = next(s for s in card.teams if s.team == "finance")
     assert finance_score.sla == share and finance_score.sla_targets == 2
 
+
+
+# -- the weekly digest's "unclaimed past SLA", through the app -------------------------------------------------
+@pytest.fixture
+def it_weekend(sim: SlackSimulator, db_url: str) -> Iterator[Harness]:
+    """IT answers 09:00-18:00 Monday to Friday in Shanghai within 1h; its digest covers Saturday to
+    Saturday 10:00 Berlin (09:00 UTC, 17:00 in Shanghai)."""
+    config = sla_config()
+    config["teams"][1].update(digest_weekday="sat", digest_time="10:00")
+    yield from harness(sim, db_url, start=datetime(2026, 12, 10, 8, 0, tzinfo=UTC), config=config)
+
+
+def test_the_digest_lists_unclaimed_requests_past_their_business_clock_sla_most_overdue_first(
+        it_weekend: Harness) -> None:
+    """A request made Friday 17:50 has 10 business minutes on Friday and 50 on Monday: not overdue on
+    Saturday (calendar time would say 22 h). Those past their SLA read "overdue 2d" as in the triage
+    message, the most overdue first."""
+    h = it_weekend
+    ask(h, "Printer on fire", command="/ask-it")  # Thu 16:00 Shanghai: due Thu 17:00
+    h.clock.set(datetime(2026, 12, 11, 2, 0, tzinfo=UTC))
+    ask(h, "VPN drops", command="/ask-it")  # Fri 10:00: due Fri 11:00
+    claimed = ask(h, "New laptop", command="/ask-it")
+    button(h, claimed, Action.CLAIM, CAROL)
+    h.clock.set(datetime(2026, 12, 11, 9, 50, tzinfo=UTC))
+    ask(h, "Password reset", command="/ask-it")  # Fri 17:50: due Mon 09:50
+    h.wait(lambda: load(h, claimed.id).status == "claimed")
+    h.clock.set(datetime(2026, 12, 12, 9, 0, 30, tzinfo=UTC))  # Saturday, digest time
+    digest_jobs.schedule_digests(h.deps)
+    h.tick()
+    post = h.wait(lambda: next((m for m in h.sim.messages(IT_CH)
+                                if (m.get("metadata") or {}).get("event_type") == "askdesk_digest"), None),
+                  timeout=20)
+    section = next(b["text"]["text"] for b in post["blocks"]
+                   if "Unclaimed past" in (b.get("text") or {}).get("text", ""))
+    lines = section.split("\n")
+    head = next(i for i, line in enumerate(lines) if "Unclaimed past" in line)
+    assert lines[head] == "• Unclaimed past their first-response SLA, most overdue first: *2*"
+    listed = lines[head + 1:head + 3]
+    assert "Printer on fire" in listed[0] and listed[0].endswith(" — overdue 2d"), listed
+    assert "VPN drops" in listed[1] and listed[1].endswith(" — overdue 1d 6h"), listed
+    assert lines[head + 3].startswith("•"), lines  # Password reset (due Monday) and New laptop are not listed

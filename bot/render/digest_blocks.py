@@ -201,9 +201,9 @@ def _needs(d: TeamDigest, t: Translator) -> str:
 def _attention(d: TeamDigest, t: Translator) -> str | None:
     lines = []
     if d.unclaimed_count:
-        lines.append(t._("• Unclaimed past the {target} first-response target: *{n}*",
-                         target=t.fmt_duration(d.first_response.target), n=d.unclaimed_count))
-        lines += [t._("   {request} (waiting {age})", request=_link(r), age=t.fmt_duration(r.age)) for r in d.unclaimed]
+        lines.append(t._("• Unclaimed past their first-response SLA, most overdue first: *{n}*", n=d.unclaimed_count))
+        lines += [t._("   {request} — {due}", request=_link(r), due=due_phrase(r.due_at, d.period.end, t))
+                  for r in d.unclaimed]
         if d.unclaimed_count > len(d.unclaimed):
             lines.append(t._("   …and {n} more", n=d.unclaimed_count - len(d.unclaimed)))
     if d.due_count:

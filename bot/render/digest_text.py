@@ -8,6 +8,7 @@ Satisfaction figures arrive gated; suppressed ones are `null` in JSON and read
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from bot.analytics import GatedValue
@@ -149,8 +150,7 @@ def team_text(d: TeamDigest, t: Translator = EN) -> str:
               t._("  recurring topics: {topics}", topics=topics),
               t._("Needs attention: {unclaimed} unclaimed past SLA, {reopened} reopened",
                   unclaimed=d.unclaimed_count, reopened=d.reopened_count)]
-    lines += [t._("  unclaimed: {request}, waiting {age}", request=_ref(r), age=t.fmt_duration(r.age))
-              for r in d.unclaimed]
+    lines += [t._("  unclaimed: {request}", request=due_line(r, d.period.end, t)) for r in d.unclaimed]
     lines += [t._("  reopened: {request}", request=_ref(r)) for r in d.reopened]
     if d.actions:
         lines.append(t._("Improvement actions (needs surveys)"))
@@ -218,6 +218,11 @@ def _refs(refs: list[RequestRef]) -> list[dict[str, Any]]:
     return [{"id": r.id, "title": r.title, "link": r.link, "age_seconds": r.age} for r in refs]
 
 
+def _due_refs(refs: list[DueRef], end: datetime) -> list[dict[str, Any]]:
+    return [{"id": r.id, "title": r.title, "link": r.link, "due_at": r.due_at.isoformat(),
+             "overdue_seconds": max(0.0, (end - r.due_at).total_seconds())} for r in refs]
+
+
 def _speed_json(s: Speed) -> dict[str, Any]:
     return {"count": s.count, "median_seconds": s.median, "p90_seconds": s.p90,
             "within_sla_percent": s.within_sla, "sla_seconds": s.target,
@@ -255,7 +260,7 @@ def team_json(d: TeamDigest, t: Translator = EN) -> dict[str, Any]:
         "improvement_actions": [{"title": a.title, "status": a.status, "round": a.round_key, "theme": a.theme,
                                  "due": a.due_on.isoformat() if a.due_on else None} for a in d.actions],
         "needs_attention": {
-            "unclaimed_past_sla": {"count": d.unclaimed_count, "requests": _refs(d.unclaimed)},
+            "unclaimed_past_sla": {"count": d.unclaimed_count, "requests": _due_refs(d.unclaimed, d.period.end)},
             "reopened": {"count": d.reopened_count, "requests": _refs(d.reopened)}},
         "weeks": [{"label": label, "requests": w.volume, "csat_percent": w.csat}
                   for label, w in zip(week_labels(d, t), d.weeks, strict=True)],
@@ -264,9 +269,7 @@ def team_json(d: TeamDigest, t: Translator = EN) -> dict[str, Any]:
             "breaches": d.sla.total("breaches"),
             "by_urgency": {u: {k: c.get(k, 0) for k in ("reminders", "escalations", "breaches")}
                            for u, c in sorted(d.sla.by_urgency.items())},
-            "open_by_due": {"count": d.due_count, "requests": [
-                {"id": r.id, "title": r.title, "link": r.link, "due_at": r.due_at.isoformat(),
-                 "overdue_seconds": max(0.0, (d.period.end - r.due_at).total_seconds())} for r in d.due]},
+            "open_by_due": {"count": d.due_count, "requests": _due_refs(d.due, d.period.end)},
         },
     }
 

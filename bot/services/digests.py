@@ -9,7 +9,7 @@ not about the digest's own 7 days: it is always the latest closed feedback week'
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,7 +25,7 @@ from bot.services import satisfaction
 from bot.services.digest_periods import Period
 from bot.services.satisfaction import Satisfaction, WeekFeedback
 from bot.services.sla import policy_for
-from bot.services.sla_attainment import Share, attainment
+from bot.services.sla_attainment import Share, attainment, earliest_due, past_due
 from bot.services.sla_plan import FIRST_RESPONSE, RESOLUTION
 from storage import digest_queries as q
 from storage import needs as needs_queries
@@ -100,7 +100,7 @@ class TeamDigest:
     internal_customers: list[RankedItem]
     top_categories: list[tuple[str, int]]
     topics: list[tuple[str, int]]
-    unclaimed: list[RequestRef]
+    unclaimed: list[DueRef]  # open, nobody claimed or answered, past the first-response SLA: most overdue first
     unclaimed_count: int
     reopened: list[RequestRef]
     reopened_count: int
@@ -167,7 +167,7 @@ class _Raw:
     sla_records: dict[str, list[Any]]
     open: dict[str, int]
     oldest: dict[str, dict[str, Any]]
-    unclaimed: dict[str, list[dict[str, Any]]]
+    unclaimed: dict[str, list[Any]]
     reopened: dict[str, list[dict[str, Any]]]
     notices: dict[str, dict[tuple[str, str], int]]
     due: dict[str, list[dict[str, Any]]]
@@ -190,8 +190,8 @@ def _fetch(session: Session, settings: Settings, teams: Sequence[Team], period: 
         durations=q.durations(session, slugs, prev, s, e),
         sla_records=sla_queries.records(session, teams=slugs, start=s, end=e, by="resolved_at"),
         open=q.open_at(session, slugs, e), oldest=q.oldest_open(session, slugs, e),
-        unclaimed=q.unclaimed_past_sla(session, {t.slug: e - t.first_response_sla.nominal() for t in teams},
-                                       ATTENTION_LIMIT),
+        unclaimed=sla_queries.unclaimed(session, started_before={
+            t.slug: e - earliest_due(policy_for(settings, t), FIRST_RESPONSE) for t in teams}),
         reopened=q.reopened(session, slugs, s, e, ATTENTION_LIMIT),
         notices=sla_queries.notice_counts(session, slugs, s, e),
         due=sla_queries.due_soonest(session, slugs, ATTENTION_LIMIT))
@@ -224,7 +224,8 @@ def _build(raw: _Raw, settings: Settings, team: Team, period: Period, workspace_
     cats = [(c or "Uncategorised", n) for c, n in raw.categories.get(slug, [])]
     (first, resolution), (first_prev, resolution_prev) = raw.durations[slug][True], raw.durations[slug][False]
     texts = raw.texts.get(slug, [])
-    unclaimed, reopened = raw.unclaimed.get(slug, []), raw.reopened.get(slug, [])
+    reopened = raw.reopened.get(slug, [])
+    late = past_due(raw.unclaimed.get(slug, []), policy_for(settings, team), FIRST_RESPONSE, end)
     oldest = raw.oldest.get(slug)
     return TeamDigest(
         team=slug, name=team.name, period=period,
@@ -242,12 +243,12 @@ def _build(raw: _Raw, settings: Settings, team: Team, period: Period, workspace_
         internal_customers=ranked_change(depts[True], depts[False]),
         top_categories=cats,
         topics=extract_topics(texts, top=TOP_TOPICS, extra_stopwords=(slug, team.name)) if texts else [],
-        unclaimed=[_ref(r, end, workspace_url) for r in unclaimed],
-        unclaimed_count=int(unclaimed[0]["total"]) if unclaimed else 0,
+        unclaimed=[_due_ref(r._mapping, due, workspace_url) for due, r in late[:ATTENTION_LIMIT]],
+        unclaimed_count=len(late),
         reopened=[_ref(r, end, workspace_url, since="reopened_at") for r in reopened],
         reopened_count=int(reopened[0]["total"]) if reopened else 0,
         weeks=_weeks(raw, slug, period), feedback=raw.feedback, sla=_notices(raw.notices.get(slug, {})),
-        due=[_due_ref(r, workspace_url) for r in raw.due.get(slug, [])],
+        due=[_due_ref(r, r["sla_due_at"], workspace_url) for r in raw.due.get(slug, [])],
         due_count=int(raw.due[slug][0]["total"]) if raw.due.get(slug) else 0)
 
 
@@ -258,9 +259,9 @@ def _notices(counts: dict[tuple[str, str], int]) -> SlaNotices:
     return SlaNotices(by_urgency=by_urgency)
 
 
-def _due_ref(row: dict[str, Any], workspace_url: str | None) -> DueRef:
-    ref = _ref({**row, "created_at": row["sla_due_at"]}, row["sla_due_at"], workspace_url)
-    return DueRef(id=ref.id, title=ref.title, link=ref.link, due_at=row["sla_due_at"])
+def _due_ref(row: Mapping[str, Any], due_at: datetime, workspace_url: str | None) -> DueRef:
+    ref = _ref({**row, "created_at": due_at}, due_at, workspace_url)
+    return DueRef(id=ref.id, title=ref.title, link=ref.link, due_at=due_at)
 
 
 def _compute(session: Session, settings: Settings, teams: Sequence[Team], period: Period, *,

@@ -46,14 +46,35 @@ def due_at(rec: SlaRecord, policy: SlaPolicy, sla: str, now: datetime) -> dateti
     return sla_plan.due_at(rec, policy, sla, paused=timedelta(seconds=paused))
 
 
+def done_at(rec: SlaRecord, sla: str) -> datetime | None:
+    """When `sla` of the current cycle was met (None: not yet)."""
+    resolved = rec.resolved_at if rec.status == "resolved" else None
+    return (responded_at(rec) or resolved) if sla == FIRST_RESPONSE else resolved
+
+
 def outcome(rec: SlaRecord, policy: SlaPolicy, sla: str, now: datetime) -> bool | None:
     """True: met by its deadline; False: breached (late, or past due and still not done); None: not due yet."""
-    resolved = rec.resolved_at if rec.status == "resolved" else None
-    done = (responded_at(rec) or resolved) if sla == FIRST_RESPONSE else resolved
+    done = done_at(rec, sla)
     due = due_at(rec, policy, sla, now)
     if done is not None:
         return done <= due
     return False if now > due else None
+
+
+def past_due(records: Iterable[SlaRecord], policy: SlaPolicy, sla: str, now: datetime,
+             ) -> list[tuple[datetime, SlaRecord]]:
+    """(deadline, record) of the records whose `sla` is past its deadline at `now` and still not met,
+    the most overdue first (the digest's "unclaimed past SLA")."""
+    late = [(due, rec) for rec in records
+            if done_at(rec, sla) is None and (due := due_at(rec, policy, sla, now)) < now]
+    return sorted(late, key=lambda pair: (pair[0], pair[1].id or 0))
+
+
+def earliest_due(policy: SlaPolicy, sla: str) -> timedelta:
+    """The shortest time from a cycle's start to a deadline of `sla` under `policy` (whatever the urgency,
+    clock or pauses: a request whose cycle started later cannot be past due)."""
+    targets = [policy.default, *policy.by_urgency.values()]
+    return min(policy.calendar.working_time(t.of(sla)) for t in targets)
 
 
 @dataclass(frozen=True)
