@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -76,7 +76,8 @@ def ask(deps: Deps, session: Session, req: Request, *, actor: str, question: str
 def _once_key(kind: str, request_id: int | None, anchor: datetime | None, text: str) -> str:
     """The outbox key of a question or an answer: the same text about the same wait (the question's
     `anchor`) twice is the same job, so a double submission posts once."""
-    stamp = anchor.replace(tzinfo=None).strftime("%Y%m%dT%H%M%S") if anchor else "-"
+    utc = anchor.astimezone(UTC) if anchor and anchor.tzinfo else anchor  # as read back, whatever the driver
+    stamp = utc.strftime("%Y%m%dT%H%M%S") if utc else "-"
     return f"{kind}:{request_id}:{stamp}:{hashlib.sha1(text.encode()).hexdigest()[:16]}"
 
 
