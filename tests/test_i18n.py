@@ -370,7 +370,8 @@ def _team_digest(*, quiet: bool = False) -> Any:
                                   GatedValue({"5": 3, "4": 1}, 4 * n, False), GatedValue(["很快，谢谢！"], 9, False)),
         internal_customers=[RankedItem("工程部", 5, 3, 2, 1, 2), RankedItem("销售部", 4, 4, 0, 2, 2),
                             RankedItem("市场部", 3, 0, 3, 3, None)],
-        top_categories=[("Uncategorised", 3), ("请假", 2)], topics=[("年假", 3)], unclaimed=[DueRef(id=7, title=ref.title, link=ref.link, due_at=NOW - timedelta(hours=2))],
+        top_categories=[("Uncategorised", 3), ("请假", 2)], topics=[("年假", 3)],
+        unclaimed=[DueRef(id=7, title=ref.title, link=ref.link, due_at=NOW - timedelta(hours=2))],
         unclaimed_count=3, reopened=[ref], reopened_count=n, late=True,
         weeks=[WeekPoint(f"W{k}", 10, None if k % 3 else 50.0) for k in range(8)])
 
