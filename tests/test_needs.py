@@ -417,10 +417,12 @@ def test_the_action_form_refuses_bad_input_where_it_is_and_a_submission_twice_re
 
 
 def test_a_double_click_on_the_action_buttons_moves_the_action_once(h: Harness) -> None:
-    """[In progress] clicked twice (or sent again by Slack): one move, the second click is told why;
+    """Another team's responder cannot record or finish Finance's actions through forged modals;
+    [In progress] clicked twice (or sent again by Slack): one move, the second click is told why;
     [Mark done…] submitted twice: one "we did" DM per person surveyed."""
     from bot.render.ids import Block, Callback
     from storage import needs as queries
+    from tests.conftest import CAROL
 
     rnd = close_with_answers(h)
     resp = h.driver.view_submission(
@@ -430,6 +432,16 @@ def test_a_double_click_on_the_action_buttons_moves_the_action_once(h: Harness) 
     card = h.wait(lambda: posts(h, FINANCE_CH, "askdesk_needs_action"))[0]
     with session_scope(h.deps.engine) as s:
         action = queries.actions_of(s, team="finance")[0]
+    # IT's responder forging Finance's round and action into her own modals: refused, nothing changes
+    forged = h.driver.view_submission(
+        user_id=CAROL, callback_id=Callback.NEEDS_ACTION_MODAL.value, private_metadata=f'{{"round": {rnd.id}}}',
+        values={Block.ACTION_TITLE: {"value": {"type": "plain_text_input", "value": "Forged"}}})
+    assert "Only Finance's responders" in forged.body
+    forged = h.driver.view_submission(user_id=CAROL, callback_id=Callback.NEEDS_DONE_MODAL.value,
+                                      private_metadata=str(action.id), values={})
+    assert "Only Finance's responders" in forged.body
+    with session_scope(h.deps.engine) as s:
+        assert [(a.title, a.status) for a in queries.actions_of(s, team="finance")] == [("Faster approvals", "planned")]
     for _ in range(2):
         click(h, ALICE, Action.NEEDS_ACTION_PROGRESS.value, str(action.id), card, FINANCE_CH)
     h.wait(lambda: [p for p in h.sim.response_posts if "already in progress" in str(p.body)])

@@ -151,8 +151,8 @@ def test_planning_is_time_boxed_and_resumes_at_the_next_tick(sim: SlackSimulator
             ask(h, f"Batch {n}")
         first = sla_service.plan_pending(h.deps, budget=0.0, batch=2)  # one batch, then out of time
         assert first.requests == 2 and first.created == 8
-        rest = sla_service.plan_pending(h.deps, batch=2)
-        assert rest.requests == 3
+        rest = sla_service.plan_pending(h.deps, budget=60.0, batch=2)  # the next tick, with time for two batches
+        assert rest.requests == 3  # (the default 30 ms fits one batch of two on a loaded machine, not always two)
         assert sla_service.plan_pending(h.deps).requests == 0  # nothing left: one index probe
     finally:
         stop()

@@ -17,6 +17,17 @@ from bot.runtime.logs import setup_logging
 log = logging.getLogger("askdesk")
 
 
+SIGNAL_POLL = 0.5  # seconds between the main thread's wake-ups while it only waits for signals
+
+
+def wait_for_signals(event: threading.Event, poll: float = SIGNAL_POLL) -> None:
+    """Block the main thread until `event` is set, waking every `poll` seconds. Python runs a signal's
+    handler in the main thread, but the kernel may deliver SIGHUP or SIGTERM to any of the process's
+    threads; a main thread blocked in a plain `wait()` is then never woken, and the handler never runs."""
+    while not event.wait(poll):
+        pass
+
+
 class Generation:
     """What one configuration runs on: deps, Bolt app, clock, and (Socket Mode) the connection.
 
@@ -137,7 +148,7 @@ class SingleProcess:
                       flush=True)
                 return 1
             if self.socket_mode:
-                self.stopped.wait()
+                wait_for_signals(self.stopped)
             else:
                 self._serve_http()
         except KeyboardInterrupt:
