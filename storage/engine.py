@@ -82,33 +82,56 @@ class WalCheckpointer:
     write lock held, it copies the pages into the database file and syncs it, and every writer waits
     (under load, each slash command's ack with it: bursts of 100-200 ms every few seconds). Here
     commits only append; this thread runs a PASSIVE checkpoint (which never waits for readers or
-    writers) every `INTERVAL` seconds, on its own connection, until the engine is gone. SQLite's own
-    automatic checkpoint stays on at `BACKSTOP_PAGES` in case this thread cannot keep up."""
+    writers) every `INTERVAL` seconds, on its own connection, until the engine is gone; every
+    `BUSY_INTERVAL` while writes go on (the WAL grew since the last look), so it keeps up with a steady stream of
+    writes (planning a large SLA backlog: at 1 s it fell behind, the WAL passed the backstop and a
+    planning COMMIT then copied some 10,000 pages itself, 50-80 ms). SQLite's own automatic
+    checkpoint stays on at `BACKSTOP_PAGES` in case this thread cannot keep up."""
 
     INTERVAL = 1.0
+    BUSY_INTERVAL = 0.1
     BACKSTOP_PAGES = 10_000
 
     def __init__(self, engine: Engine, path: str) -> None:
         self._engine = weakref.ref(engine)
         self.path = path
+        # `engine.dispose()` closes this thread's connection too, before it returns: a file copied
+        # right after (a test's template database) must not miss what is still in the WAL.
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._disposed = False
+        event.listen(engine, "engine_disposed", self._close)
         threading.Thread(target=self._loop, name="askdesk-wal-checkpoint", daemon=True).start()
 
+    def _close(self, *_: object) -> None:
+        with self._lock:
+            self._disposed = True
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
     def _loop(self) -> None:
-        conn: sqlite3.Connection | None = None
-        try:
-            while True:
-                time.sleep(self.INTERVAL)
-                if self._engine() is None or not os.path.exists(self.path):
+        wait, seen = self.BUSY_INTERVAL, -1
+        while True:
+            time.sleep(wait)
+            wait = self.INTERVAL
+            with self._lock:
+                if self._disposed or self._engine() is None or not os.path.exists(self.path):
+                    self._disposed = True
+                    if self._conn is not None:
+                        self._conn.close()
+                        self._conn = None
                     return
                 try:
-                    if conn is None:
-                        conn = sqlite3.connect(self.path, timeout=1, isolation_level=None, check_same_thread=False)
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if self._conn is None:
+                        self._conn = sqlite3.connect(self.path, timeout=1, isolation_level=None,
+                                                     check_same_thread=False)
+                    _busy, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if frames != seen or copied < frames:  # writes go on: come back soon
+                        wait = self.BUSY_INTERVAL
+                    seen = frames
                 except sqlite3.Error as exc:  # busy, or the file went away: try again next time
                     log.debug("WAL checkpoint of %s skipped: %s", self.path, exc)
-        finally:
-            if conn is not None:
-                conn.close()
 
 
 def make_engine(url: str, *, pool_size: int = 20) -> Engine:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, func, select
 
+from bot.services import sla as sla_service
 from slacksim.simulator import SlackSimulator
 from storage import jobs as job_queries
 from storage.models import Job, RequestEvent
@@ -96,7 +97,8 @@ def test_two_instances_feeding_at_once_send_each_reminder_of_a_burst_exactly_onc
 
 def send_a_burst(first: Harness, second: Harness) -> None:
     requests = [ask(first if i % 2 else second, f"Burst {i}") for i in range(10)]
-    first.tick()  # plans the timers
+    while sla_service.plan_pending(first.deps, budget=10.0).requests:  # plans the timers
+        pass
     first.clock.advance(minutes=23)  # every first-response reminder (75 % of 30 min) is due
     for _ in range(30):  # rounds of both clocks ticking at once; paced reminders move a few seconds on
         threads = [threading.Thread(target=h.deps.outbox.feed) for h in (first, second)]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.services import sla as sla_service
 from slacksim.simulator import SlackSimulator
@@ -156,6 +157,48 @@ def test_planning_is_time_boxed_and_resumes_at_the_next_tick(sim: SlackSimulator
         assert sla_service.plan_pending(h.deps).requests == 0  # nothing left: one index probe
     finally:
         stop()
+
+
+def test_planning_batches_are_sized_to_the_time_left_and_every_request_is_planned_once(
+        sim: SlackSimulator, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    add_leads(sim)
+    h, stop = start_harness(sim, make_settings(sim, db_url, sla_config()), clock=FakeClock(START))
+    try:
+        for n in range(20):
+            ask(h, f"Backlog {n}")
+        # the tick's deadline has passed already (other housekeeping took the budget): one small batch
+        late = sla_service.plan_pending(h.deps, until=time.monotonic() - 1.0)
+        assert late.requests == sla_service.MIN_BATCH == 8
+        # batches have been slow lately (1 s a request): one small batch again, not a batch of 32
+        monkeypatch.setitem(sla_service._COST, h.deps.instance_id, 1.0)
+        assert sla_service.plan_pending(h.deps).requests == 8
+        assert sla_service._COST[h.deps.instance_id] > 0.5  # it forgets a slow spell slowly
+        monkeypatch.setitem(sla_service._COST, h.deps.instance_id, 1e-6)  # fast again: the rest at once
+        assert sla_service.plan_pending(h.deps, budget=10.0).requests == 4
+        with session_scope(h.deps.engine) as s:
+            timers = s.exec(select(Job.key).where(col(Job.kind).in_(list(sla_service.KINDS.values())))).all()
+            unplanned = s.exec(select(Request.id).where(col(Request.sla_plan).is_(None))).all()
+        assert len(timers) == len(set(timers)) == 20 * 4 and unplanned == []
+    finally:
+        stop()
+
+
+def test_the_clock_gives_time_boxed_housekeeping_the_rest_of_the_tick_budget(h: Harness) -> None:
+    from bot.runtime.outbox import Periodic
+    from bot.runtime.scheduler import TICK_BUDGET, Clock
+
+    deadlines: list[float] = []
+    h.deps.outbox.periodic = [*h.deps.outbox.periodic,
+                              Periodic("probe", 0, lambda deps, until: deadlines.append(until), timeboxed=True)]
+    clock = Clock(h.deps)
+    try:
+        before = time.monotonic()
+        clock.tick()
+        after = time.monotonic()
+    finally:
+        clock.stop()
+    [until] = deadlines
+    assert before + TICK_BUDGET <= until <= after + TICK_BUDGET  # counted from the tick's start
 
 
 def test_a_sent_timer_whose_job_row_was_purged_is_not_sent_again(sim: SlackSimulator, db_url: str) -> None:

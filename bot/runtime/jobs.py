@@ -56,7 +56,7 @@ PERIODIC: list[Periodic[Deps]] = [
     Periodic("digests", 30, digest_jobs.schedule_digests),
     Periodic("survey_expiry", 30, surveys.expire),
     Periodic("needs_rounds", 30, needs.schedule),
-    Periodic("sla_plan", 0, sla.plan_pending),  # every tick, time-boxed: follows the SLA config, plans timers
+    Periodic("sla_plan", 0, sla.plan_pending, timeboxed=True),  # every tick: follows the SLA config, plans timers
 ]
 
 

@@ -77,11 +77,14 @@ class JobKind(Generic[C]):
 
 @dataclass(frozen=True)
 class Periodic(Generic[C]):
-    """Housekeeping that the clock's leader runs every `every` seconds (e.g. enqueue due digests)."""
+    """Housekeeping that the clock's leader runs every `every` seconds (e.g. enqueue due digests).
+    `timeboxed`: work that goes on over many ticks; `run` is then called with `until=`, the
+    monotonic time by which it must return to keep the tick within its budget."""
 
     name: str
     every: float
-    run: Callable[[C], object]
+    run: Callable[..., object]
+    timeboxed: bool = False
 
 
 @dataclass

@@ -57,8 +57,10 @@ KINDS = {REMIND: "sla_remind", ESCALATE: "sla_escalate"}
 NOTICE = {REMIND: "sla_reminder", ESCALATE: "sla_breached"}  # the history event that counts a timer as sent
 EVENT_TYPE = "askdesk_sla"
 NO_POLICY = "-"  # sla_plan of a request with nothing to plan (resolved, or its team is gone)
-PLAN_BATCH = 32  # requests per planning transaction (~5-30 ms)
-PLAN_BUDGET = 0.03  # seconds of planning per tick; the rest waits for the next tick
+PLAN_BATCH = 32  # requests per planning transaction at most (~5-30 ms)
+MIN_BATCH = 8  # a tick plans at least this many (as long as some are waiting)
+PLAN_BUDGET = 0.02  # seconds of planning per tick; the rest waits for the next tick
+PLAN_COST = 0.001  # seconds per request planned, until batches have been measured
 MARK_SPAN = 1000  # request ids per statement marking open requests for re-planning (a config change)
 STALE_RETRY = timedelta(minutes=1)
 NOT_POSTED_RETRY = timedelta(minutes=1)
@@ -133,25 +135,38 @@ class PlanResult:
 
 
 def plan_pending(deps: Deps, *, budget: float = PLAN_BUDGET, batch: int = PLAN_BATCH,
-                 span: int = MARK_SPAN) -> PlanResult:
-    """Every tick: follow the SLA config (`check_policies`, at most half the budget), then plan the
-    timers of requests marked for it, batch by batch, while another batch (as long as the last one
-    took) still fits in `budget` seconds; the next tick goes on."""
+                 span: int = MARK_SPAN, until: float | None = None) -> PlanResult:
+    """Every tick: follow the SLA config (`check_policies`, at most half the time), then plan the
+    timers of requests marked for it, batch by batch, until `budget` seconds have passed (or the
+    monotonic deadline `until`, the tick's own, comes first); the next tick goes on.
+
+    Each batch is sized to fit half of the time left at the cost per request learnt from earlier
+    batches (`_COST`), so one slower batch does not take the tick past its budget; at most `batch`
+    requests, and at least one batch of `MIN_BATCH` a tick, so planning always moves on."""
     started = time.monotonic()
+    until = started + budget if until is None else min(until, started + budget)
     total = PlanResult()
-    check_policies(deps, until=started + budget / 2, span=span, total=total)
+    check_policies(deps, until=started + max(0.0, until - started) / 2, span=span, total=total)
     if total.stale:
         return total
-    while True:
+    cost = _COST.setdefault(deps.instance_id, PLAN_COST)
+    size = min(batch, max(MIN_BATCH, int((until - time.monotonic()) / 2 / cost)))
+    while size:
         begun = time.monotonic()
         with session_scope(deps.engine) as session:
-            rows = queries.unplanned(session, limit=batch)
+            rows = queries.unplanned(session, limit=size)
             if rows:
                 _plan_rows(deps.settings, session, rows, deps.now(), total)
         total.requests += len(rows)
         now = time.monotonic()
-        if len(rows) < batch or (now - started) + (now - begun) > budget:
+        if rows:  # learn fast when batches get slower, forget slowly when they get faster again
+            per_request = (now - begun) / len(rows)
+            cost = _COST[deps.instance_id] = max(per_request, 0.8 * cost + 0.2 * per_request)
+        if len(rows) < size:
             return total
+        fits = int((until - now) / 2 / cost)
+        size = min(batch, fits) if fits >= min(batch, MIN_BATCH) else 0
+    return total
 
 
 def _plan_rows(settings: Settings, session: Session, rows: Sequence[Any], now: datetime, total: PlanResult) -> None:
@@ -246,6 +261,7 @@ def check_policies(deps: Deps, *, until: float = 0.0, span: int = MARK_SPAN,
 
 
 _WARNED: dict[str, list[str]] = {}  # instance -> the stale teams it last warned about
+_COST: dict[str, float] = {}  # instance -> seconds per request its planning batches took lately
 
 
 # -- sending (the timer jobs) ---------------------------------------------------------------------------
