@@ -60,6 +60,11 @@ class Leadership:
 
     def release(self) -> None:
         if self._conn is not None:
+            try:  # unlock first: closing alone frees the lock only once the server notices, a moment later
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+                self._conn.commit()
+            except Exception:  # noqa: BLE001 - the connection is gone, and the lock with it
+                pass
             try:
                 self._conn.invalidate()
             except Exception:  # noqa: BLE001
