@@ -21,7 +21,7 @@ from bot.services.digest_periods import period_ending
 from bot.services.digests import team_digest
 from bot.services.needs_periods import parse_quarter
 from bot.services.sla import policy_for
-from bot.services.sla_attainment import attainment, outcome
+from bot.services.sla_attainment import attainment, earliest_due, outcome, past_due
 from bot.services.sla_plan import FIRST_RESPONSE, RESOLUTION
 from slacksim.simulator import SlackSimulator
 from storage.session import read_scope
@@ -124,6 +124,22 @@ def test_the_digest_and_the_scorecard_measure_the_same_deadlines(engine: Engine,
     finance_score = next(s for s in card.teams if s.team == "finance")
     assert finance_score.sla == share and finance_score.sla_targets == 2
 
+
+
+def test_past_due_orders_by_the_real_deadline_urgency_and_pauses_included() -> None:
+    settings = settings_for("sqlite://", config("business"))
+    policy = policy_for(settings, finance(settings))
+    now = MONDAY_10 + timedelta(hours=3)  # Monday 13:00 in London
+    normal = Rec(created_at=MONDAY_10, id=1)  # due 14:00: not yet
+    high = Rec(created_at=MONDAY_10 + timedelta(hours=1), urgency="high", id=2)  # due 11:10
+    reopened = Rec(created_at=FRIDAY_17, id=3, sla_cycle=1, sla_start_at=MONDAY_10 - timedelta(hours=1),
+                   first_response_at=FRIDAY_17)  # new cycle Monday 09:00: due 13:00 - not past at 13:00
+    paused = Rec(created_at=FRIDAY_17, id=4, sla_paused_seconds=1800)  # Fri 17-18, Mon 9-12, 30 min paused: 12:30
+    answered = Rec(created_at=FRIDAY_17, id=5, first_response_at=FRIDAY_17 + timedelta(minutes=5))
+    late = past_due([normal, high, reopened, paused, answered], policy, FIRST_RESPONSE, now)
+    assert [(rec.id, due) for due, rec in late] == [(2, MONDAY_10 + timedelta(hours=1, minutes=10)),
+                                                    (4, MONDAY_10 + timedelta(hours=2, minutes=30))]
+    assert earliest_due(policy, FIRST_RESPONSE) == timedelta(minutes=10)  # the high urgency's
 
 
 # -- the weekly digest's "unclaimed past SLA", through the app -------------------------------------------------

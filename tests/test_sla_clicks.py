@@ -71,6 +71,12 @@ def test_an_old_picker_cannot_assign_to_someone_removed_from_the_triage_channel(
     left_as_it_was(sh, req.id)
     assert sh.sim.messages(sh.sim.dm_channel_for(BOB)) == []
     assert open_picker(sh, req)[1] == [ALICE, FRANK]  # no longer offered
+    # and someone who left the channel since opening a picker cannot use it
+    picker, _ = open_picker(sh, req, user=FRANK)
+    sh.sim.channels[FINANCE_CH].members.remove(FRANK)
+    resp = submit_assign(sh, picker, ALICE, user=FRANK)
+    assert "errors" in resp.body and "Only Finance's responders and leads can assign" in resp.body
+    left_as_it_was(sh, req.id)
 
 
 def test_an_old_picker_cannot_assign_to_someone_deactivated_since(sh: Harness) -> None:

@@ -57,14 +57,15 @@ def _assign(deps: Deps, session: Session, req: Request, assignee: str, *, by: st
 
 def assign(deps: Deps, *, request_id: int, actor: str, assignee: str) -> Outcome:
     """`actor` gives the request to `assignee`. A picker opened a while ago may offer someone removed from
-    the triage channel or deactivated since: both are asked of Slack afresh, before the transaction (no
-    Slack call while the row is locked), and such an assignee is refused, the request left as it was."""
+    the triage channel or deactivated since (or be submitted by someone who left the channel): the
+    channel and the assignee are asked of Slack afresh, before the transaction (no Slack call while the
+    row is locked), and such a submission is refused, the request left as it was."""
     req = get_request(deps, request_id)
     team = deps.settings.team(req.team) if req else None
     gone = False
-    if team is not None and may_handle(deps, team, actor):
+    if team is not None:
         deps.directory.members(team.channel, fresh=True)
-        gone = deps.directory.is_gone(assignee)
+        gone = may_handle(deps, team, actor) and deps.directory.is_gone(assignee)
     return _assign_checked(deps, request_id=request_id, actor=actor, assignee=assignee, gone=gone)
 
 
