@@ -20,10 +20,11 @@ def request_loop(demo: Demo) -> None:
     demo.print("━━ 1. Asking for help ━━")
     demo.slash(DAVE, "/ask-finance", "Why was my March expense report rejected?")
     demo.slash(LI, "/ask-finance", "报销发票怎么提交？需要纸质发票吗？")
+    forms = len(demo.sim.opened_views)
     demo.slash(PRIYA, "/ask-it", "")
     demo.step(PRIYA, "fills in the form and presses [Send]")
     demo.driver.view_submission(user_id=PRIYA, callback_id=Callback.REQUEST_MODAL.value,
-                                private_metadata=_last_modal_metadata(demo), values={
+                                private_metadata=_form_metadata(demo, forms), values={
                                     Block.SUMMARY: {"value": {"type": "plain_text_input",
                                                               "value": "VPN keeps disconnecting"}},
                                     Block.DETAILS: {"value": {"type": "plain_text_input",
@@ -69,13 +70,14 @@ def request_loop(demo: Demo) -> None:
 
     demo.print("\n━━ 5. A question from a channel becomes a request (message shortcut) ━━")
     demo.step(PRIYA, "uses “Ask a team about this” on a message in #general")
+    forms = len(demo.sim.opened_views)
     demo.driver.message_shortcut(user_id=PRIYA, callback_id=Callback.SHORTCUT.value, channel_id="C0GENERAL",
                                  message={"ts": "1764000000.000100", "user": DAVE,
                                           "text": "How many vacation days roll over to next year?"})
     demo.show()
     demo.step(PRIYA, "picks People and presses [Send]")
     demo.driver.view_submission(user_id=PRIYA, callback_id=Callback.REQUEST_MODAL.value,
-                                private_metadata=_last_modal_metadata(demo), values={
+                                private_metadata=_form_metadata(demo, forms), values={
                                     Block.TEAM: {"value": {"type": "static_select",
                                                            "selected_option": {"value": "people"}}},
                                     Block.SUMMARY: {"value": {"type": "plain_text_input",
@@ -86,9 +88,15 @@ def request_loop(demo: Demo) -> None:
     demo.show()
 
 
-def _last_modal_metadata(demo: Demo) -> str:
-    view = demo.sim.opened_views[-1]
-    return str(view.get("view", view).get("private_metadata", ""))
+def _form_metadata(demo: Demo, before: int) -> str:
+    """The metadata of the request form askdesk opened after `before` views (it opens after the ack: wait)."""
+    def request_form() -> dict | None:
+        for view in demo.sim.opened_views[before:]:
+            view = view.get("view", view)
+            if view.get("callback_id") == Callback.REQUEST_MODAL.value:
+                return view
+        return None
+    return str(demo.sim.wait_for(request_form, timeout=15.0).get("private_metadata", ""))
 
 
 def run_scenario(demo: Demo) -> None:
