@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from sqlmodel import col, func, select
 
 from bot.services import sla as sla_service
@@ -115,3 +117,36 @@ def send_a_burst(first: Harness, second: Harness) -> None:
         assert len(sent) == 1, req.id
     assert reminders_sent(first) == len(requests)
     assert first.clock() < START + timedelta(minutes=30)  # before any escalation fell due
+
+
+def test_a_fed_job_that_finishes_before_its_claim_returns_does_not_block_the_clock(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job can finish before the feed that claimed it has let go of its lock (the feeding thread
+    descheduled between submit and the next line). Freeing the worker and claiming again happen in
+    the worker, so the feed still returns; a done-callback would have run them in the feeding thread
+    while it held the feed lock, and the clock would have hung for good."""
+    finished = threading.Event()
+    run = h.deps.outbox.run
+
+    def run_and_mark(job: Any) -> str:
+        try:
+            return run(job)
+        finally:
+            finished.set()
+
+    submit = h.deps.outbox.pool.submit
+
+    def slow_feeder(fn: Any, *args: Any) -> Any:
+        future = submit(fn, *args)
+        finished.wait(5)  # the feeding thread gets the CPU back only once the job is done
+        return future
+
+    monkeypatch.setattr(h.deps.outbox, "run", run_and_mark)
+    monkeypatch.setattr(h.deps.outbox.pool, "submit", slow_feeder)
+    for i in range(8):  # more due than workers: the finished worker claims again
+        sweep_job(h, IT_CH, f"fast-{i}")
+    feeder = threading.Thread(target=h.deps.outbox.feed, daemon=True)
+    feeder.start()
+    feeder.join(10)
+    assert not feeder.is_alive()
+    h.wait(lambda: set(statuses(h, "sweep:test:fast-").values()) == {"done"}, timeout=10)

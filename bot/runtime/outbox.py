@@ -234,18 +234,28 @@ class Outbox(Generic[C]):
     def _submit(self, job: ClaimedJob, *, refill: bool = False) -> Future:
         with self._running_lock:
             self._busy_workers += 1
-        future = self.pool.submit(self.run, job)
-        future.add_done_callback(self._worker_free_refill if refill else self._worker_free)
-        return future
+        return self.pool.submit(self._run_and_free, job, refill)
 
-    def _worker_free(self, _: Future) -> None:
+    def _run_and_free(self, job: ClaimedJob, refill: bool) -> str:
+        """Run a claimed job, then free its worker (and, for a fed job, claim again). Done inside the
+        worker rather than in a done-callback: a callback added to a future that is already done runs
+        in the thread adding it, which for `_fill` holds `_feed_lock` — a deadlock when the job was fast."""
+        try:
+            return self.run(job)
+        finally:
+            if refill:
+                self._worker_free_refill()
+            else:
+                self._worker_free()
+
+    def _worker_free(self) -> None:
         with self._running_lock:
             self._busy_workers -= 1
 
-    def _worker_free_refill(self, future: Future) -> None:
+    def _worker_free_refill(self) -> None:
         """A fed job is done (in its worker's thread): while the last claim came back full, claim
         again once a quarter of the workers are idle, so a claim serves several jobs."""
-        self._worker_free(future)
+        self._worker_free()
         if not self._more_due:
             return
         try:
