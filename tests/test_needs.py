@@ -456,3 +456,21 @@ def test_a_double_click_on_the_action_buttons_moves_the_action_once(h: Harness) 
         assert len(h.wait(lambda user=user: dms(h, user, "askdesk_needs_done"))) == 1, user
     with session_scope(h.deps.engine) as s:
         assert queries.get_action(s, action.id).status == "done"  # type: ignore[union-attr, arg-type]
+
+
+def test_the_cadence_opens_no_round_while_an_ad_hoc_one_is_open_and_opens_it_after(h: Harness) -> None:
+    """An ad-hoc round started late in December is still open when the quarter's round falls due: the
+    cadence waits (nobody is asked twice at once) and opens 2026-Q1 once it has closed, within the window."""
+    from bot.services import needs as needs_service
+
+    team = h.deps.settings.team("finance")
+    assert team is not None
+    h.clock.set(datetime(2025, 12, 31, 15, 0, tzinfo=UTC))
+    adhoc = needs_service.start_round(h.deps, team)
+    assert adhoc.created and adhoc.key == "2025-Q4"
+    h.clock.set(T0)  # 13 January: 2026-Q1 is due, the ad-hoc round closes on the 14th
+    tick(h, 2)
+    assert [(r.key, r.status) for r in rounds(h)] == [("2025-Q4", "open")]
+    h.clock.set(datetime(2026, 1, 14, 16, 0, tzinfo=UTC))
+    tick(h, 3)
+    assert [(r.key, r.status) for r in rounds(h)] == [("2025-Q4", "reported"), ("2026-Q1", "open")]

@@ -82,29 +82,29 @@ def _intro(session: Session, team: Team, prev: NeedsRound | None) -> str | None:
 def start_round(deps: Deps, team: Team, *, scheduled: CalendarPeriod | None = None) -> Started:
     """Open a round now: the scheduled one of `scheduled`'s period (once), or an ad-hoc one (`askdesk needs
     start`), keyed by the current period plus "-2", "-3"… when that key is taken. Also queues its planning.
-    An ad-hoc start while the team has a round open opens nothing (`created` False, that round returned):
-    nobody is asked the same questions twice at once."""
+    While the team has a round open, neither an ad-hoc nor a scheduled start opens another (`created` False,
+    that round returned): nobody is asked the same questions twice at once. The cadence tries again every
+    tick of its period's first `needs_window`, so a scheduled round still opens if the other closes by then."""
     now = deps.now()
     tz = deps.settings.workspace.timezone
     cadence = team.needs_survey if team.needs_survey != "off" else "quarterly"
     period = scheduled or period_of(cadence, now, tz)
     with session_scope(deps.engine) as session:
         key = period.key
+        if scheduled is not None and (existing := queries.round_by_key(session, team=team.slug, key=key)):
+            assert existing.id is not None
+            return Started(existing.id, key, False, None, existing.closes_at)
+        still_open = queries.rounds_of(session, team=team.slug, statuses=("open",))
+        if still_open:  # one round at a time, scheduled or ad hoc: the cadence waits for it to close
+            current = still_open[-1]
+            assert current.id is not None
+            return Started(current.id, current.key, False, None, current.closes_at)
         if scheduled is None:
-            still_open = queries.rounds_of(session, team=team.slug, statuses=("open",))
-            if still_open:
-                current = still_open[-1]
-                assert current.id is not None
-                return Started(current.id, current.key, False, None, current.closes_at)
             taken = queries.keys_like(session, team=team.slug, prefix=period.key)
             n = 1
             while key in taken:
                 n += 1
                 key = f"{period.key}-{n}"
-        elif queries.round_by_key(session, team=team.slug, key=key) is not None:
-            existing = queries.round_by_key(session, team=team.slug, key=key)
-            assert existing is not None and existing.id is not None
-            return Started(existing.id, key, False, None, existing.closes_at)
         before = [r for r in queries.rounds_of(session, team=team.slug) if r.opens_at <= now]
         prev = before[-1] if before else None
         audience_start = prev.opens_at if prev else previous(period_of(cadence, now, tz), tz).start
