@@ -152,10 +152,8 @@ def test_the_poster_sees_from_the_stored_row_whether_anything_it_shows_changed(e
     with session_scope(engine) as session:
         ((req, job_id), (other, other_job)) = queries.insert_new(session, [_new("plain"), _new("clicked")])
     for posted in (req, other):  # what the post job sets on its copy while posting
-        posted.department, posted.triage_channel, posted.post_state, posted.response_url = "Sales", "C0FIN", \
-            "posted", None
-        posted.dm_channel, posted.dm_ts = "D0U1", "10.2"
-    req.triage_ts, other.triage_ts = "10.1", "10.1"
+        posted.department, posted.triage_channel, posted.triage_ts, posted.post_state = "Sales", "C0FIN", "10.1", \
+            "posted"
     with session_scope(engine) as session:  # meanwhile: the planner plans one, a responder claims the other
         session.exec(text("UPDATE requests SET sla_plan = 'p1', sla_due_at = :due"), params={"due": NOW})
         session.exec(text("UPDATE requests SET status = 'claimed', assignee_id = 'U0ALICE' WHERE id = :id"),

@@ -61,8 +61,9 @@ def _fingerprint(msg: blocks.Rendered) -> bytes:
     return pickle.dumps((msg.text, msg.blocks))
 
 
-# Columns no message shows: the SLA planner's bookkeeping, which it may write while a post is under way.
-NOT_SHOWN = frozenset({"sla_plan", "sla_due_at"})
+# Columns no message shows: the SLA planner's bookkeeping (it may write them while a post is under way),
+# and what the post itself stores of the messages that need no showing.
+NOT_SHOWN = frozenset({"sla_plan", "sla_due_at", "response_url", "dm_channel", "dm_ts"})
 
 
 def shows(req: Request, stored: Mapping[str, Any]) -> bool:
@@ -151,9 +152,6 @@ def post_request(deps: Deps, payload: dict[str, Any], job: ClaimedJob) -> None:
     if stored is None:
         raise PermanentFailure(f"request {req.id} is gone")
     job.status = "done"
-    req.response_url = None
-    if new_dm is not None:
-        req.dm_channel, req.dm_ts = new_dm.channel, new_dm.ts
     # Unless both messages were rendered from the request as it is stored (the post changed only what
     # they do not show), a click or an earlier try changed what they should show: bring them up to date.
     if len(sent) < 2 or not shows(req, stored):
