@@ -3,6 +3,7 @@ theme in each language, an action recorded and done, "we did" DMs, and the score
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,18 @@ import pytest
 
 from bot.demo import run as demo_run
 from bot.demo.needs import needs_scenario
+
+
+def play(tmp_path: Path, part: Callable[[demo_run.Demo], None]) -> str:
+    """One part of the demo's script against a started demo; what it printed."""
+    lines: list[str] = []
+    demo = demo_run.Demo(tmp_path, lines.append)
+    demo.start()
+    try:
+        part(demo)
+    finally:
+        demo.stop()
+    return "\n".join(lines)
 
 
 def test_the_demo_runs_a_needs_round_to_the_scorecard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -21,14 +34,7 @@ def test_the_demo_runs_a_needs_round_to_the_scorecard(tmp_path: Path, monkeypatc
         return config
 
     monkeypatch.setattr(demo_run, "demo_config", shorter)
-    lines: list[str] = []
-    demo = demo_run.Demo(tmp_path, lines.append)
-    demo.start()
-    try:
-        needs_scenario(demo)
-    finally:
-        demo.stop()
-    out = "\n".join(lines)
+    out = play(tmp_path, needs_scenario)
     assert "7 of 7 people answered (100%)" in out
     assert "*1. expense report* — 3 people" in out and "*2. 报销* — 3 people" in out
     assert "“报销审批不透明”" in out  # a quote, anonymised, in the printed report too
@@ -44,13 +50,6 @@ def test_the_demo_request_loop_runs_through(tmp_path: Path) -> None:
     request is created and the rest of the loop (claims, resolve, transfer, reopen, shortcut) follows."""
     from bot.demo.scenario import request_loop
 
-    lines: list[str] = []
-    demo = demo_run.Demo(tmp_path, lines.append)
-    demo.start()
-    try:
-        request_loop(demo)
-    finally:
-        demo.stop()
-    out = "\n".join(lines)
+    out = play(tmp_path, request_loop)
     assert "#3 · VPN keeps disconnecting" in out and "did not seal" not in out
     assert "━━ 5." in out
